@@ -1,0 +1,1 @@
+"""Actors and functions: how user code is declared, started and supervised."""

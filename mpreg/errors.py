@@ -1,0 +1,138 @@
+"""The one exception tree of mpreg.
+
+Every error mpreg raises on purpose is an :class:`MpregError`, grouped by
+where it comes from::
+
+    MpregError
+    ├── PlanError                  the caller: a request that cannot be planned
+    ├── NoRouteError               the cluster: nothing live offers (fun, datasets)
+    │   └── UnknownFunctionError       no process anywhere serves the function
+    ├── ClusterUnavailable         the cluster: cannot reach a node (ConnectionError)
+    ├── ActorDiedError             the cluster: an actor died and retries ran out
+    ├── ProtocolError              the wire: malformed, oversized or unknown frames
+    ├── AuthenticationError        the wire: bad token or version mismatch
+    ├── SerializationError         the caller or user code: a value cloudpickle refuses
+    ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
+    └── RemoteError                user code: the function raised
+"""
+
+from __future__ import annotations
+
+
+class MpregError(Exception):
+    """Root of every error mpreg raises on purpose."""
+
+
+class PlanError(MpregError):
+    """A request is malformed: duplicate names, a dependency cycle, a bad argument.
+
+    Raised before anything runs. ``command`` names the offending command when
+    there is one.
+    """
+
+    def __init__(self, message: str, *, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class NoRouteError(MpregError):
+    """No live actor or worker offers ``fun`` with all of ``datasets``.
+
+    Raised before anything in the request runs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str | None = None,
+        fun: str | None = None,
+        datasets: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.fun = fun
+        self.datasets = datasets
+
+
+class UnknownFunctionError(NoRouteError):
+    """No process in the cluster serves a function of that name at all."""
+
+
+class ClusterUnavailable(MpregError, ConnectionError):
+    """The client cannot reach any node of the cluster, or lost it mid-request."""
+
+
+class ActorDiedError(MpregError):
+    """An actor or worker died while running a call, and no retry was left."""
+
+
+class ProtocolError(MpregError):
+    """A peer sent bytes that are not a valid mpreg frame or message."""
+
+
+class AuthenticationError(MpregError):
+    """The handshake failed: wrong cluster token or incompatible versions."""
+
+
+class SerializationError(MpregError):
+    """An argument or a result could not be pickled or unpickled.
+
+    ``command`` names the command whose value failed, when known.
+    """
+
+    def __init__(self, message: str, *, command: str | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class DeadlineExceeded(MpregError, TimeoutError):
+    """A request did not finish by its deadline."""
+
+
+class RemoteError(MpregError):
+    """The user's function raised; carries where and what.
+
+    Attributes: ``command`` (name in the request), ``exc_type`` (the remote
+    exception's type name), ``message``, ``remote_traceback`` (text),
+    ``node`` and ``actor`` (where it ran, when known).
+    """
+
+    def __init__(
+        self,
+        *,
+        command: str,
+        exc_type: str,
+        message: str,
+        remote_traceback: str = "",
+        node: str = "",
+        actor: str = "",
+    ) -> None:
+        super().__init__(f"command {command!r} raised {exc_type}: {message}")
+        self.command = command
+        self.exc_type = exc_type
+        self.message = message
+        self.remote_traceback = remote_traceback
+        self.node = node
+        self.actor = actor
+
+    def __str__(self) -> str:
+        text = f"command {self.command!r} raised {self.exc_type}: {self.message}"
+        if self.remote_traceback:
+            text += "\n\nRemote traceback:\n" + self.remote_traceback.rstrip()
+        return text
+
+
+__all__ = [
+    "ActorDiedError",
+    "AuthenticationError",
+    "ClusterUnavailable",
+    "DeadlineExceeded",
+    "MpregError",
+    "NoRouteError",
+    "PlanError",
+    "ProtocolError",
+    "RemoteError",
+    "SerializationError",
+    "UnknownFunctionError",
+]

@@ -1,0 +1,1 @@
+"""The wire: frames, typed messages, the codec and the handshake. Sans-IO."""

@@ -1,0 +1,119 @@
+"""The only module that pickles: message headers and user values.
+
+Two kinds of pickles cross the wire, both only after the handshake:
+
+* headers: typed messages pickled with the stdlib pickler (fast, small);
+* values: user arguments and results, cloudpickled into a :class:`Blob`
+  (a pickle stream plus protocol-5 out-of-band buffers, so a numpy array
+  travels without being copied into the stream).
+
+A Blob inside a message is not pickled into the header: its parts become
+frame buffers, so a node forwards them untouched and never unpickles a
+value it only routes.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import cloudpickle
+
+from mpreg.errors import ProtocolError, SerializationError
+from mpreg.protocol.frames import Buffer, Frame, FrameKind, encode_frame
+
+_HEADER_PROTOCOL = 5
+
+
+class Blob:
+    """An opaque pickled value: a pickle stream and its out-of-band buffers."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: Sequence[Buffer]) -> None:
+        self.parts = tuple(parts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(memoryview(p).nbytes for p in self.parts)
+
+    def __reduce__(self) -> tuple[Any, tuple[int, int]]:
+        # Only called while a header is being encoded: the parts go to the
+        # frame's buffer list and the header keeps their position.
+        out = _state.out
+        start = len(out)
+        out.extend(self.parts)
+        return (_load_blob, (start, len(self.parts)))
+
+    def __repr__(self) -> str:
+        return f"Blob({self.nbytes} bytes in {len(self.parts)} parts)"
+
+
+class _CodecState(threading.local):
+    out: list[Buffer]
+    inp: Sequence[memoryview]
+
+    def __init__(self) -> None:
+        self.out = []
+        self.inp = ()
+
+
+_state = _CodecState()
+
+
+def _load_blob(start: int, count: int) -> Blob:
+    parts = _state.inp[start : start + count]
+    if len(parts) != count:
+        raise ProtocolError("message refers to buffers its frame does not carry")
+    return Blob(parts)
+
+
+def encode_message(message: object, *, compress: bool = False) -> list[Buffer]:
+    """Pickle ``message``'s header; its Blobs ride along as frame buffers."""
+    out: list[Buffer] = []
+    _state.out = out
+    try:
+        header = pickle.dumps(message, _HEADER_PROTOCOL)
+    finally:
+        _state.out = []
+    return encode_frame(FrameKind.MESSAGE, header, out, compress=compress)
+
+
+def decode_message(frame: Frame) -> object:
+    """Unpickle a MESSAGE frame's header (authenticated peers only)."""
+    _state.inp = frame.buffers
+    try:
+        return pickle.loads(frame.header)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"undecodable message header: {exc!r}") from exc
+    finally:
+        _state.inp = ()
+
+
+def dumps_value(value: Any, *, what: str = "value") -> Blob:
+    """Cloudpickle a user value into a Blob; SerializationError if it cannot be."""
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        stream = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:
+        raise SerializationError(f"cannot pickle {what}: {type(exc).__name__}: {exc}") from exc
+    return Blob([stream, *(b.raw() for b in buffers)])
+
+
+def loads_value(blob: Blob, *, what: str = "value") -> Any:
+    """Unpickle a Blob made by :func:`dumps_value`."""
+    try:
+        return pickle.loads(blob.parts[0], buffers=blob.parts[1:])
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot unpickle {what}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def dumps_by_value(obj: Any) -> bytes:
+    """Cloudpickle code objects (actor classes, functions) for deployment."""
+    return cloudpickle.dumps(obj)

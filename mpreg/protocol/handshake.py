@@ -1,0 +1,198 @@
+"""Challenge-response authentication, sans-IO, with no pickle anywhere.
+
+Both sides prove they hold the cluster token without sending it::
+
+    connector -> hello      {versions, role, name, nonce_c}
+    acceptor  -> challenge  {nonce_a, proof_a = HMAC(token, "acceptor" nonce_c nonce_a)}
+              or refuse     {reason}            (version mismatch)
+    connector -> proof      {proof_c = HMAC(token, "connector" nonce_c nonce_a)}
+    acceptor  -> welcome    {}  or  refuse {reason}
+
+Messages are JSON. Proofs are compared in constant time. Versions that must
+match: the protocol, Python major.minor (cloudpickled code is bytecode) and
+cloudpickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import platform
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+import cloudpickle
+
+from mpreg.errors import AuthenticationError, ProtocolError
+from mpreg.protocol.frames import PROTOCOL_VERSION
+
+Role = Literal["client", "worker", "node"]
+ROLES: tuple[Role, ...] = ("client", "worker", "node")
+
+
+def local_versions() -> dict[str, str]:
+    return {
+        "protocol": str(PROTOCOL_VERSION),
+        "python": ".".join(platform.python_version_tuple()[:2]),
+        "cloudpickle": cloudpickle.__version__,
+    }
+
+
+def version_mismatch(theirs: dict[str, Any]) -> str | None:
+    """A human sentence naming the first version that differs, or None."""
+    ours = local_versions()
+    for key, mine in ours.items():
+        other = str(theirs.get(key, "?"))
+        if other != mine:
+            return f"{key} version mismatch: this side has {mine}, the peer has {other}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIdentity:
+    role: Role
+    name: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class HandshakeState(Enum):
+    START = "start"
+    SENT_HELLO = "sent-hello"
+    SENT_CHALLENGE = "sent-challenge"
+    SENT_PROOF = "sent-proof"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the handshake wants done after one received message."""
+
+    send: bytes | None = None
+    peer: PeerIdentity | None = None  # set once authenticated
+    failure: AuthenticationError | None = None  # send ``send`` (if any), then close
+
+
+def _mac(token: bytes, label: bytes, nonce_c: str, nonce_a: str) -> str:
+    return hmac.new(token, label + nonce_c.encode() + nonce_a.encode(), hashlib.sha256).hexdigest()
+
+
+def _encode(**fields: Any) -> bytes:
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+class Handshake:
+    """One side of the handshake. ``identity`` is what we tell the peer."""
+
+    def __init__(
+        self,
+        side: Literal["connector", "acceptor"],
+        token: bytes,
+        identity: PeerIdentity,
+    ) -> None:
+        self.side = side
+        self.token = token
+        self.identity = identity
+        self.state = HandshakeState.START
+        self._nonce = secrets.token_hex(16)
+        self._peer_nonce = ""
+        self._peer: PeerIdentity | None = None
+
+    def __repr__(self) -> str:
+        return f"<Handshake {self.side} {self.state.name}>"
+
+    def start(self) -> bytes | None:
+        """The first message, for the connector; None for the acceptor."""
+        if self.side == "acceptor":
+            return None
+        self.state = HandshakeState.SENT_HELLO
+        ident = self.identity
+        return _encode(
+            type="hello", nonce=self._nonce, role=ident.role, name=ident.name,
+            meta=ident.meta, **local_versions(),
+        )
+
+    def receive(self, raw: bytes) -> Step:
+        try:
+            msg = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProtocolError("handshake message is not JSON") from exc
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            raise ProtocolError("handshake message has no type")
+        try:
+            return self._receive(msg)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.state = HandshakeState.FAILED
+            raise ProtocolError(f"malformed handshake message: {exc!r}") from exc
+
+    def _receive(self, msg: dict[str, Any]) -> Step:
+        kind = msg["type"]
+        match (self.state, kind):
+            case (HandshakeState.START, "hello") if self.side == "acceptor":
+                return self._on_hello(msg)
+            case (HandshakeState.SENT_HELLO, "challenge"):
+                return self._on_challenge(msg)
+            case (HandshakeState.SENT_CHALLENGE, "proof"):
+                return self._on_proof(msg)
+            case (HandshakeState.SENT_PROOF, "welcome"):
+                self.state = HandshakeState.DONE
+                return Step(peer=self._peer)
+            case (_, "refuse"):
+                self.state = HandshakeState.FAILED
+                return Step(failure=AuthenticationError(f"refused by the peer: {msg['reason']}"))
+            case _:
+                self.state = HandshakeState.FAILED
+                raise ProtocolError(f"unexpected handshake message {kind!r} in {self.state.name}")
+
+    def _refuse(self, reason: str) -> Step:
+        self.state = HandshakeState.FAILED
+        return Step(send=_encode(type="refuse", reason=reason), failure=AuthenticationError(reason))
+
+    def _on_hello(self, msg: dict[str, Any]) -> Step:
+        mismatch = version_mismatch(msg)
+        if mismatch:
+            return self._refuse(mismatch)
+        role = msg["role"]
+        if role not in ROLES:
+            return self._refuse(f"unknown role {role!r}")
+        self._peer_nonce = str(msg["nonce"])
+        meta = msg.get("meta") or {}
+        self._peer = PeerIdentity(role=role, name=str(msg["name"]), meta=dict(meta))
+        self.state = HandshakeState.SENT_CHALLENGE
+        return Step(
+            send=_encode(
+                type="challenge",
+                nonce=self._nonce,
+                proof=_mac(self.token, b"acceptor", self._peer_nonce, self._nonce),
+                role=self.identity.role,
+                name=self.identity.name,
+                meta=self.identity.meta,
+            )
+        )
+
+    def _on_challenge(self, msg: dict[str, Any]) -> Step:
+        self._peer_nonce = str(msg["nonce"])
+        expected = _mac(self.token, b"acceptor", self._nonce, self._peer_nonce)
+        if not hmac.compare_digest(expected, str(msg["proof"])):
+            self.state = HandshakeState.FAILED
+            return Step(
+                failure=AuthenticationError(
+                    "authentication failed: the node does not hold this cluster token "
+                    "(check --token / MPREG_TOKEN)"
+                )
+            )
+        self._peer = PeerIdentity(
+            role=msg["role"], name=str(msg["name"]), meta=dict(msg.get("meta") or {})
+        )
+        self.state = HandshakeState.SENT_PROOF
+        return Step(send=_encode(type="proof", proof=_mac(self.token, b"connector", self._nonce, self._peer_nonce)))
+
+    def _on_proof(self, msg: dict[str, Any]) -> Step:
+        expected = _mac(self.token, b"connector", self._peer_nonce, self._nonce)
+        if not hmac.compare_digest(expected, str(msg["proof"])):
+            return self._refuse("authentication failed: wrong cluster token")
+        self.state = HandshakeState.DONE
+        return Step(send=_encode(type="welcome"), peer=self._peer)

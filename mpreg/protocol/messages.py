@@ -1,0 +1,245 @@
+"""Every message that crosses a connection after the handshake.
+
+Frozen, slotted dataclasses handled with ``match``. Payload fields are
+:class:`~mpreg.protocol.codec.Blob`s, which a node forwards without
+unpickling. Names say who sends them: client -> node, node -> worker
+(a worker is an actor replica or a plain-function worker process),
+node <-> node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mpreg.protocol.codec import Blob
+from mpreg.routing import Endpoint
+
+ErrorKind = Literal[
+    "user",  # the function raised
+    "serialization",  # an argument or result would not (un)pickle
+    "actor-died",  # the process died and no retry was left
+    "no-route",  # nothing offers (fun, datasets)
+    "unknown-function",  # nothing offers fun at all
+    "plan",  # the request itself is malformed
+    "unavailable",  # a node or link went away
+    "internal",  # a bug in mpreg
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure as it travels: enough to raise the right typed error remotely."""
+
+    kind: ErrorKind
+    message: str
+    exc_type: str = ""
+    traceback: str = ""
+    command: str = ""
+    fun: str = ""
+    datasets: tuple[str, ...] = ()
+    where: str = ""
+
+
+# --- client -> node ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One command of a request, planned: ``args`` hold DepRef placeholders."""
+
+    task_id: int
+    name: str
+    fun: str
+    datasets: frozenset[str]
+    args: Blob  # cloudpickled (args, kwargs)
+    deps: tuple[int, ...]
+    want_result: bool
+    keep: bool = False  # hold the result on the node until Release (futures)
+    retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitBatch:
+    """A whole request at once; the node validates routes, then runs it."""
+
+    batch_id: int
+    tasks: tuple[TaskSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The client no longer needs these results kept on the node."""
+
+    task_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deploy:
+    """Start ``replicas`` processes serving ``spec`` (a cloudpickled WorkerSpec)."""
+
+    request_id: int
+    label: str
+    replicas: int
+    spec: Blob
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    request_id: int
+    local_only: bool = False  # a peer asking for this node's own part
+
+
+# --- node -> client ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRejected:
+    batch_id: int
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDone:
+    """A task finished: ``result`` on success, ``error`` otherwise."""
+
+    task_id: int
+    result: Blob | None
+    error: ErrorInfo | None
+    where: str = ""  # endpoint id that ran it
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Generic answer to a request id (Deploy, StatusRequest)."""
+
+    request_id: int
+    value: object = None
+    error: ErrorInfo | None = None
+
+
+# --- node -> worker ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """What a freshly started worker process is to serve."""
+
+    endpoint_id: str
+    spec: Blob
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run ``fun`` with ``args``; ``deps`` are results its placeholders name."""
+
+    call_id: int
+    fun: str
+    args: Blob
+    deps: tuple[tuple[int, Blob], ...] = ()
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    pass
+
+
+# --- worker -> node ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    endpoint_id: str
+    functions: tuple[str, ...]
+    datasets: tuple[str, ...]
+    label: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """The worker could not start (its __init__ or import raised)."""
+
+    endpoint_id: str
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CallDone:
+    call_id: int
+    result: Blob | None
+    error: ErrorInfo | None
+
+
+# --- node <-> node ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    node_id: str
+    name: str
+    address: str  # host:port other nodes and clients dial
+    role: Literal["SERVER", "BALANCER"] = "BALANCER"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerHello:
+    """Sent both ways when two nodes connect: who I am, what I serve, whom I know."""
+
+    node: NodeInfo
+    endpoints: tuple[Endpoint, ...]
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointsChanged:
+    node_id: str
+    added: tuple[Endpoint, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardCall:
+    """A call for an endpoint hosted by the receiving node."""
+
+    call_id: int
+    endpoint_id: str
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardDone:
+    call_id: int
+    result: Blob | None
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    endpoint_id: str
+    node_id: str
+    kind: str
+    label: str
+    functions: tuple[str, ...]
+    datasets: tuple[str, ...]
+    pid: int
+    state: str
+    in_flight: int
+    calls: int
+    errors: int
+    restarts: int
+    rss_bytes: int
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    node: NodeInfo
+    state: str
+    pid: int
+    rss_bytes: int
+    calls: int
+    in_flight: int
+    endpoints: tuple[EndpointStats, ...] = field(default_factory=tuple)

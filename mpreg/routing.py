@@ -1,0 +1,231 @@
+"""Routing table: which live endpoints can run (function, datasets), and which one should.
+
+Every node keeps one :class:`RoutingTable` of the actors and plain-function
+workers the cluster advertises (its own and its peers'). A call for ``fun``
+with datasets ``D`` may run on an endpoint that serves ``fun`` and owns a
+superset of ``D`` (``D`` empty: any endpoint serving ``fun``). Among those,
+:meth:`RoutingTable.choose` balances load: fewest outstanding calls, random
+tie-break. Before a request runs, :meth:`RoutingTable.check` proves every task
+has somewhere to go, so an unroutable request fails whole, with a message that
+says what is missing.
+
+Endpoints are indexed by function name, so ``choose()`` (on the hot path of
+every call) costs O(replicas of fun), not O(all endpoints). Pure: no sockets,
+no asyncio, no clock; the caller brackets each call with ``begin``/``end``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import Literal, Protocol
+
+from mpreg.errors import NoRouteError, UnknownFunctionError
+
+EndpointKind = Literal["actor", "worker"]
+
+
+class RoutableTask(Protocol):
+    """What check() reads of a task: a planned task or a task on the wire."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fun(self) -> str: ...
+    @property
+    def datasets(self) -> frozenset[str]: ...
+
+# How many distinct dataset sets a NoRouteError lists before summarising.
+_MAX_LISTED_OFFERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One process that can run calls: an actor replica or a plain-function worker.
+
+    ``endpoint_id`` is unique in the cluster (e.g. ``"nodeA/actor-3"``);
+    ``node_id`` is the node hosting it; ``label`` is a human name such as the
+    actor class.
+    """
+
+    endpoint_id: str
+    node_id: str
+    kind: EndpointKind
+    functions: frozenset[str]
+    datasets: frozenset[str]
+    label: str = ""
+
+
+class RoutingTable:
+    """The cluster's endpoints, indexed for routing, with per-endpoint load.
+
+    ``rng`` breaks ties between equally loaded replicas; pass a seeded
+    ``random.Random`` for reproducible tests.
+    """
+
+    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng")
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng if rng is not None else random.Random()
+        self._endpoints: dict[str, Endpoint] = {}
+        # fun -> endpoint_id -> endpoint; insertion-ordered so results are stable.
+        self._by_fun: dict[str, dict[str, Endpoint]] = {}
+        # Invariant: keys are exactly the ids in _endpoints.
+        self._outstanding: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._endpoints)
+
+    def __repr__(self) -> str:
+        return f"RoutingTable(endpoints={len(self._endpoints)}, functions={len(self._by_fun)})"
+
+    def add(self, endpoint: Endpoint) -> None:
+        """Add ``endpoint``, replacing one with the same id (its load count is kept)."""
+        endpoint_id = endpoint.endpoint_id
+        if endpoint_id in self._endpoints:
+            self._unindex(self._endpoints[endpoint_id])
+        self._endpoints[endpoint_id] = endpoint
+        self._outstanding.setdefault(endpoint_id, 0)
+        for fun in endpoint.functions:
+            self._by_fun.setdefault(fun, {})[endpoint_id] = endpoint
+
+    def remove(self, endpoint_id: str) -> None:
+        """Drop an endpoint and its load count; no error if it is absent."""
+        endpoint = self._endpoints.pop(endpoint_id, None)
+        if endpoint is None:
+            return
+        self._unindex(endpoint)
+        del self._outstanding[endpoint_id]
+
+    def remove_node(self, node_id: str) -> list[str]:
+        """Drop every endpoint hosted on ``node_id``; return their ids."""
+        gone = [ep.endpoint_id for ep in self._endpoints.values() if ep.node_id == node_id]
+        for endpoint_id in gone:
+            self.remove(endpoint_id)
+        return gone
+
+    def endpoints(self) -> list[Endpoint]:
+        """Every endpoint, in the order they were first added."""
+        return list(self._endpoints.values())
+
+    def get(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint with that id, or ``None``."""
+        return self._endpoints.get(endpoint_id)
+
+    def offers(self, fun: str) -> bool:
+        """Whether any endpoint serves ``fun``, whatever its datasets."""
+        return fun in self._by_fun
+
+    def candidates(self, fun: str, datasets: frozenset[str]) -> list[Endpoint]:
+        """Endpoints serving ``fun`` that own every dataset in ``datasets``."""
+        serving = self._by_fun.get(fun)
+        if not serving:
+            return []
+        if not datasets:
+            return list(serving.values())
+        return [ep for ep in serving.values() if datasets <= ep.datasets]
+
+    def choose(
+        self,
+        fun: str,
+        datasets: frozenset[str],
+        *,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Endpoint | None:
+        """Pick the matching endpoint with the fewest outstanding calls.
+
+        Endpoints whose id is in ``exclude`` (e.g. one that just failed) are
+        skipped. Ties are broken at random. Returns ``None`` if nothing matches.
+        """
+        serving = self._by_fun.get(fun)
+        if not serving:
+            return None
+        outstanding = self._outstanding
+        best: list[Endpoint] = []
+        least = 0
+        for endpoint_id, endpoint in serving.items():
+            if endpoint_id in exclude or not datasets <= endpoint.datasets:
+                continue
+            load = outstanding[endpoint_id]
+            if not best or load < least:
+                best = [endpoint]
+                least = load
+            elif load == least:
+                best.append(endpoint)
+        if not best:
+            return None
+        if len(best) == 1:
+            return best[0]
+        return best[self._rng.randrange(len(best))]
+
+    def begin(self, endpoint_id: str) -> None:
+        """Count one more outstanding call on an endpoint (ignored if it is gone)."""
+        if endpoint_id in self._outstanding:
+            self._outstanding[endpoint_id] += 1
+
+    def end(self, endpoint_id: str) -> None:
+        """Count one fewer outstanding call; never below 0, ignored if it is gone."""
+        load = self._outstanding.get(endpoint_id)
+        if load:
+            self._outstanding[endpoint_id] = load - 1
+
+    def outstanding(self, endpoint_id: str) -> int:
+        """Outstanding calls on an endpoint (0 if unknown)."""
+        return self._outstanding.get(endpoint_id, 0)
+
+    def check(self, tasks: Iterable[RoutableTask]) -> None:
+        """Raise for the first of ``tasks`` that no endpoint can run.
+
+        Raises :class:`UnknownFunctionError` if nothing serves the task's
+        function at all, and :class:`NoRouteError` if something serves it but
+        not with all the task's datasets (the message lists the dataset sets
+        that do offer the function).
+        """
+        for task in tasks:
+            serving = self._by_fun.get(task.fun)
+            wanted = tuple(sorted(task.datasets))
+            if not serving:
+                raise UnknownFunctionError(
+                    f"command {task.name!r}: no process in the cluster serves "
+                    f"function {task.fun!r}",
+                    command=task.name,
+                    fun=task.fun,
+                    datasets=wanted,
+                )
+            if task.datasets and not any(task.datasets <= ep.datasets for ep in serving.values()):
+                raise NoRouteError(
+                    f"command {task.name!r}: no live process serves function {task.fun!r} "
+                    f"with datasets {list(wanted)}; {_describe_offers(task.fun, serving)}",
+                    command=task.name,
+                    fun=task.fun,
+                    datasets=wanted,
+                )
+
+    def _unindex(self, endpoint: Endpoint) -> None:
+        for fun in endpoint.functions:
+            serving = self._by_fun.get(fun)
+            if serving is None:
+                continue
+            serving.pop(endpoint.endpoint_id, None)
+            if not serving:
+                del self._by_fun[fun]
+
+
+def _describe_offers(fun: str, serving: dict[str, Endpoint]) -> str:
+    """Say which dataset sets do offer ``fun``, e.g. "'predict' is offered with ['iris'] (x2)"."""
+    counts: dict[tuple[str, ...], int] = {}
+    for endpoint in serving.values():
+        key = tuple(sorted(endpoint.datasets))
+        counts[key] = counts.get(key, 0) + 1
+    offers = sorted(counts.items())
+    shown = [
+        f"{list(key)}" + (f" (x{count})" if count > 1 else "")
+        for key, count in offers[:_MAX_LISTED_OFFERS]
+    ]
+    if len(offers) > _MAX_LISTED_OFFERS:
+        shown.append(f"and {len(offers) - _MAX_LISTED_OFFERS} more")
+    return f"{fun!r} is offered with datasets: " + ", ".join(shown)
+
+
+__all__ = ["Endpoint", "EndpointKind", "RoutingTable"]

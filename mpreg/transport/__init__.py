@@ -1,0 +1,1 @@
+"""asyncio TCP connections speaking the mpreg protocol."""

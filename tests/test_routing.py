@@ -1,0 +1,220 @@
+"""Tests for mpreg.routing: matching by (function, datasets), load balancing, check()."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+
+import pytest
+
+from mpreg.commands import Command
+from mpreg.errors import NoRouteError, UnknownFunctionError
+from mpreg.planner import plan_request
+from mpreg.routing import Endpoint, EndpointKind, RoutingTable
+
+
+def endpoint(
+    endpoint_id: str,
+    functions: Iterable[str],
+    datasets: Iterable[str] = (),
+    *,
+    node: str = "nodeA",
+    kind: EndpointKind = "actor",
+) -> Endpoint:
+    return Endpoint(endpoint_id, node, kind, frozenset(functions), frozenset(datasets))
+
+
+def table(*endpoints: Endpoint, seed: int = 0) -> RoutingTable:
+    routes = RoutingTable(random.Random(seed))
+    for each in endpoints:
+        routes.add(each)
+    return routes
+
+
+IRIS = frozenset({"iris"})
+
+
+def test_routing_skips_actor_missing_a_dataset() -> None:
+    routes = table(
+        endpoint("a/iris", {"predict"}, {"iris"}),
+        endpoint("a/both", {"predict"}, {"iris", "wine"}),
+    )
+    assert [ep.endpoint_id for ep in routes.candidates("predict", frozenset({"iris", "wine"}))] == [
+        "a/both"
+    ]
+    assert routes.choose("predict", frozenset({"iris", "wine"})) == routes.get("a/both")
+
+
+def test_routing_accepts_superset_of_requested_datasets() -> None:
+    routes = table(endpoint("a/1", {"predict"}, {"iris", "wine", "mnist"}))
+    assert routes.choose("predict", IRIS) is not None
+    assert routes.choose("predict", frozenset({"iris", "mnist"})) is not None
+
+
+def test_routing_with_no_datasets_accepts_any_endpoint_offering_fun() -> None:
+    routes = table(
+        endpoint("a/worker", {"echo"}, kind="worker"),
+        endpoint("a/iris", {"echo", "predict"}, {"iris"}),
+        endpoint("a/other", {"other"}),
+    )
+    ids = {ep.endpoint_id for ep in routes.candidates("echo", frozenset())}
+    assert ids == {"a/worker", "a/iris"}
+
+
+def test_routing_ignores_endpoints_without_the_function() -> None:
+    routes = table(endpoint("a/iris", {"train"}, {"iris"}))
+    assert routes.candidates("predict", IRIS) == []
+    assert routes.choose("predict", IRIS) is None
+    assert not routes.offers("predict")
+    assert routes.offers("train")
+
+
+def test_choose_skips_excluded_endpoints() -> None:
+    routes = table(endpoint("a/1", {"f"}), endpoint("a/2", {"f"}))
+    for _ in range(20):
+        chosen = routes.choose("f", frozenset(), exclude=frozenset({"a/1"}))
+        assert chosen is not None and chosen.endpoint_id == "a/2"
+    assert routes.choose("f", frozenset(), exclude=frozenset({"a/1", "a/2"})) is None
+
+
+def test_choose_prefers_least_outstanding_calls() -> None:
+    routes = table(endpoint("a/1", {"f"}), endpoint("a/2", {"f"}), endpoint("b/3", {"f"}))
+    routes.begin("a/1")
+    routes.begin("a/1")
+    routes.begin("b/3")
+    chosen = routes.choose("f", frozenset())
+    assert chosen is not None and chosen.endpoint_id == "a/2"
+    routes.begin("a/2")
+    routes.begin("a/2")
+    chosen = routes.choose("f", frozenset())
+    assert chosen is not None and chosen.endpoint_id == "b/3"
+
+
+def test_choose_balances_when_each_call_is_counted() -> None:
+    routes = table(*(endpoint(f"n/{i}", {"f"}) for i in range(4)))
+    for _ in range(40):
+        chosen = routes.choose("f", frozenset())
+        assert chosen is not None
+        routes.begin(chosen.endpoint_id)
+    assert [routes.outstanding(f"n/{i}") for i in range(4)] == [10, 10, 10, 10]
+
+
+def test_choose_breaks_ties_at_random_across_all_replicas() -> None:
+    routes = table(*(endpoint(f"n/{i}", {"f"}) for i in range(3)), seed=1234)
+    picks: Counter[str] = Counter()
+    for _ in range(3000):
+        chosen = routes.choose("f", frozenset())
+        assert chosen is not None
+        picks[chosen.endpoint_id] += 1
+    assert set(picks) == {"n/0", "n/1", "n/2"}
+    assert all(800 < count < 1200 for count in picks.values())
+
+
+def test_choose_is_reproducible_with_a_seeded_rng() -> None:
+    def picks(seed: int) -> list[str]:
+        routes = table(*(endpoint(f"n/{i}", {"f"}) for i in range(5)), seed=seed)
+        chosen = [routes.choose("f", frozenset()) for _ in range(50)]
+        return [each.endpoint_id for each in chosen if each is not None]
+
+    assert picks(7) == picks(7)
+
+
+def test_outstanding_never_goes_below_zero() -> None:
+    routes = table(endpoint("a/1", {"f"}))
+    routes.begin("a/1")
+    routes.end("a/1")
+    routes.end("a/1")
+    assert routes.outstanding("a/1") == 0
+
+
+def test_begin_and_end_on_unknown_endpoint_are_ignored() -> None:
+    routes = table()
+    routes.begin("ghost")
+    routes.end("ghost")
+    assert routes.outstanding("ghost") == 0
+
+
+def test_add_replaces_endpoint_with_same_id_and_keeps_its_load() -> None:
+    routes = table(endpoint("a/1", {"old"}, {"iris"}))
+    routes.begin("a/1")
+    routes.add(endpoint("a/1", {"new"}, {"wine"}))
+    assert not routes.offers("old")
+    assert routes.candidates("new", frozenset({"wine"})) == [routes.get("a/1")]
+    assert routes.outstanding("a/1") == 1
+    assert len(routes.endpoints()) == 1
+
+
+def test_remove_drops_endpoint_and_its_functions() -> None:
+    routes = table(endpoint("a/1", {"f", "g"}), endpoint("a/2", {"f"}))
+    routes.begin("a/1")
+    routes.remove("a/1")
+    assert routes.get("a/1") is None
+    assert routes.outstanding("a/1") == 0
+    assert not routes.offers("g")
+    assert [ep.endpoint_id for ep in routes.candidates("f", frozenset())] == ["a/2"]
+    routes.remove("a/1")  # absent: no error
+    routes.remove("never-there")
+
+
+def test_remove_node_drops_every_endpoint_of_that_node() -> None:
+    routes = table(
+        endpoint("a/1", {"f"}, node="a"),
+        endpoint("b/1", {"f"}, node="b"),
+        endpoint("a/2", {"g"}, node="a"),
+    )
+    assert routes.remove_node("a") == ["a/1", "a/2"]
+    assert [ep.endpoint_id for ep in routes.endpoints()] == ["b/1"]
+    assert not routes.offers("g")
+    assert routes.remove_node("a") == []
+
+
+def test_check_passes_when_every_task_has_a_route() -> None:
+    routes = table(endpoint("a/w", {"echo", "echos"}, kind="worker"))
+    routes.check(
+        plan_request(
+            [Command("|first", "echo", ["hi"]), Command("|second", "echos", ["|first"])],
+            first_task_id=1,
+        ).tasks
+    )
+
+
+def test_check_unknown_function_names_command_and_function() -> None:
+    routes = table(endpoint("a/w", {"echo"}, kind="worker"))
+    plan = plan_request(
+        [Command("|ok", "echo", ["x"]), Command("|a", "nope", ["|ok"])], first_task_id=1
+    )
+    with pytest.raises(UnknownFunctionError) as info:
+        routes.check(plan.tasks)
+    assert str(info.value) == "command '|a': no process in the cluster serves function 'nope'"
+    assert info.value.command == "|a"
+    assert info.value.fun == "nope"
+
+
+def test_check_missing_dataset_lists_what_is_offered() -> None:
+    routes = table(
+        endpoint("a/1", {"predict"}, {"iris"}),
+        endpoint("b/1", {"predict"}, {"iris"}, node="b"),
+        endpoint("a/2", {"predict"}, {"wine"}),
+    )
+    plan = plan_request([Command("p", "predict", [[1, 2]], ["iris", "mnist"])], first_task_id=1)
+    with pytest.raises(NoRouteError) as info:
+        routes.check(plan.tasks)
+    error = info.value
+    assert not isinstance(error, UnknownFunctionError)
+    assert error.command == "p"
+    assert error.fun == "predict"
+    assert error.datasets == ("iris", "mnist")
+    message = str(error)
+    assert "'p'" in message and "'predict'" in message and "['iris', 'mnist']" in message
+    assert "['iris'] (x2)" in message and "['wine']" in message
+
+
+def test_check_reports_first_unroutable_task_in_plan_order() -> None:
+    routes = table(endpoint("a/w", {"echo"}))
+    plan = plan_request(
+        [Command("b", "missing_b", ["a"]), Command("a", "missing_a", [1])], first_task_id=1
+    )
+    with pytest.raises(UnknownFunctionError) as info:
+        routes.check(plan.tasks)
+    assert info.value.command == "a"
