@@ -1,0 +1,72 @@
+"""mpreg: run function X on dataset Y anywhere in a cluster of long-lived processes.
+
+    import mpreg
+    from mpreg import Command
+
+    mpreg.init()                                   # or mpreg.init("host:7773")
+    mpreg.request([Command("first", "echo", ["hi there!"], [])])
+    # -> {"first": "hi there!"}
+"""
+
+from mpreg.actors.definitions import actor, function
+from mpreg.api import (
+    cluster_status,
+    deploy,
+    get,
+    init,
+    last_placement,
+    request,
+    shutdown,
+    submit,
+    wait,
+)
+from mpreg.client import Client, Future
+from mpreg.commands import Command, Ref
+from mpreg.config import NodeConfig
+from mpreg.errors import (
+    ActorDiedError,
+    AuthenticationError,
+    ClusterUnavailable,
+    DeadlineExceeded,
+    MpregError,
+    NoRouteError,
+    PlanError,
+    ProtocolError,
+    RemoteError,
+    SerializationError,
+    UnknownFunctionError,
+)
+from mpreg.status import ClusterStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActorDiedError",
+    "AuthenticationError",
+    "Client",
+    "ClusterStatus",
+    "ClusterUnavailable",
+    "Command",
+    "DeadlineExceeded",
+    "Future",
+    "MpregError",
+    "NoRouteError",
+    "NodeConfig",
+    "PlanError",
+    "ProtocolError",
+    "Ref",
+    "RemoteError",
+    "SerializationError",
+    "UnknownFunctionError",
+    "actor",
+    "cluster_status",
+    "deploy",
+    "function",
+    "get",
+    "init",
+    "last_placement",
+    "request",
+    "shutdown",
+    "submit",
+    "wait",
+]

@@ -17,8 +17,8 @@ no asyncio, no clock; the caller brackets each call with ``begin``/``end``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from mpreg.errors import NoRouteError, UnknownFunctionError
@@ -35,6 +35,7 @@ class RoutableTask(Protocol):
     def fun(self) -> str: ...
     @property
     def datasets(self) -> frozenset[str]: ...
+
 
 # How many distinct dataset sets a NoRouteError lists before summarising.
 _MAX_LISTED_OFFERS = 8

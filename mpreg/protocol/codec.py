@@ -109,9 +109,7 @@ def loads_value(blob: Blob, *, what: str = "value") -> Any:
     try:
         return pickle.loads(blob.parts[0], buffers=blob.parts[1:])
     except Exception as exc:
-        raise SerializationError(
-            f"cannot unpickle {what}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise SerializationError(f"cannot unpickle {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def dumps_by_value(obj: Any) -> bytes:

@@ -111,8 +111,12 @@ class Handshake:
         self.state = HandshakeState.SENT_HELLO
         ident = self.identity
         return _encode(
-            type="hello", nonce=self._nonce, role=ident.role, name=ident.name,
-            meta=ident.meta, **local_versions(),
+            type="hello",
+            nonce=self._nonce,
+            role=ident.role,
+            name=ident.name,
+            meta=ident.meta,
+            **local_versions(),
         )
 
     def receive(self, raw: bytes) -> Step:
@@ -188,7 +192,11 @@ class Handshake:
             role=msg["role"], name=str(msg["name"]), meta=dict(msg.get("meta") or {})
         )
         self.state = HandshakeState.SENT_PROOF
-        return Step(send=_encode(type="proof", proof=_mac(self.token, b"connector", self._nonce, self._peer_nonce)))
+        return Step(
+            send=_encode(
+                type="proof", proof=_mac(self.token, b"connector", self._nonce, self._peer_nonce)
+            )
+        )
 
     def _on_proof(self, msg: dict[str, Any]) -> Step:
         expected = _mac(self.token, b"connector", self._peer_nonce, self._nonce)

@@ -18,6 +18,7 @@ import logging
 import socket
 from collections.abc import Callable
 from enum import Enum
+from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
@@ -84,9 +85,9 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.set_write_buffer_limits(high=HIGH_WATER)
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(high=HIGH_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -128,8 +129,11 @@ class Connection(asyncio.Protocol):
         self._can_write.set()
         if not self.ready.done():
             self.ready.set_exception(
-                exc if isinstance(exc, AuthenticationError | ProtocolError)
-                else ClusterUnavailable(f"connection to {self.peer_address} closed during handshake")
+                exc
+                if isinstance(exc, AuthenticationError | ProtocolError)
+                else ClusterUnavailable(
+                    f"connection to {self.peer_address} closed during handshake"
+                )
             )
             self.ready.exception()  # consumed: the opener reports it
         if not self.closed.done():
@@ -204,7 +208,9 @@ class Connection(asyncio.Protocol):
         except ProtocolError:
             raise
         except Exception:
-            log.exception("handler failed peer=%s message=%s", self.peer_address, type(message).__name__)
+            log.exception(
+                "handler failed peer=%s message=%s", self.peer_address, type(message).__name__
+            )
 
     def _handshake_timed_out(self) -> None:
         if self.state is ConnState.HANDSHAKING:

@@ -1,0 +1,161 @@
+"""Starts, watches and restarts a node's worker processes.
+
+Each worker slot is one OS process serving one spec (an actor replica or a
+plain-function worker). A slot whose process exits while the node runs is
+restarted with a short backoff, and its spec reloaded (an actor's dataset is
+loaded again). A spec whose start-up raises is not restarted in a loop: the
+failure is reported to whoever asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mpreg.actors.worker import SYS_PATH_ENV, TOKEN_ENV
+from mpreg.errors import RemoteError
+from mpreg.protocol.codec import Blob
+from mpreg.protocol.messages import ErrorInfo
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF = (0.05, 0.2, 0.5, 1.0, 2.0)
+STOP_GRACE = 3.0
+
+
+class ActorState(Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(eq=False)
+class WorkerSlot:
+    endpoint_id: str
+    kind: str  # "actor" | "worker"
+    label: str
+    spec: Blob
+    state: ActorState = ActorState.STARTING
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    ready: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def __repr__(self) -> str:
+        pid = self.process.pid if self.process else None
+        return f"<WorkerSlot {self.endpoint_id} {self.state.name} pid={pid}>"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+
+class Supervisor:
+    """Owns the worker processes of one node. ``on_exit`` hears of every death."""
+
+    def __init__(
+        self, node_address: Callable[[], str], token: str, on_exit: Callable[[WorkerSlot], None]
+    ) -> None:
+        self._node_address = node_address
+        self._token = token
+        self._on_exit = on_exit
+        self.slots: dict[str, WorkerSlot] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def add(self, endpoint_id: str, kind: str, label: str, spec: Blob) -> WorkerSlot:
+        slot = WorkerSlot(endpoint_id, kind, label, spec)
+        self.slots[endpoint_id] = slot
+        task = asyncio.ensure_future(self._run(slot))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+        return slot
+
+    def mark_ready(self, endpoint_id: str) -> None:
+        slot = self.slots.get(endpoint_id)
+        if slot is None:
+            return
+        slot.state = ActorState.RUNNING
+        if not slot.ready.done():
+            slot.ready.set_result(None)
+
+    def mark_failed(self, endpoint_id: str, error: ErrorInfo) -> None:
+        slot = self.slots.get(endpoint_id)
+        if slot is None:
+            return
+        slot.state = ActorState.FAILED
+        if not slot.ready.done():
+            slot.ready.set_exception(
+                RemoteError(
+                    command=f"start {slot.label}",
+                    exc_type=error.exc_type,
+                    message=error.message,
+                    remote_traceback=error.traceback,
+                    actor=endpoint_id,
+                )
+            )
+            slot.ready.exception()  # the deployer reads it; never "never retrieved"
+
+    async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
+        env = dict(os.environ)
+        env[TOKEN_ENV] = self._token
+        env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mpreg.actors.worker",
+            "--node",
+            self._node_address(),
+            "--endpoint",
+            slot.endpoint_id,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+
+    async def _run(self, slot: WorkerSlot) -> None:
+        attempt = 0
+        while not self._stopping:
+            slot.process = await self._spawn(slot)
+            log.info("started %s pid=%s", slot.endpoint_id, slot.process.pid)
+            code = await slot.process.wait()
+            if self._stopping or slot.state is ActorState.FAILED:
+                slot.state = ActorState.DEAD if slot.state is not ActorState.FAILED else slot.state
+                self._on_exit(slot)
+                return
+            log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
+            # A replica that was serving restarts at once; one that keeps dying
+            # during start-up backs off.
+            attempt = 0 if slot.state is ActorState.RUNNING else attempt + 1
+            slot.state = ActorState.RESTARTING
+            slot.restarts += 1
+            self._on_exit(slot)
+            await asyncio.sleep(RESTART_BACKOFF[min(attempt, len(RESTART_BACKOFF) - 1)])
+
+    async def stop(self) -> None:
+        """Stop every process: the node already asked them to exit; wait, then kill."""
+        self._stopping = True
+        procs = [
+            s.process for s in self.slots.values() if s.process and s.process.returncode is None
+        ]
+        if procs:
+            try:
+                async with asyncio.timeout(STOP_GRACE):
+                    await asyncio.gather(*(p.wait() for p in procs))
+            except TimeoutError:
+                for p in procs:
+                    if p.returncode is None:
+                        log.warning("killing worker pid=%s that did not stop", p.pid)
+                        p.kill()
+                await asyncio.gather(*(p.wait() for p in procs))
+        for task in list(self._watchers):
+            task.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)

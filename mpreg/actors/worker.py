@@ -1,0 +1,204 @@
+"""The worker process: one actor replica or one plain-function worker.
+
+Started by its node's supervisor as ``python -m mpreg.actors.worker``; dials
+the node back, authenticates, receives its spec, builds it once (an actor's
+``__init__`` loads its dataset here) and then serves calls until the node
+says stop or goes away. Sync functions run inline on the loop (no thread hop
+on the hot path); coroutine functions run as tasks, so an async actor serves
+calls concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from mpreg.actors.definitions import public_methods
+from mpreg.actors.specs import ActorSpec, FunctionsSpec
+from mpreg.errors import SerializationError
+from mpreg.planner import resolve_refs
+from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.messages import (
+    Assign,
+    Call,
+    CallDone,
+    ErrorInfo,
+    Shutdown,
+    WorkerFailed,
+    WorkerReady,
+)
+from mpreg.transport.connection import Connection, connect, parse_address
+from mpreg.transport.loop import install_best_loop
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "MPREG_WORKER_TOKEN"
+SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
+
+
+def error_from_exception(exc: BaseException, *, kind: str = "user", command: str = "") -> ErrorInfo:
+    return ErrorInfo(
+        kind=kind,  # type: ignore[arg-type]
+        message=str(exc),
+        exc_type=type(exc).__name__,
+        traceback="".join(traceback.format_exception(exc)),
+        command=command,
+    )
+
+
+class Worker:
+    """Serves calls for one spec over one connection to its node."""
+
+    def __init__(self, endpoint_id: str) -> None:
+        self.endpoint_id = endpoint_id
+        self.functions: dict[str, Callable[..., Any]] = {}
+        self.conn: Connection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stopped = asyncio.Event()
+
+    def on_message(self, conn: Connection, message: object) -> None:
+        match message:
+            case Call():
+                self._call(conn, message)
+            case Assign(spec=spec):
+                self._assign(conn, spec)
+            case Shutdown():
+                self.stopped.set()
+            case _:
+                log.warning("worker ignores unexpected message %s", type(message).__name__)
+
+    def _assign(self, conn: Connection, spec_blob: Any) -> None:
+        try:
+            spec = loads_value(spec_blob, what="worker spec")
+            match spec:
+                case FunctionsSpec():
+                    self.functions = dict(spec.functions)
+                    datasets, label = spec.datasets, spec.label
+                case ActorSpec():
+                    instance = spec.cls(*spec.args, **(spec.kwargs or {}))
+                    self.functions = {
+                        name: getattr(instance, name) for name in public_methods(spec.cls)
+                    }
+                    datasets, label = spec.datasets, spec.label
+                case _:
+                    raise TypeError(f"unknown worker spec {type(spec).__name__}")
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            conn.send(WorkerFailed(self.endpoint_id, error_from_exception(exc)))
+            self.stopped.set()
+            return
+        conn.send(
+            WorkerReady(
+                endpoint_id=self.endpoint_id,
+                functions=tuple(sorted(self.functions)),
+                datasets=tuple(datasets),
+                label=label,
+                pid=os.getpid(),
+            )
+        )
+
+    def _call(self, conn: Connection, call: Call) -> None:
+        try:
+            args, kwargs = loads_value(call.args, what=f"arguments of {call.command!r}")
+            if call.deps:
+                results = {
+                    task_id: loads_value(blob, what="a dependency result")
+                    for task_id, blob in call.deps
+                }
+                args = resolve_refs(args, results)
+                kwargs = resolve_refs(kwargs, results)
+        except SerializationError as exc:
+            conn.send(CallDone(call.call_id, None, error_from_exception(exc, kind="serialization")))
+            return
+        fn = self.functions.get(call.fun)
+        if fn is None:
+            error = ErrorInfo(kind="no-route", message=f"this worker does not serve {call.fun!r}")
+            conn.send(CallDone(call.call_id, None, error))
+            return
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(self._finish(conn, call, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._reply(conn, call, result)
+
+    async def _finish(self, conn: Connection, call: Call, awaitable: Any) -> None:
+        try:
+            result = await awaitable
+        except Exception as exc:
+            if conn.state.name == "OPEN":
+                conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
+            return
+        if conn.state.name == "OPEN":
+            self._reply(conn, call, result)
+
+    def _reply(self, conn: Connection, call: Call, result: Any) -> None:
+        try:
+            blob = dumps_value(result, what=f"the result of {call.command or call.fun!r}")
+        except SerializationError as exc:
+            conn.send(CallDone(call.call_id, None, error_from_exception(exc, kind="serialization")))
+            return
+        conn.send(CallDone(call.call_id, blob, None))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL us if the node dies: no orphan workers, even after kill -9."""
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except OSError:
+        pass
+
+
+async def run_worker(address: str, endpoint_id: str, token: str) -> None:
+    host, port = parse_address(address)
+    worker = Worker(endpoint_id)
+    identity = PeerIdentity(role="worker", name=endpoint_id, meta={"endpoint_id": endpoint_id})
+    conn = await connect(
+        host, port, Handshake("connector", token.encode(), identity), on_message=worker.on_message
+    )
+    worker.conn = conn
+    stop = asyncio.ensure_future(worker.stopped.wait())
+    await asyncio.wait([stop, conn.closed], return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mpreg-worker")
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--endpoint", required=True)
+    ns = parser.parse_args(argv)
+    _die_with_parent()
+    extra = json.loads(os.environ.get(SYS_PATH_ENV, "[]"))
+    sys.path[:0] = [p for p in extra if p not in sys.path]
+    logging.basicConfig(level=logging.WARNING, format=f"[worker {ns.endpoint}] %(message)s")
+    install_best_loop()
+    token = os.environ.pop(TOKEN_ENV, "")
+    try:
+        asyncio.run(run_worker(ns.node, ns.endpoint, token))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The sync facade: ``mpreg.init / request / submit / get / wait / shutdown``.
+
+One process-wide runtime owns an event loop in a background thread and an
+async :class:`~mpreg.client.Client` on it; each sync call is a thin wrapper
+that runs the async call there. Jupyter's own running loop is never touched,
+so these work in notebooks as in scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+from mpreg.client import Client, Future
+from mpreg.cluster import LocalCluster
+from mpreg.commands import Command
+from mpreg.config import NodeConfig
+from mpreg.errors import DeadlineExceeded, MpregError
+from mpreg.status import ClusterStatus
+from mpreg.transport.loop import new_event_loop
+
+T = TypeVar("T")
+
+
+class _Runtime:
+    """The background loop thread, the client on it, and an embedded cluster if any."""
+
+    def __init__(self) -> None:
+        self.loop = new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mpreg-client", daemon=True)
+        self.thread.start()
+        self.client: Client | None = None
+        self.cluster: LocalCluster | None = None
+        self.address = ""
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise DeadlineExceeded(f"no answer within {timeout:g}s") from None
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a plain function on the loop thread (objects bound to the loop are made there)."""
+
+        async def inner() -> Any:
+            return fn(*args, **kwargs)
+
+        return self.run(inner())
+
+    def close(self) -> None:
+        async def teardown() -> None:
+            if self.client is not None:
+                await self.client.close()
+            if self.cluster is not None:
+                await self.cluster.stop()
+
+        try:
+            self.run(teardown(), timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=5)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+
+_runtime: _Runtime | None = None
+_lock = threading.Lock()
+
+
+def init(
+    address: str | None = None,
+    *,
+    token: str | None = None,
+    actors: Sequence[type] = (),
+    functions: Sequence[Any] = (),
+    modules: Sequence[str] = (),
+    workers: int | None = None,
+    resources: Sequence[str] = (),
+) -> str:
+    """Connect this process to a cluster; return the node address in use.
+
+    ``address``: ``host:port`` (or ``tcp://`` / ``mpreg://``), ``"auto"`` for
+    the cluster ``mpreg start`` runs on this host, or None to start an
+    embedded local cluster (one node with its default workers plus
+    ``actors``) in child processes that end with this process. Calling it
+    again with the same address is a no-op. Raises ClusterUnavailable or
+    AuthenticationError.
+    """
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            if address is None or address == _runtime.address:
+                return _runtime.address
+            raise MpregError(
+                f"already connected to {_runtime.address}; call mpreg.shutdown() first"
+            )
+        runtime = _Runtime()
+        try:
+            runtime.address = runtime.run(
+                _connect(runtime, address, token, actors, functions, modules, workers, resources)
+            )
+        except BaseException:
+            runtime.close()
+            raise
+        _runtime = runtime
+    return runtime.address
+
+
+async def _connect(
+    runtime: _Runtime,
+    address: str | None,
+    token: str | None,
+    actors: Sequence[type],
+    functions: Sequence[Any],
+    modules: Sequence[str],
+    workers: int | None,
+    resources: Sequence[str],
+) -> str:
+    if address is None:
+        cluster = LocalCluster()
+        runtime.cluster = cluster
+        fields: dict[str, Any] = {}
+        if workers is not None:
+            fields["workers"] = workers
+        config = NodeConfig(
+            name="local",
+            actors=tuple(actors),
+            functions=tuple(functions),
+            modules=tuple(modules),
+            resources=tuple(resources),
+            **fields,
+        )
+        await cluster.add_node(config)
+        address, token = cluster.address, cluster.token
+    elif address == "auto":
+        from mpreg.state import read_local_cluster
+
+        found = read_local_cluster()
+        address = found.address
+        token = token if token is not None else found.token
+    client = Client(address, token=token)
+    await client.connect()
+    runtime.client = client
+    return address
+
+
+def _require() -> tuple[_Runtime, Client]:
+    runtime = _runtime
+    if runtime is None or runtime.client is None:
+        raise MpregError("not connected: call mpreg.init() first")
+    return runtime, runtime.client
+
+
+def request(
+    commands: Sequence[Command], *, timeout: float | None = None, return_all: bool = False
+) -> dict[str, Any]:
+    """Run a DAG of commands and return ``{sink name: result}``; see Client.request."""
+    runtime, client = _require()
+    return runtime.run(client.request(commands, timeout=timeout, return_all=return_all))
+
+
+def submit(fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
+    """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return a Future at once."""
+    runtime, client = _require()
+    datasets = tuple(datasets)
+    return runtime.call(client.submit, fun, *args, datasets=datasets, **kwargs)  # type: ignore[no-any-return]
+
+
+def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any:
+    """The result of a Future, or a list of results for a list of Futures."""
+    runtime, _ = _require()
+    many = not isinstance(futures, Future)
+    items: list[Future] = list(futures) if many else [futures]  # type: ignore[arg-type]
+
+    async def gather() -> list[Any]:
+        try:
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*(_awaitable(f) for f in items)))
+        except TimeoutError:
+            raise DeadlineExceeded(f"results not ready within {timeout:g}s") from None
+
+    results = runtime.run(gather())
+    return results if many else results[0]
+
+
+def wait(
+    futures: Sequence[Future], *, num_returns: int = 1, timeout: float | None = None
+) -> tuple[list[Future], list[Future]]:
+    """Wait until ``num_returns`` futures are done (or ``timeout``); return (done, pending)."""
+    runtime, _ = _require()
+    items = list(futures)
+    num_returns = min(num_returns, len(items))
+
+    async def waiter() -> None:
+        pending = {asyncio.ensure_future(_awaitable(f)) for f in items if not f.done()}
+        needed = num_returns - (len(items) - len(pending))
+        try:
+            async with asyncio.timeout(timeout):
+                while needed > 0 and pending:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    needed -= len(done)
+        except TimeoutError:
+            pass
+        finally:
+            for task in pending:
+                task.cancel()
+
+    runtime.run(waiter())
+    done = [f for f in items if f.done()]
+    return done[:num_returns] if len(done) > num_returns else done, [f for f in items if f not in done[:num_returns]]
+
+
+async def _awaitable(future: Future) -> Any:
+    return await future
+
+
+def deploy(cls: type, replicas: int | None = None) -> list[str]:
+    """Start ``replicas`` processes of actor ``cls`` (by value, so notebook classes work)."""
+    runtime, client = _require()
+    return runtime.run(client.deploy(cls, replicas))
+
+
+def cluster_status() -> ClusterStatus:
+    """A typed snapshot of nodes, actors, datasets and load."""
+    runtime, client = _require()
+    return runtime.run(client.status())
+
+
+def shutdown() -> None:
+    """Disconnect, and stop the embedded cluster if ``init()`` started one."""
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.close()
+
+
+def last_placement() -> dict[str, str]:
+    """Where each command of the last request() ran (command name -> endpoint id)."""
+    _, client = _require()
+    return dict(client.last_where)
+
+
+atexit.register(shutdown)

@@ -1,0 +1,390 @@
+"""The async client: plans requests in the driver, submits them whole, awaits results.
+
+``async with mpreg.Client(address, token=...) as client`` then
+``await client.request([Command(...), ...])``. The planner validates the whole
+DAG here; the node checks routes for the whole batch before running any of
+it; dependencies are resolved inside the cluster, so a chain of k commands
+costs one round trip and intermediate results never travel back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mpreg.actors.loader import actor_spec
+from mpreg.commands import Command
+from mpreg.errors import (
+    ActorDiedError,
+    ClusterUnavailable,
+    DeadlineExceeded,
+    MpregError,
+    NoRouteError,
+    PlanError,
+    RemoteError,
+    SerializationError,
+    UnknownFunctionError,
+)
+from mpreg.planner import PlannedTask, plan_request
+from mpreg.protocol.codec import Blob, dumps_value, loads_value
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.messages import (
+    BatchRejected,
+    Deploy,
+    ErrorInfo,
+    Release,
+    Reply,
+    StatusRequest,
+    SubmitBatch,
+    TaskDone,
+    TaskSpec,
+)
+from mpreg.status import ClusterStatus
+from mpreg.transport.connection import ConnState, Connection, connect, parse_address
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRIES = 3
+
+
+def error_from_info(info: ErrorInfo) -> MpregError:
+    """The typed exception an ErrorInfo stands for."""
+    cmd = info.command or None
+    match info.kind:
+        case "user":
+            return RemoteError(
+                command=info.command,
+                exc_type=info.exc_type,
+                message=info.message,
+                remote_traceback=info.traceback,
+                actor=info.where,
+            )
+        case "serialization":
+            return SerializationError(f"command {info.command!r}: {info.message}", command=cmd)
+        case "actor-died":
+            return ActorDiedError(f"command {info.command!r}: {info.message}")
+        case "unknown-function":
+            return UnknownFunctionError(
+                info.message, command=cmd, fun=info.fun, datasets=info.datasets
+            )
+        case "no-route":
+            return NoRouteError(info.message, command=cmd, fun=info.fun, datasets=info.datasets)
+        case "plan":
+            return PlanError(info.message, command=cmd)
+        case "unavailable":
+            return ClusterUnavailable(info.message)
+        case _:
+            return MpregError(f"{info.kind}: {info.message}")
+
+
+class Future:
+    """A result that will exist: what ``submit`` returns; pass it to another submit.
+
+    Like a Ray ObjectRef: passing it as an argument makes the cluster feed the
+    result in directly, without a trip back to the driver.
+    """
+
+    __slots__ = ("__weakref__", "_client", "_future", "command", "task_id", "where")
+
+    def __init__(self, client: Client, task_id: int, command: str) -> None:
+        self._client = client
+        self.task_id = task_id
+        self.command = command
+        self.where = ""
+        self._future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def __repr__(self) -> str:
+        state = "done" if self._future.done() else "pending"
+        return f"<mpreg.Future {self.command} task={self.task_id} {state}>"
+
+    def __await__(self) -> Any:
+        return self._future.__await__()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def __del__(self) -> None:
+        try:
+            self._client._release_later(self.task_id)
+        except Exception:  # interpreter shutdown, closed loop: nothing to release
+            pass
+
+
+class _Request:
+    """Collects the answers of one request()."""
+
+    def __init__(self, names: dict[int, str], loop: asyncio.AbstractEventLoop) -> None:
+        self.names = names  # wanted task id -> command name
+        self.results: dict[str, Any] = {}
+        self.where: dict[str, str] = {}
+        self.missing = set(names)
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def on_done(self, message: TaskDone) -> None:
+        if self.done.done():
+            return
+        if message.error is not None:
+            self.done.set_exception(error_from_info(message.error))
+            return
+        name = self.names.get(message.task_id)
+        if name is None:
+            return
+        assert message.result is not None
+        try:
+            self.results[name] = loads_value(message.result, what=f"the result of {name!r}")
+        except SerializationError as exc:
+            exc.command = name
+            self.done.set_exception(exc)
+            return
+        self.where[name] = message.where
+        self.missing.discard(message.task_id)
+        if not self.missing:
+            self.done.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+class Client:
+    """An asyncio connection to an mpreg cluster (any node).
+
+    ``token`` defaults to ``$MPREG_TOKEN``. Raises ClusterUnavailable if the
+    node cannot be reached and AuthenticationError if it refuses the token.
+    """
+
+    def __init__(self, address: str, *, token: str | None = None, name: str = "client") -> None:
+        self.address = address
+        self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
+        self.name = name
+        self.node_name = ""
+        self._conn: Connection | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, _Request | Future] = {}
+        self._replies: dict[int, asyncio.Future[Reply]] = {}
+        self._to_release: list[int] = []
+        self._release_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_where: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<mpreg.Client {self.address} {'open' if self.connected else 'closed'}>"
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self._conn.state is ConnState.OPEN
+
+    async def __aenter__(self) -> Client:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        host, port = parse_address(self.address)
+        self._loop = asyncio.get_running_loop()
+        identity = PeerIdentity("client", self.name)
+        self._conn = await connect(
+            host,
+            port,
+            Handshake("connector", self.token.encode(), identity),
+            on_message=self._on_message,
+            on_close=self._on_close,
+        )
+        self.node_name = self._conn.peer.name if self._conn.peer else ""
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            await self._conn.closed
+
+    # --- requests -------------------------------------------------------------------
+
+    async def request(
+        self,
+        commands: Sequence[Command],
+        *,
+        timeout: float | None = None,
+        return_all: bool = False,
+        retries: int = DEFAULT_RETRIES,
+    ) -> dict[str, Any]:
+        """Run a DAG of commands; return ``{sink name: result}`` (every name with return_all).
+
+        Raises PlanError or NoRouteError before anything runs, RemoteError if a
+        function raised, DeadlineExceeded after ``timeout`` seconds.
+        """
+        first = next(self._ids)
+        plan = plan_request(
+            commands, first_task_id=first, return_all=return_all, futures=_future_id
+        )
+        # Reserve the ids the plan used so later requests never reuse them.
+        for _ in range(len(plan.tasks) - 1):
+            next(self._ids)
+        specs = tuple(self._task_spec(t, retries, keep=False) for t in plan.tasks)
+        conn = self._require_conn()
+        waiter = _Request(plan.result_names(), asyncio.get_running_loop())
+        batch_id = specs[0].task_id
+        for spec in specs:
+            self._waiting[spec.task_id] = waiter
+        self._waiting[-batch_id] = waiter  # rejection comes by batch id
+        try:
+            conn.send(SubmitBatch(batch_id, specs))
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter.done
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"request did not finish within {timeout:g}s "
+                    f"(waiting on {sorted(waiter.names[t] for t in waiter.missing)})"
+                ) from None
+        finally:
+            for spec in specs:
+                self._waiting.pop(spec.task_id, None)
+            self._waiting.pop(-batch_id, None)
+        self.last_where = waiter.where
+        return waiter.results
+
+    def submit(self, fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
+        """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""
+        task_id = next(self._ids)
+        name = f"{fun}#{task_id}"
+        plan = plan_request(
+            [Command(name, fun, list(args), list(datasets), kwargs)],
+            first_task_id=task_id,
+            futures=_future_id,
+        )
+        spec = self._task_spec(plan.tasks[0], DEFAULT_RETRIES, keep=True)
+        conn = self._require_conn()
+        future = Future(self, task_id, name)
+        self._waiting[task_id] = future
+        self._waiting[-task_id] = future
+        conn.send(SubmitBatch(task_id, (spec,)))
+        return future
+
+    async def status(self) -> ClusterStatus:
+        """A snapshot of every node, actor and worker of the cluster."""
+        reply = await self._ask(lambda rid: StatusRequest(rid))
+        assert isinstance(reply.value, ClusterStatus)
+        return reply.value
+
+    async def deploy(self, cls: type, replicas: int | None = None) -> list[str]:
+        """Start ``replicas`` processes of actor class ``cls`` (cloudpickled by value if
+        it was defined in ``__main__`` or a notebook); return their endpoint ids
+        once every replica serves. Raises RemoteError if ``__init__`` raised."""
+        spec, default_replicas = actor_spec(cls)
+        blob = dumps_value(spec, what=f"actor class {spec.label}")
+        count = replicas or default_replicas
+        reply = await self._ask(lambda rid: Deploy(rid, spec.label, count, blob))
+        if reply.error is not None:
+            raise error_from_info(reply.error)
+        return list(reply.value)  # type: ignore[call-overload]
+
+    # --- internals ------------------------------------------------------------------
+
+    def _task_spec(self, task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
+        try:
+            args: Blob = dumps_value((task.args, task.kwargs), what="the arguments")
+        except SerializationError as exc:
+            raise SerializationError(f"command {task.name!r}: {exc}", command=task.name) from exc
+        return TaskSpec(
+            task_id=task.task_id,
+            name=task.name,
+            fun=task.fun,
+            datasets=task.datasets,
+            args=args,
+            deps=task.deps,
+            want_result=task.want_result,
+            keep=keep,
+            retries=retries,
+        )
+
+    def _require_conn(self) -> Connection:
+        if self._conn is None or self._conn.state is not ConnState.OPEN:
+            raise ClusterUnavailable(f"not connected to {self.address}")
+        return self._conn
+
+    async def _ask(self, make: Any) -> Reply:
+        conn = self._require_conn()
+        rid = next(self._ids)
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = future
+        try:
+            conn.send(make(rid))
+            return await future
+        finally:
+            self._replies.pop(rid, None)
+
+    def _on_message(self, conn: Connection, message: object) -> None:
+        match message:
+            case TaskDone(task_id=tid):
+                waiter = self._waiting.get(tid)
+                if isinstance(waiter, _Request):
+                    waiter.on_done(message)
+                elif isinstance(waiter, Future):
+                    self._waiting.pop(tid, None)
+                    self._waiting.pop(-tid, None)
+                    self._settle(waiter, message)
+            case BatchRejected(batch_id=bid, error=error):
+                waiter = self._waiting.pop(-bid, None)
+                if isinstance(waiter, _Request):
+                    waiter.fail(error_from_info(error))
+                elif isinstance(waiter, Future) and not waiter._future.done():
+                    waiter._future.set_exception(error_from_info(error))
+            case Reply(request_id=rid):
+                future = self._replies.get(rid)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            case _:
+                log.warning("node sent unexpected %s", type(message).__name__)
+
+    def _settle(self, future: Future, message: TaskDone) -> None:
+        if future._future.done():
+            return
+        future.where = message.where
+        if message.error is not None:
+            future._future.set_exception(error_from_info(message.error))
+            return
+        assert message.result is not None
+        try:
+            future._future.set_result(
+                loads_value(message.result, what=f"the result of {future.command!r}")
+            )
+        except SerializationError as exc:
+            future._future.set_exception(exc)
+
+    def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
+        lost = ClusterUnavailable(f"lost the connection to {self.address}")
+        for waiter in set(self._waiting.values()):
+            if isinstance(waiter, _Request):
+                waiter.fail(lost)
+            elif not waiter._future.done():
+                waiter._future.set_exception(lost)
+        self._waiting.clear()
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(lost)
+
+    def _release_later(self, task_id: int) -> None:
+        """Called from Future.__del__ (any thread): batch releases into one message."""
+        self._to_release.append(task_id)
+        loop = self._loop
+        if loop is None or self._release_scheduled or loop.is_closed():
+            return
+        self._release_scheduled = True
+        loop.call_soon_threadsafe(self._flush_releases)
+
+    def _flush_releases(self) -> None:
+        self._release_scheduled = False
+        ids, self._to_release = self._to_release, []
+        if ids and self.connected:
+            assert self._conn is not None
+            self._conn.send(Release(tuple(ids)))
+
+
+def _future_id(value: Any) -> int | None:
+    return value.task_id if isinstance(value, Future) else None
