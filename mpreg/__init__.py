@@ -1,11 +1,11 @@
 """mpreg: run function X on dataset Y anywhere in a cluster of long-lived processes.
 
-    import mpreg
-    from mpreg import Command
+import mpreg
+from mpreg import Command
 
-    mpreg.init()                                   # or mpreg.init("host:7773")
-    mpreg.request([Command("first", "echo", ["hi there!"], [])])
-    # -> {"first": "hi there!"}
+mpreg.init()                                   # or mpreg.init("host:7773")
+mpreg.request([Command("first", "echo", ["hi there!"], [])])
+# -> {"first": "hi there!"}
 """
 
 from mpreg.actors.definitions import actor, function

@@ -31,7 +31,9 @@ class _Runtime:
 
     def __init__(self) -> None:
         self.loop = new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="mpreg-client", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="mpreg-client", daemon=True
+        )
         self.thread.start()
         self.client: Client | None = None
         self.cluster: LocalCluster | None = None
@@ -213,7 +215,9 @@ def wait(
 
     runtime.run(waiter())
     done = [f for f in items if f.done()]
-    return done[:num_returns] if len(done) > num_returns else done, [f for f in items if f not in done[:num_returns]]
+    return done[:num_returns] if len(done) > num_returns else done, [
+        f for f in items if f not in done[:num_returns]
+    ]
 
 
 async def _awaitable(future: Future) -> Any:

@@ -10,6 +10,7 @@ costs one round trip and intermediate results never travel back here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -44,7 +45,7 @@ from mpreg.protocol.messages import (
     TaskSpec,
 )
 from mpreg.status import ClusterStatus
-from mpreg.transport.connection import ConnState, Connection, connect, parse_address
+from mpreg.transport.connection import Connection, ConnState, connect, parse_address
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,9 @@ class Future:
         return self._future.done()
 
     def __del__(self) -> None:
-        try:
+        # At interpreter shutdown or with a closed loop there is nothing to release.
+        with contextlib.suppress(Exception):
             self._client._release_later(self.task_id)
-        except Exception:  # interpreter shutdown, closed loop: nothing to release
-            pass
 
 
 class _Request:

@@ -3,19 +3,27 @@
 Each node is a real ``python -m mpreg.server`` process on an ephemeral
 loopback port; the first is the head, the others join it. The processes
 watch their stdin and stop when the parent closes it or dies.
+:func:`start_detached` starts one node that outlives its caller (``mpreg start``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import secrets
+import select
+import signal
 import sys
+import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import cloudpickle
 
+from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
 
@@ -59,6 +67,9 @@ class LocalCluster:
             peers = (self.nodes[0].address,)
         config = replace(config, token=self.token, peers=peers, port=config.port)
         blob = cloudpickle.dumps(config)
+        # The node imports what the driver can import: classes pickled by
+        # reference (defined in the driver's modules) must resolve there.
+        env = child_env()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -66,6 +77,7 @@ class LocalCluster:
             "--exit-with-parent",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env=env,
         )
         node = NodeProcess(config, process)
         self.nodes.append(node)
@@ -115,3 +127,114 @@ class LocalCluster:
                         log.warning("node pid=%s did not stop; %s", p.pid, signal_name)
                         getattr(p, signal_name)()
         await asyncio.gather(*(p.wait() for p in procs))
+
+
+@dataclass(frozen=True, slots=True)
+class DetachedNode:
+    """A node started by :func:`start_detached`, as it announced itself."""
+
+    address: str
+    node_id: str
+    pid: int
+
+
+def start_detached(
+    config: NodeConfig, *, log_path: Path, timeout: float = START_TIMEOUT, log_level: str = "INFO"
+) -> DetachedNode:
+    """Start a node in its own session that outlives this process; wait until it serves.
+
+    The node's stdout and stderr go to ``log_path``; its ready line comes back
+    on a private pipe. Raises ClusterUnavailable with the node's own error (a
+    port in use, a peer that does not answer, a module that fails to import)
+    if it does not start, after making sure it is gone.
+    """
+    blob = cloudpickle.dumps(config)
+    config_r, config_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "mpreg.server", "--announce-fd", "3", "--log-level", log_level],
+            child_env(),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, config_r, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                (os.POSIX_SPAWN_DUP2, ready_w, 3),
+            ],
+            setsid=True,  # its own session and process group: no terminal hangup, one group
+        )
+    finally:
+        for fd in (config_r, ready_w, log_fd):
+            os.close(fd)
+    try:
+        with os.fdopen(config_w, "wb") as pipe:
+            pipe.write(b"%d\n" % len(blob) + blob)
+    except BrokenPipeError:
+        pass  # it died before reading its config: reported below from its log
+    try:
+        line = _read_line(ready_r, time.monotonic() + timeout)
+    finally:
+        os.close(ready_r)
+    if line is None:
+        _kill_group(pid)
+        raise ClusterUnavailable(
+            f"node {config.name!r} did not start within {timeout:g}s (log: {log_path})"
+        )
+    try:
+        announced = json.loads(line) if line else {}
+    except json.JSONDecodeError:
+        announced = {}
+    if "address" in announced:
+        return DetachedNode(announced["address"], announced["node_id"], int(announced["pid"]))
+    code = _reap(pid, time.monotonic() + STOP_GRACE)
+    error = announced.get("error") or _exit_reason(code, log_path)
+    raise ClusterUnavailable(f"node {config.name!r} failed to start: {error}")
+
+
+def _read_line(fd: int, deadline: float) -> str | None:
+    """One line from ``fd`` ("" at end of file without a line), or None at the deadline."""
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").partition("\n")[0]
+
+
+def _reap(pid: int, deadline: float) -> int | None:
+    """Wait for our child ``pid`` to exit (killing its group at the deadline); its exit code."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            _kill_group(pid, wait=False)  # workers it may have left behind
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            return None
+        time.sleep(0.02)
+
+
+def _kill_group(pid: int, *, wait: bool = True) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if wait:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _exit_reason(code: int | None, log_path: Path) -> str:
+    try:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+    except OSError:
+        tail = []
+    what = "did not exit" if code is None else f"exited with code {code}"
+    return f"the node {what}" + ("; its log ends:\n" + "\n".join(tail) if tail else "")

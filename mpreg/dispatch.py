@@ -111,9 +111,11 @@ class CallDispatcher:
                     ErrorInfo(
                         kind=kind,
                         message=(
-                            f"the process running {call.command or call.fun!r} died and no replica is left"
+                            f"the process running {call.command or call.fun!r} died "
+                            "and no replica is left"
                             if died
-                            else f"no live process serves {call.fun!r} with datasets {sorted(record.datasets)}"
+                            else f"no live process serves {call.fun!r} "
+                            f"with datasets {sorted(record.datasets)}"
                         ),
                         command=call.command,
                         fun=call.fun,

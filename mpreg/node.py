@@ -54,6 +54,7 @@ from mpreg.transport.connection import Connection, ConnState, connect, parse_add
 log = logging.getLogger(__name__)
 
 PEER_STATUS_TIMEOUT = 3.0
+JOIN_TIMEOUT = 10.0
 
 
 @dataclass(eq=False)
@@ -66,6 +67,8 @@ class Node:
     """One mpreg node. ``await start()`` returns the address it listens on."""
 
     def __init__(self, config: NodeConfig) -> None:
+        if not config.token:
+            raise ValueError("a node needs a cluster token: nobody without it may run code")
         self.config = config
         self.node_id = f"{config.name}-{secrets.token_hex(3)}"
         self.token = config.token.encode()
@@ -84,6 +87,7 @@ class Node:
         self._ids = itertools.count(1)
         self._endpoint_seq = itertools.count(1)
         self._initial_slots: list[WorkerSlot] = []
+        self._joining: dict[Connection, asyncio.Future[None]] = {}
         self._stopping = False
 
     def __repr__(self) -> str:
@@ -119,6 +123,9 @@ class Node:
             blob = dumps_value(aspec, what=f"actor {aspec.label}")
             for _ in range(replicas):
                 self._initial_slots.append(self._add_slot("actor", aspec.label, blob))
+        # Join only once this node's own endpoints serve, so the hello that
+        # introduces it already carries them.
+        await self.wait_ready()
         for peer in cfg.peers:
             await self.join(peer)
         return self.address
@@ -140,7 +147,21 @@ class Node:
             on_close=self._on_peer_close,
         )
         self._peer_addresses.add(address)
+        answered = asyncio.get_running_loop().create_future()
+        self._joining[conn] = answered
         conn.send(self._hello())
+        try:
+            # The peer answers our hello with its own after registering us:
+            # once this returns, both sides route to each other.
+            async with asyncio.timeout(JOIN_TIMEOUT):
+                await asyncio.wait([answered, conn.closed], return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            conn.close()
+            raise ClusterUnavailable(f"node {address} did not answer the join") from None
+        finally:
+            self._joining.pop(conn, None)
+        if not answered.done():
+            raise ClusterUnavailable(f"node {address} closed the connection during the join")
 
     async def stop(self) -> None:
         """Stop accepting, ask workers to exit, wait for them (then kill), close links."""
@@ -207,7 +228,6 @@ class Node:
             case "node":
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
-                conn.send(self._hello())
 
     # --- clients ------------------------------------------------------------------
 
@@ -358,6 +378,11 @@ class Node:
         if info.node_id == self.node_id:
             conn.close()
             return
+        answered = self._joining.get(conn)
+        if answered is None:
+            conn.send(self._hello())  # we were dialled: answer the joiner
+        elif not answered.done():
+            answered.set_result(None)
         self.peers[info.node_id] = PeerLink(info, conn)
         self._peer_addresses.add(info.address)
         conn.peer_node_id = info.node_id  # type: ignore[attr-defined]

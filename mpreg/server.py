@@ -5,6 +5,8 @@ node, prints one JSON line ``{"address": ..., "node_id": ..., "pid": ...}``
 once every initial worker serves (or ``{"error": ...}`` and exits 1), then
 serves until SIGTERM/SIGINT or, with ``--exit-with-parent``, until its stdin
 closes: an embedded cluster ends when its driver does, even after kill -9.
+With ``--announce-fd N`` that line goes to file descriptor N, which is then
+closed (``mpreg start`` detaches a node this way: stdout goes to its log).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import TextIO
 
 import cloudpickle
 
+from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
 from mpreg.node import Node
 from mpreg.transport.loop import install_best_loop
@@ -27,9 +32,26 @@ log = logging.getLogger("mpreg.server")
 
 
 async def serve(
-    config: NodeConfig, *, exit_with_parent: bool = False, announce: bool = True
+    config: NodeConfig,
+    *,
+    exit_with_parent: bool = False,
+    announce: bool = True,
+    announce_to: TextIO | None = None,
+    on_ready: Callable[[Node], None] | None = None,
 ) -> int:
-    """Run one node until asked to stop; return the process exit code."""
+    """Run one node until asked to stop; return the process exit code.
+
+    ``announce`` prints the ready (or error) JSON line to ``announce_to``
+    (stdout by default, closed after the line unless it is stdout); without
+    it a start-up failure is raised. ``on_ready`` is called once the node serves.
+    """
+    out = announce_to or sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+        if out is not sys.stdout:
+            out.close()
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,15 +72,14 @@ async def serve(
     except Exception as exc:
         await node.stop()
         if announce:
-            print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+            say(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
         else:
             raise
         return 1
     if announce:
-        print(
-            json.dumps({"address": address, "node_id": node.node_id, "pid": os.getpid()}),
-            flush=True,
-        )
+        say(json.dumps({"address": address, "node_id": node.node_id, "pid": os.getpid()}))
+    if on_ready is not None:
+        on_ready(node)
     await stop.wait()
     await node.stop()
     return 0
@@ -76,18 +97,21 @@ def _read_config() -> NodeConfig:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mpreg.server")
     parser.add_argument("--exit-with-parent", action="store_true")
+    parser.add_argument("--announce-fd", type=int, default=None)
     parser.add_argument("--log-level", default=os.environ.get("MPREG_LOG_LEVEL", "WARNING"))
     ns = parser.parse_args(argv)
+    announce_to = os.fdopen(ns.announce_fd, "w") if ns.announce_fd is not None else None
     logging.basicConfig(
         level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    adopt_parent_path()
     config = _read_config()
     if ns.exit_with_parent:
-        from mpreg.actors.worker import _die_with_parent
-
-        _die_with_parent()
+        die_with_parent()
     install_best_loop()
-    sys.exit(asyncio.run(serve(config, exit_with_parent=ns.exit_with_parent)))
+    sys.exit(
+        asyncio.run(serve(config, exit_with_parent=ns.exit_with_parent, announce_to=announce_to))
+    )
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ failure is reported to whoever asked for it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from mpreg.actors.worker import SYS_PATH_ENV, TOKEN_ENV
+from mpreg.actors.environment import child_env
 from mpreg.errors import RemoteError
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import ErrorInfo
@@ -106,9 +104,7 @@ class Supervisor:
             slot.ready.exception()  # the deployer reads it; never "never retrieved"
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
-        env = dict(os.environ)
-        env[TOKEN_ENV] = self._token
-        env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        env = child_env(self._token)
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
-import json
 import logging
 import os
-import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from mpreg.actors.definitions import public_methods
+from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
 from mpreg.errors import SerializationError
 from mpreg.planner import resolve_refs
@@ -41,16 +41,17 @@ from mpreg.transport.loop import install_best_loop
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "MPREG_WORKER_TOKEN"
-SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
-
 
 def error_from_exception(exc: BaseException, *, kind: str = "user", command: str = "") -> ErrorInfo:
+    """Describe ``exc`` for the wire; a user error's traceback starts in user code."""
+    tb = exc.__traceback__
+    if kind == "user" and tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next  # drop the worker's own frame: the user wants their code
     return ErrorInfo(
         kind=kind,  # type: ignore[arg-type]
         message=str(exc),
         exc_type=type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc)),
+        traceback="".join(traceback.format_exception(type(exc), exc, tb)),
         command=command,
     )
 
@@ -156,19 +157,6 @@ class Worker:
         conn.send(CallDone(call.call_id, blob, None))
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL us if the node dies: no orphan workers, even after kill -9."""
-    if sys.platform != "linux":
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except OSError:
-        pass
-
-
 async def run_worker(address: str, endpoint_id: str, token: str) -> None:
     host, port = parse_address(address)
     worker = Worker(endpoint_id)
@@ -188,16 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--node", required=True)
     parser.add_argument("--endpoint", required=True)
     ns = parser.parse_args(argv)
-    _die_with_parent()
-    extra = json.loads(os.environ.get(SYS_PATH_ENV, "[]"))
-    sys.path[:0] = [p for p in extra if p not in sys.path]
+    die_with_parent()
+    adopt_parent_path()
     logging.basicConfig(level=logging.WARNING, format=f"[worker {ns.endpoint}] %(message)s")
     install_best_loop()
     token = os.environ.pop(TOKEN_ENV, "")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(ns.node, ns.endpoint, token))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""What a parent process hands its children: token, import path, and a death pact."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+TOKEN_ENV = "MPREG_WORKER_TOKEN"
+SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
+
+
+def child_env(token: str | None = None) -> dict[str, str]:
+    """This process's environment plus its import path (and a token) for a child."""
+    env = dict(os.environ)
+    env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+    if token is not None:
+        env[TOKEN_ENV] = token
+    return env
+
+
+def adopt_parent_path() -> None:
+    """Import what the parent could: classes pickled by reference must resolve here."""
+    extra = json.loads(os.environ.get(SYS_PATH_ENV, "[]"))
+    sys.path[:0] = [p for p in extra if p not in sys.path]
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies: no orphans, even after kill -9."""
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except OSError:
+        pass

@@ -1,0 +1,101 @@
+"""Actors and functions the cluster tests deploy (imported by name in node processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import mpreg
+
+
+def whereami(tag: str = "") -> dict[str, object]:
+    return {"pid": os.getpid(), "tag": tag}
+
+
+def slow(seconds: float, value: object = None) -> dict[str, float | object]:
+    start = time.time()
+    time.sleep(seconds)
+    return {"start": start, "end": time.time(), "value": value}
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def unpicklable_result() -> object:
+    return lambda: None
+
+
+def lock_result() -> object:
+    import threading
+
+    return threading.Lock()
+
+
+class _Counting:
+    """Counts constructions per process and calls per instance."""
+
+    created = 0
+
+    def __init__(self) -> None:
+        type(self).created += 1
+        self.calls = 0
+        self.seen: list[object] = []
+
+    def who(self) -> dict[str, object]:
+        self.calls += 1
+        return {
+            "pid": os.getpid(),
+            "created": type(self).created,
+            "calls": self.calls,
+            "label": type(self).__name__,
+        }
+
+    def record(self, value: object) -> object:
+        self.seen.append(value)
+        return value
+
+    def recorded(self) -> list[object]:
+        return list(self.seen)
+
+    async def nap(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def block(self, seconds: float) -> int:
+        time.sleep(seconds)
+        return os.getpid()
+
+
+@mpreg.actor(datasets=["a"])
+class OwnsA(_Counting):
+    pass
+
+
+@mpreg.actor(datasets=["b"])
+class OwnsB(_Counting):
+    pass
+
+
+@mpreg.actor(datasets=["a", "b"])
+class OwnsAB(_Counting):
+    pass
+
+
+@mpreg.actor(datasets=["iris"], replicas=2)
+class Iris(_Counting):
+    pass
+
+
+@mpreg.actor(datasets=["broken"])
+class BrokenInit:
+    def __init__(self) -> None:
+        raise RuntimeError("dataset file missing")
+
+    def f(self) -> int:
+        return 1

@@ -1,0 +1,85 @@
+"""The handshake state machine: mutual proof of the token, versions checked, no pickle."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mpreg.errors import AuthenticationError, ProtocolError
+from mpreg.protocol.handshake import Handshake, HandshakeState, PeerIdentity, Step
+
+
+def _pair(client_token: bytes = b"t", node_token: bytes = b"t") -> tuple[Handshake, Handshake]:
+    client = Handshake("connector", client_token, PeerIdentity("client", "c", {"k": 1}))
+    node = Handshake("acceptor", node_token, PeerIdentity("node", "n"))
+    return client, node
+
+
+def _run(client: Handshake, node: Handshake) -> tuple[Step, Step, Step | None]:
+    hello = client.start()
+    assert hello is not None
+    challenge = node.receive(hello)
+    assert challenge.send is not None
+    proof = client.receive(challenge.send)
+    if proof.send is None:
+        return challenge, proof, None
+    welcome = node.receive(proof.send)
+    return challenge, proof, welcome
+
+
+def test_same_token_authenticates_both_sides() -> None:
+    client, node = _pair()
+    _, _, welcome = _run(client, node)
+    assert welcome is not None and welcome.peer == PeerIdentity("client", "c", {"k": 1})
+    assert welcome.send is not None
+    done = client.receive(welcome.send)
+    assert done.peer is not None and done.peer.name == "n"
+    assert client.state is node.state is HandshakeState.DONE
+
+
+def test_node_refuses_a_client_with_the_wrong_token() -> None:
+    client, node = _pair(client_token=b"wrong")
+    # The client already notices the node's proof does not match its token.
+    _, proof, _ = _run(client, node)
+    assert isinstance(proof.failure, AuthenticationError)
+
+
+def test_node_refuses_a_forged_proof_and_says_so() -> None:
+    client, node = _pair()
+    hello = client.start()
+    assert hello is not None
+    node.receive(hello)
+    step = node.receive(json.dumps({"type": "proof", "proof": "ab" * 32}).encode())
+    assert isinstance(step.failure, AuthenticationError)
+    assert step.send is not None and json.loads(step.send)["type"] == "refuse"
+    assert node.state is HandshakeState.FAILED
+
+
+def test_version_mismatch_is_refused_with_the_versions_named() -> None:
+    _, node = _pair()
+    hello = {
+        "type": "hello",
+        "nonce": "1",
+        "role": "client",
+        "name": "x",
+        "meta": {},
+        "protocol": "1",
+        "python": "3.0",
+        "cloudpickle": "0.1",
+    }
+    step = node.receive(json.dumps(hello).encode())
+    assert step.failure is not None and "python version mismatch" in str(step.failure)
+
+
+def test_hello_without_versions_is_refused() -> None:
+    _, node = _pair()
+    step = node.receive(b'{"type": "hello"}')
+    assert isinstance(step.failure, AuthenticationError)
+
+
+@pytest.mark.parametrize("raw", [b"\x80\x04pickle", b"[]", b'{"type": "welcome"}', b'{"no": 1}'])
+def test_junk_in_the_handshake_is_a_protocol_error(raw: bytes) -> None:
+    _, node = _pair()
+    with pytest.raises(ProtocolError):
+        node.receive(raw)

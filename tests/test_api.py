@@ -1,0 +1,160 @@
+"""The sync facade: init/request/submit/get/wait/shutdown, as a script or notebook uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import cluster_actors as ca
+import pytest
+
+import mpreg
+from mpreg import Command
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":
+                    parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _wait_no_children(pid: int, timeout: float = 15.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (left := _children(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.fixture
+def embedded() -> Iterator[None]:
+    mpreg.init(actors=[ca.Iris], functions=[ca.add, ca.slow, ca.fail], workers=2)
+    try:
+        yield
+    finally:
+        mpreg.shutdown()
+
+
+def test_embedded_cluster_runs_the_seed_example(embedded: None) -> None:
+    assert mpreg.request(
+        [
+            Command("|first", "echo", ["hi there!"], []),
+            Command("|second", "echo", ["|first"], []),
+            Command("|third", "echos", ["|first", "AND ME TOO"], []),
+        ]
+    ) == {"|second": "hi there!", "|third": ["hi there!", "AND ME TOO"]}
+
+
+def test_init_is_idempotent(embedded: None) -> None:
+    address = mpreg.cluster_status().nodes[0].node.address
+    assert mpreg.init() == address
+
+
+def test_futures_chain_inside_the_cluster(embedded: None) -> None:
+    a = mpreg.submit("add", 1, 2)
+    b = mpreg.submit("add", a, 10)
+    c = mpreg.submit("echos", [a, b], datasets=[])
+    assert mpreg.get(c) == [[3, 13]]
+    assert mpreg.get([a, b]) == [3, 13]
+
+
+def test_wait_returns_done_and_pending(embedded: None) -> None:
+    quick = mpreg.submit("add", 1, 1)
+    slow = mpreg.submit("slow", 2.0)
+    done, pending = mpreg.wait([quick, slow], num_returns=1, timeout=1.5)
+    assert done == [quick] and pending == [slow]
+    assert mpreg.get(quick) == 2
+
+
+def test_get_raises_the_remote_error(embedded: None) -> None:
+    with pytest.raises(mpreg.RemoteError, match="kaput"):
+        mpreg.get(mpreg.submit("fail", "kaput"))
+
+
+def test_sync_calls_work_while_an_event_loop_runs_in_this_thread(embedded: None) -> None:
+    async def notebook_cell() -> dict[str, object]:
+        # Jupyter runs cells inside its own loop; a sync call must not need it.
+        return mpreg.request([Command("p", "who", [], ["iris"])])
+
+    result = asyncio.run(notebook_cell())
+    assert result["p"]["label"] == "Iris"
+
+
+def test_cluster_status_lists_nodes_actors_and_datasets(embedded: None) -> None:
+    status = mpreg.cluster_status()
+    assert len(status.nodes) == 1
+    assert sorted(a.label for a in status.actors) == ["Iris", "Iris"]
+    assert status.datasets == {"iris"}
+    assert {"echo", "echos", "add", "who"} <= status.functions
+
+
+def test_calls_before_init_say_what_to_do() -> None:
+    with pytest.raises(mpreg.MpregError, match=r"mpreg\.init"):
+        mpreg.request([Command("e", "echo", [1])])
+
+
+def test_embedded_cluster_ends_with_the_driver_even_on_kill() -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys, mpreg
+        from mpreg import Command
+        mpreg.init()
+        assert mpreg.request([Command("e", "echo", ["up"])]) == {"e": "up"}
+        print("ready", flush=True)
+        sys.stdin.read()  # wait to be killed
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as driver:
+        _kill_driver_and_check_children(driver)
+
+
+def _kill_driver_and_check_children(driver: subprocess.Popen[bytes]) -> None:
+    try:
+        assert driver.stdout is not None
+        assert driver.stdout.readline().strip() == b"ready"
+        spawned = _children(driver.pid)
+        assert len(spawned) >= 2  # the node and its workers
+        driver.kill()
+        driver.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in spawned) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in spawned if _alive(pid)]
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+def test_shutdown_leaves_no_child_processes() -> None:
+    mpreg.init(workers=1)
+    assert _children(os.getpid())
+    mpreg.shutdown()
+    assert _wait_no_children(os.getpid()) == set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,99 @@
+"""Bad requests fail whole and early; user exceptions come back typed and complete."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mpreg import (
+    Client,
+    Command,
+    DeadlineExceeded,
+    PlanError,
+    RemoteError,
+    SerializationError,
+)
+
+
+async def _recorded(client: Client) -> list[object]:
+    seen: list[object] = []
+    for _ in range(6):  # both replicas
+        seen += (await client.request([Command("r", "recorded", [], ["iris"])]))["r"]
+    return seen
+
+
+async def test_cycle_is_a_plan_error_naming_a_command_on_it(client: Client) -> None:
+    with pytest.raises(PlanError) as info:
+        await client.request(
+            [Command("x", "echo", ["y"]), Command("y", "echo", ["x"]), Command("z", "echo", [1])]
+        )
+    assert info.value.command in {"x", "y"}
+
+
+async def test_duplicate_name_is_a_plan_error(client: Client) -> None:
+    with pytest.raises(PlanError) as info:
+        await client.request([Command("x", "record", [1], ["iris"]), Command("x", "echo", [2])])
+    assert info.value.command == "x"
+    assert await _recorded(client) == []
+
+
+async def test_user_exception_is_a_remote_error_and_dependents_do_not_run(client: Client) -> None:
+    with pytest.raises(RemoteError) as info:
+        await client.request(
+            [
+                Command("boom", "fail", ["the model is on fire"]),
+                Command("after", "record", ["boom"], ["iris"]),
+            ]
+        )
+    error = info.value
+    assert error.command == "boom"
+    assert error.exc_type == "ValueError"
+    assert error.message == "the model is on fire"
+    assert "in fail" in error.remote_traceback and "ValueError" in error.remote_traceback
+    assert "mpreg/actors" not in error.remote_traceback
+    assert await _recorded(client) == []
+
+
+async def test_failure_does_not_hang_a_request_with_an_independent_slow_branch(
+    client: Client,
+) -> None:
+    with pytest.raises(RemoteError):
+        await client.request(
+            [Command("boom", "fail", ["x"]), Command("slowpoke", "slow", [0.2, 1])], timeout=10
+        )
+    assert await client.request([Command("e", "echo", [1])]) == {"e": 1}
+
+
+async def test_unpicklable_argument_fails_before_anything_is_sent(client: Client) -> None:
+    with pytest.raises(SerializationError) as info:
+        await client.request(
+            [Command("ok", "record", [1], ["iris"]), Command("bad", "echo", [threading.Lock()])]
+        )
+    assert info.value.command == "bad"
+    assert await _recorded(client) == []
+
+
+async def test_unpicklable_result_is_a_clear_error_and_the_node_keeps_serving(
+    client: Client,
+) -> None:
+    with pytest.raises(SerializationError) as info:
+        await client.request([Command("lock", "lock_result", [])])
+    assert info.value.command == "lock"
+    assert "lock" in str(info.value)
+    assert await client.request([Command("e", "echo", ["fine"])]) == {"e": "fine"}
+
+
+async def test_deadline_is_a_typed_timeout(client: Client) -> None:
+    with pytest.raises(DeadlineExceeded) as info:
+        await client.request([Command("s", "slow", [2.0])], timeout=0.3)
+    assert isinstance(info.value, TimeoutError)
+    assert "'s'" in str(info.value)
+    assert await client.request([Command("e", "echo", [1])]) == {"e": 1}
+
+
+async def test_bad_command_shapes_are_plan_errors(client: Client) -> None:
+    with pytest.raises(PlanError, match="iris"):
+        await client.request([Command("p", "who", [], "iris")])  # type: ignore[arg-type]
+    with pytest.raises(PlanError):
+        await client.request([])
