@@ -146,6 +146,10 @@ async def _connect(
         found = read_local_cluster()
         address = found.address
         token = token if token is not None else found.token
+    else:
+        from mpreg.state import default_token
+
+        token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
     client = Client(address, token=token)
     await client.connect()
     runtime.client = client
@@ -171,14 +175,15 @@ def submit(fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) ->
     """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return a Future at once."""
     runtime, client = _require()
     datasets = tuple(datasets)
-    return runtime.call(client.submit, fun, *args, datasets=datasets, **kwargs)  # type: ignore[no-any-return]
+    future: Future = runtime.call(client.submit, fun, *args, datasets=datasets, **kwargs)
+    return future
 
 
 def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any:
     """The result of a Future, or a list of results for a list of Futures."""
     runtime, _ = _require()
     many = not isinstance(futures, Future)
-    items: list[Future] = list(futures) if many else [futures]  # type: ignore[arg-type]
+    items: list[Future] = [futures] if isinstance(futures, Future) else list(futures)
 
     async def gather() -> list[Any]:
         try:

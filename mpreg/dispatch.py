@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.messages import Call, ErrorInfo
+from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
 from mpreg.routing import Endpoint, RoutingTable
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class CallDispatcher:
                 return
             if endpoint is None:
                 died = bool(record.tried) or record.pinned
-                kind = "actor-died" if died else "no-route"
+                kind: ErrorKind = "actor-died" if died else "no-route"
                 record.on_done(
                     None,
                     ErrorInfo(

@@ -16,7 +16,7 @@ import os
 import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mpreg.actors.definitions import discover
 from mpreg.actors.loader import actor_spec, functions_spec, load_module
@@ -108,7 +108,7 @@ class Node:
         self._server = await loop.create_server(self._accept, cfg.host, cfg.port)
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{cfg.advertise_host or cfg.host}:{port}"
-        role = "SERVER" if cfg.resources or actors else "BALANCER"
+        role: Literal["SERVER", "BALANCER"] = "SERVER" if cfg.resources or actors else "BALANCER"
         self.info = NodeInfo(self.node_id, cfg.name, self.address, role)
         self._peer_addresses.add(self.address)
         log.info("node %s listening on %s", self.node_id, self.address)
@@ -469,7 +469,7 @@ class Node:
                 link.conn.send(StatusRequest(rid, local_only=True))
                 async with asyncio.timeout(PEER_STATUS_TIMEOUT):
                     reply = await future
-                return reply.value  # type: ignore[no-any-return]
+                return reply.value
             except (TimeoutError, ClusterUnavailable):
                 return NodeStats(
                     node=link.info, state="unreachable", pid=0, rss_bytes=0, calls=0, in_flight=0

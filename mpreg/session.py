@@ -12,11 +12,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mpreg.errors import NoRouteError
+from mpreg.errors import NoRouteError, UnknownFunctionError
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import (
     BatchRejected,
     ErrorInfo,
+    ErrorKind,
     Release,
     SubmitBatch,
     TaskDone,
@@ -91,8 +92,8 @@ class Session:
         try:
             self.node.routes.check(batch.tasks)
         except NoRouteError as exc:
-            kind = (
-                "unknown-function" if type(exc).__name__ == "UnknownFunctionError" else "no-route"
+            kind: ErrorKind = (
+                "unknown-function" if isinstance(exc, UnknownFunctionError) else "no-route"
             )
             return ErrorInfo(
                 kind=kind,

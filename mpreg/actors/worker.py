@@ -165,8 +165,9 @@ async def run_worker(address: str, endpoint_id: str, token: str) -> None:
         host, port, Handshake("connector", token.encode(), identity), on_message=worker.on_message
     )
     worker.conn = conn
-    stop = asyncio.ensure_future(worker.stopped.wait())
-    await asyncio.wait([stop, conn.closed], return_when=asyncio.FIRST_COMPLETED)
+    stop: asyncio.Future[object] = asyncio.ensure_future(worker.stopped.wait())
+    closed: asyncio.Future[object] = conn.closed  # type: ignore[assignment]
+    await asyncio.wait([stop, closed], return_when=asyncio.FIRST_COMPLETED)
     stop.cancel()
     conn.close()
 
