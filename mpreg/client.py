@@ -220,7 +220,7 @@ class Client:
         """
         first = next(self._ids)
         plan = plan_request(
-            commands, first_task_id=first, return_all=return_all, futures=_future_id
+            commands, first_task_id=first, return_all=return_all, futures=self._future_id
         )
         # Reserve the ids the plan used so later requests never reuse them.
         for _ in range(len(plan.tasks) - 1):
@@ -233,6 +233,7 @@ class Client:
             self._waiting[spec.task_id] = waiter
         self._waiting[-batch_id] = waiter  # rejection comes by batch id
         try:
+            await conn.drain()  # backpressure: a node that is not keeping up
             conn.send(SubmitBatch(batch_id, specs))
             try:
                 async with asyncio.timeout(timeout):
@@ -256,7 +257,7 @@ class Client:
         plan = plan_request(
             [Command(name, fun, list(args), list(datasets), kwargs)],
             first_task_id=task_id,
-            futures=_future_id,
+            futures=self._future_id,
         )
         spec = self._task_spec(plan.tasks[0], DEFAULT_RETRIES, keep=True)
         conn = self._require_conn()
@@ -302,6 +303,16 @@ class Client:
             keep=keep,
             retries=retries,
         )
+
+    def _future_id(self, value: Any) -> int | None:
+        """The task id of a Future argument (the planner turns it into a dependency)."""
+        if not isinstance(value, Future):
+            return None
+        if value._client is not self:
+            raise PlanError(
+                f"{value!r} belongs to another connection; pass its result (await it) instead"
+            )
+        return value.task_id
 
     def _require_conn(self) -> Connection:
         if self._conn is None or self._conn.state is not ConnState.OPEN:
@@ -384,7 +395,3 @@ class Client:
         if ids and self.connected:
             assert self._conn is not None
             self._conn.send(Release(tuple(ids)))
-
-
-def _future_id(value: Any) -> int | None:
-    return value.task_id if isinstance(value, Future) else None

@@ -88,6 +88,7 @@ class Node:
         self._endpoint_seq = itertools.count(1)
         self._initial_slots: list[WorkerSlot] = []
         self._joining: dict[Connection, asyncio.Future[None]] = {}
+        self._congested: set[Connection] = set()
         self._stopping = False
 
     def __repr__(self) -> str:
@@ -210,6 +211,12 @@ class Node:
             case "client":
                 session = Session(self, conn)
                 self.sessions.add(session)
+                # A client that does not read its results may not send more work.
+                conn.on_pressure = lambda c, congested: (
+                    c.pause_reading() if congested else c.resume_reading()
+                )
+                if self._congested:
+                    conn.pause_reading()
                 conn.on_message = lambda c, m: self._on_client_message(session, m)
                 conn.on_close = lambda c, e: self._on_client_close(session)
             case "worker":
@@ -221,6 +228,7 @@ class Node:
                     return
                 conn.on_message = self._on_worker_message
                 conn.on_close = lambda c, e: self._on_worker_close(endpoint_id, c)
+                conn.on_pressure = self._on_pressure
                 self._workers[endpoint_id] = conn
                 from mpreg.protocol.messages import Assign
 
@@ -228,6 +236,7 @@ class Node:
             case "node":
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
+                conn.on_pressure = self._on_pressure
 
     # --- clients ------------------------------------------------------------------
 
@@ -293,6 +302,7 @@ class Node:
                 log.warning("worker sent unexpected %s", type(message).__name__)
 
     def _on_worker_close(self, endpoint_id: str, conn: Connection) -> None:
+        self._on_pressure(conn, False)
         if self._workers.get(endpoint_id) is conn:
             del self._workers[endpoint_id]
         self._endpoint_gone(endpoint_id)
@@ -306,6 +316,25 @@ class Node:
         self.routes.remove(endpoint_id)
         self._broadcast(EndpointsChanged(self.node_id, removed=(endpoint_id,)))
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
+
+    def _on_pressure(self, conn: Connection, congested: bool) -> None:
+        """A worker or peer is not keeping up: stop taking new work from clients.
+
+        Bounded memory under overload: the kernel's socket buffers then push
+        back on the clients, whose ``drain()`` waits.
+        """
+        was = bool(self._congested)
+        if congested:
+            self._congested.add(conn)
+        else:
+            self._congested.discard(conn)
+        if was == bool(self._congested):
+            return
+        for session in self.sessions:
+            if self._congested:
+                session.conn.pause_reading()
+            else:
+                session.conn.resume_reading()
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:
@@ -404,6 +433,7 @@ class Node:
             self._peer_addresses.discard(address)
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
+        self._on_pressure(conn, False)
         node_id = getattr(conn, "peer_node_id", None)
         if node_id is None:
             return

@@ -6,8 +6,9 @@ machine class (PERF_NOTES). Messages are handed to ``on_message`` as they are
 decoded, synchronously; handlers that need to wait start owned tasks.
 
 Writes are batched per loop iteration (``call_soon``), never on a timer.
-Backpressure lives in one place: :meth:`Connection.drain` waits while the
-transport's buffer is above its high-water mark.
+Backpressure: a connection whose peer does not keep up reports it through
+``on_pressure``; async senders wait in :meth:`Connection.drain`, and a node
+pauses reading from the clients feeding it work (see Node._on_pressure).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ HIGH_WATER = 8 * 1024 * 1024
 
 MessageHandler = Callable[["Connection", object], None]
 CloseHandler = Callable[["Connection", BaseException | None], None]
+PressureHandler = Callable[["Connection", bool], None]  # True: the peer is not keeping up
 
 
 class ConnState(Enum):
@@ -64,6 +66,7 @@ class Connection(asyncio.Protocol):
         self._decoder = FrameDecoder(max_frame)
         self.on_message = on_message
         self.on_close = on_close
+        self.on_pressure: PressureHandler | None = None
         self.state = ConnState.HANDSHAKING
         self.peer: PeerIdentity | None = None
         self.peer_address = ""
@@ -143,9 +146,22 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._can_write.clear()
+        if self.on_pressure is not None:
+            self.on_pressure(self, True)
 
     def resume_writing(self) -> None:
         self._can_write.set()
+        if self.on_pressure is not None:
+            self.on_pressure(self, False)
+
+    def pause_reading(self) -> None:
+        """Stop taking bytes from this peer (the kernel's buffers then push back on it)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     # --- sending --------------------------------------------------------------
 
