@@ -29,7 +29,7 @@ from mpreg.errors import ClusterUnavailable
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 300.0  # actors may load large datasets in __init__
 STOP_GRACE = 10.0
 
 

@@ -131,8 +131,11 @@ class Node:
             await self.join(peer)
         return self.address
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the initial workers and actors serve (re-raises a start-up failure)."""
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until the initial workers and actors serve (re-raises a start-up failure).
+
+        No default deadline: loading a large model in ``__init__`` may take minutes.
+        """
         async with asyncio.timeout(timeout):
             await asyncio.gather(*(slot.ready for slot in self._initial_slots))
 
@@ -303,9 +306,11 @@ class Node:
 
     def _on_worker_close(self, endpoint_id: str, conn: Connection) -> None:
         self._on_pressure(conn, False)
+        # A restarted replica may already have registered under the same id:
+        # only the current connection's loss takes the endpoint away.
         if self._workers.get(endpoint_id) is conn:
             del self._workers[endpoint_id]
-        self._endpoint_gone(endpoint_id)
+            self._endpoint_gone(endpoint_id)
 
     def _on_worker_exit(self, slot: WorkerSlot) -> None:
         self._endpoint_gone(slot.endpoint_id)
