@@ -14,10 +14,12 @@ value it only routes.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import pickle
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import cloudpickle
 
@@ -25,6 +27,32 @@ from mpreg.errors import ProtocolError, SerializationError
 from mpreg.protocol.frames import Buffer, Frame, FrameKind, encode_frame
 
 _HEADER_PROTOCOL = 5
+
+
+T = TypeVar("T")
+
+
+def fast_pickle(cls: type[T]) -> type[T]:
+    """Pickle a frozen dataclass as ``cls(*fields)``.
+
+    The dataclass default for slotted classes calls ``dataclasses.fields()``
+    on every pickle and ``__setstate__`` on every unpickle: a tenth of a
+    node's time on small calls. Field order is the constructor's order.
+    """
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    if len(names) == 1:
+        name = names[0]
+
+        def reduce(self: object) -> tuple[type, tuple[Any, ...]]:
+            return (cls, (getattr(self, name),))
+    else:
+        values = operator.attrgetter(*names) if names else (lambda _self: ())
+
+        def reduce(self: object) -> tuple[type, tuple[Any, ...]]:
+            return (cls, values(self))
+
+    cls.__reduce__ = reduce  # type: ignore[method-assign]
+    return cls
 
 
 class Blob:

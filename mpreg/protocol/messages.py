@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mpreg.protocol.codec import Blob
+from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.routing import Endpoint
 
 ErrorKind = Literal[
@@ -27,6 +27,7 @@ ErrorKind = Literal[
 ]
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """A failure as it travels: enough to raise the right typed error remotely."""
@@ -44,6 +45,7 @@ class ErrorInfo:
 # --- client -> node ---------------------------------------------------------
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One command of a request, planned: ``args`` hold DepRef placeholders."""
@@ -59,6 +61,7 @@ class TaskSpec:
     retries: int = 3
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class SubmitBatch:
     """A whole request at once; the node validates routes, then runs it."""
@@ -67,6 +70,7 @@ class SubmitBatch:
     tasks: tuple[TaskSpec, ...]
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Release:
     """The client no longer needs these results kept on the node."""
@@ -74,6 +78,7 @@ class Release:
     task_ids: tuple[int, ...]
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Deploy:
     """Start ``replicas`` processes serving ``spec`` (a cloudpickled WorkerSpec)."""
@@ -84,6 +89,7 @@ class Deploy:
     spec: Blob
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
     request_id: int
@@ -93,12 +99,14 @@ class StatusRequest:
 # --- node -> client ---------------------------------------------------------
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class BatchRejected:
     batch_id: int
     error: ErrorInfo
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class TaskDone:
     """A task finished: ``result`` on success, ``error`` otherwise."""
@@ -109,6 +117,7 @@ class TaskDone:
     where: str = ""  # endpoint id that ran it
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Reply:
     """Generic answer to a request id (Deploy, StatusRequest)."""
@@ -121,6 +130,7 @@ class Reply:
 # --- node -> worker ---------------------------------------------------------
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Assign:
     """What a freshly started worker process is to serve."""
@@ -129,6 +139,7 @@ class Assign:
     spec: Blob
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Call:
     """Run ``fun`` with ``args``; ``deps`` are results its placeholders name."""
@@ -140,6 +151,7 @@ class Call:
     command: str = ""
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Shutdown:
     pass
@@ -148,6 +160,7 @@ class Shutdown:
 # --- worker -> node ---------------------------------------------------------
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class WorkerReady:
     endpoint_id: str
@@ -157,6 +170,7 @@ class WorkerReady:
     pid: int
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class WorkerFailed:
     """The worker could not start (its __init__ or import raised)."""
@@ -165,6 +179,7 @@ class WorkerFailed:
     error: ErrorInfo
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class CallDone:
     call_id: int
@@ -175,6 +190,7 @@ class CallDone:
 # --- node <-> node ----------------------------------------------------------
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
     node_id: str
@@ -183,6 +199,7 @@ class NodeInfo:
     role: Literal["SERVER", "BALANCER"] = "BALANCER"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class PeerHello:
     """Sent both ways when two nodes connect: who I am, what I serve, whom I know."""
@@ -192,6 +209,7 @@ class PeerHello:
     peers: tuple[str, ...] = ()
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class EndpointsChanged:
     node_id: str
@@ -199,6 +217,7 @@ class EndpointsChanged:
     removed: tuple[str, ...] = ()
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class ForwardCall:
     """A call for an endpoint hosted by the receiving node."""
@@ -208,6 +227,7 @@ class ForwardCall:
     call: Call
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class ForwardDone:
     call_id: int
@@ -215,6 +235,7 @@ class ForwardDone:
     error: ErrorInfo | None
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
     endpoint_id: str
@@ -234,6 +255,7 @@ class EndpointStats:
     p99_ms: float = 0.0
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class NodeStats:
     node: NodeInfo
