@@ -23,10 +23,11 @@ from mpreg.actors.loader import actor_spec, functions_spec, load_module
 from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.config import NodeConfig
 from mpreg.dispatch import CallDispatcher
-from mpreg.errors import ClusterUnavailable
+from mpreg.errors import ClusterUnavailable, RemoteError
 from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
+    Assign,
     Call,
     CallDone,
     Deploy,
@@ -233,8 +234,6 @@ class Node:
                 conn.on_close = lambda c, e: self._on_worker_close(endpoint_id, c)
                 conn.on_pressure = self._on_pressure
                 self._workers[endpoint_id] = conn
-                from mpreg.protocol.messages import Assign
-
                 conn.send(Assign(endpoint_id, slot.spec))
             case "node":
                 conn.on_message = self._on_peer_message
@@ -529,8 +528,6 @@ def _reply_forward(
 
 
 def _error_info(exc: BaseException) -> ErrorInfo:
-    from mpreg.errors import RemoteError
-
     if isinstance(exc, RemoteError):
         return ErrorInfo(
             kind="user",

@@ -9,7 +9,7 @@ dependent needs them, and only wanted results travel back to the driver.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mpreg.errors import NoRouteError, UnknownFunctionError
@@ -145,7 +145,7 @@ class Session:
             return  # session closed
         if error is not None:
             if not error.command:
-                error = _with_command(error, state.spec.name)
+                error = replace(error, command=state.spec.name)
             self._fail(state, error, where)
             return
         state.finished = True
@@ -199,9 +199,3 @@ class Session:
 
     def close(self) -> None:
         self.tasks.clear()
-
-
-def _with_command(error: ErrorInfo, command: str) -> ErrorInfo:
-    from dataclasses import replace
-
-    return replace(error, command=command)
