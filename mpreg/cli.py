@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--advertise-host", default=_env("ADVERTISE_HOST"), metavar="HOST")
     _token_option(start)
     start.add_argument("--block", action="store_true", help="stay in the foreground")
-    start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ready")
+    start.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for its actors to load"
+    )
     start.set_defaults(handler=cmd_start)
 
     stop = commands.add_parser("stop", help="stop every node started on this host")
@@ -160,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``mpreg ...``: run one command and exit with its code."""
     ns = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = ns.handler
-    level = ns.log_level or ("INFO" if getattr(ns, "block", False) else "WARNING")
+    # A foreground node logs what it does; a client command's failure is its one error line.
+    level = ns.log_level or ("INFO" if getattr(ns, "block", False) else "ERROR")
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -196,9 +199,9 @@ def _run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Name
     except RemoteError as exc:
         return _fail(str(exc), 1)
     except AuthenticationError as exc:
-        return _fail(
-            f"{exc}: use the cluster's token (--token, MPREG_TOKEN, or {state.token_path()})", 1
-        )
+        stored = state.token_path()
+        hint = f" (this host's token is stored in {stored})" if stored.exists() else ""
+        return _fail(f"{exc}{hint}", 1)
     except MpregError as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
@@ -206,7 +209,7 @@ def _run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Name
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"mpreg: error: {message}\n")
+    sys.stderr.write(f"mpreg: error: {message.rstrip()}\n")
     return code
 
 
@@ -377,10 +380,17 @@ def _start_blocking(config: NodeConfig, *, head: bool) -> int:
 
 
 def _explain_start_failure(message: str, config: NodeConfig) -> str:
-    if "address already in use" in message.lower() or "errno 98" in message.lower():
+    lowered = message.lower()
+    if "address already in use" in lowered or "errno 98" in lowered:
         return (
             f"cannot start node {config.name!r}: port {config.port} on {config.host} is already "
             "in use (another mpreg node? see `mpreg status`); choose another with --port"
+        )
+    if "ClusterUnavailable: " in message and config.peers:
+        reason = message.partition("ClusterUnavailable: ")[2]
+        return (
+            f"node {config.name!r} could not join the cluster: {reason} "
+            "(is a node running there, and reachable from here?)"
         )
     return message
 

@@ -248,7 +248,8 @@ class Client:
                 self._waiting.pop(spec.task_id, None)
             self._waiting.pop(-batch_id, None)
         self.last_where = waiter.where
-        return waiter.results
+        # Task ids follow the user's command order; results come back in it.
+        return {name: waiter.results[name] for _, name in sorted(waiter.names.items())}
 
     def submit(self, fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
         """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""

@@ -84,3 +84,10 @@ async def test_chain_returns_only_the_sink_to_the_driver(client: Client) -> None
     assert await client.request(chain) == {"s4": 5}
     # One message back for the whole chain: intermediates stay in the cluster.
     assert len(seen) == 1
+
+
+async def test_results_come_back_in_command_order_not_finishing_order(client: Client) -> None:
+    result = await client.request(
+        [Command("late", "slow", [0.3, "late"]), Command("early", "add", [1, 1])]
+    )
+    assert list(result) == ["late", "early"]

@@ -1,0 +1,95 @@
+"""YAML node configs -> NodeConfig, with the file and line in every error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mpreg.actors.loader import ModuleLoadError
+from mpreg.config import NodeConfig
+from mpreg.config_file import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_seed_configs_load() -> None:
+    first = load_config(ROOT / "dev-1.config.yaml")
+    second = load_config(ROOT / "dev-2.config.yaml")
+    assert (first.name, first.host, first.port) == ("PRIMARY SERVER", "127.0.0.1", 7773)
+    assert first.resources == ("model-a", "model-b", "model-c")
+    assert first.peers == ()
+    assert (second.name, second.port) == ("ATTACHED SERVER", 6676)
+    assert second.peers == ("ws://127.0.0.1:7773/",)
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "# nothing\n")) == NodeConfig()
+
+
+def test_connect_and_peers_are_both_joined_connect_first(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "connect: a:1\npeers:\n- b:2\n- a:1\nresources: solo\nworkers: 0\n")
+    )
+    assert config.peers == ("a:1", "b:2")
+    assert config.resources == ("solo",)
+    assert config.workers == 0
+
+
+def test_module_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "modules: [pkg.mod, ./lib/actors.py]\n"))
+    assert config.modules == ("pkg.mod", str(tmp_path / "lib" / "actors.py"))
+
+
+def test_actors_name_classes_in_modules_or_files(tmp_path: Path) -> None:
+    (tmp_path / "zoo.py").write_text(
+        "import mpreg\n\n@mpreg.actor(datasets=['z'])\nclass Zebra:\n    def stripes(self):\n"
+        "        return 3\n"
+    )
+    config = load_config(write(tmp_path, "actors: ['zoo.py:Zebra']\n"))
+    assert [cls.__name__ for cls in config.actors] == ["Zebra"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        ("name: a\nprot: 1\n", 2, "unknown field 'prot' (did you mean 'port'?)"),
+        ("name: a\nport: 99999\n", 2, "port number 0-65535, got 99999"),
+        ("port: true\n", 1, "port number"),
+        ("name: a\n\nworkers: -1\n", 3, "workers must be a whole number"),
+        ("resources: {a: 1}\n", 1, "resources must be a list of names"),
+        ("peers: [ok:1, 'bad:port']\n", 1, "bad port"),
+        ("name: a\nname: b\n", 2, "given twice"),
+        ("funs: [f]\n", 1, "list it under modules"),
+        ("- just\n- a list\n", 1, "expected a mapping"),
+        ("name: a\nresources: [a, b\nhost: x\n", 3, "not valid YAML"),
+        ("actors: [NoColon]\n", 1, "must look like 'package.module:Class'"),
+        ("actors: ['os:NoSuchClass']\n", 1, "has no class 'NoSuchClass'"),
+    ],
+)
+def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert needle in message
+    assert info.value.line == line
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_an_actor_module_that_fails_to_import_keeps_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("raise ImportError('no numpy here')\n")
+    with pytest.raises(ModuleLoadError, match="no numpy here") as info:
+        load_config(write(tmp_path, "actors: ['bad.py:Thing']\n"))
+    assert "Traceback" in str(info.value)
