@@ -1,0 +1,137 @@
+"""What the suite measures: workloads, sizes, metrics and the issue's targets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+SYSTEMS = ("mpreg", "floor", "ray", "dask")
+PEERS = ("ray", "dask")  # need the bench dependency group
+
+# --only names -> the workloads of the issue (cold start and RSS are measured
+# while a system starts, so they cost nothing extra).
+WORKLOADS = ("sync", "pipelined", "chain", "echo", "cold", "rss", "fanout")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work one repetition of one system does."""
+
+    sync_calls: int = 2000
+    pipelined_calls: int = 20_000
+    in_flight: int = 100
+    chain_calls: int = 300
+    echo_small_bytes: int = 1 << 20
+    echo_small_calls: int = 40
+    echo_large_bytes: int = 10 << 20
+    echo_large_calls: int = 10
+    fanout_calls: int = 1000
+    fanout_iters: int = 5
+    warmup: int = 50
+    settle_seconds: float = 2.0  # idle before RSS is read: let lazy start-up finish
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sizes:
+        return cls(**data)
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    sync_calls=500,
+    pipelined_calls=5000,
+    chain_calls=100,
+    echo_small_calls=15,
+    echo_large_calls=4,
+    fanout_iters=2,
+    warmup=20,
+    settle_seconds=1.0,
+)
+TINY = Sizes(  # the smoke test: every code path, almost no time
+    sync_calls=20,
+    pipelined_calls=200,
+    in_flight=20,
+    chain_calls=5,
+    echo_small_bytes=1 << 16,
+    echo_small_calls=2,
+    echo_large_bytes=1 << 20,
+    echo_large_calls=1,
+    fanout_calls=50,
+    fanout_iters=1,
+    warmup=2,
+    settle_seconds=0.2,
+)
+
+Kind = Literal["latency", "rate", "value"]
+Better = Literal["lower", "higher"]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One row of the table.
+
+    ``latency``: per-call samples; median = median over repetitions of each
+    repetition's p50, p99 likewise. ``rate`` and ``value``: one number per
+    repetition; median over repetitions and the worst repetition.
+    """
+
+    key: str
+    workload: str
+    title: str
+    unit: str
+    kind: Kind
+    better: Better
+    scale: float  # stored value (seconds, bytes, calls/s) x scale = shown in unit
+
+
+METRICS = (
+    Metric("sync_call", "sync", "1 sync small call", "us", "latency", "lower", 1e6),
+    Metric("sync_call_async", "sync", "1 sync call, async API", "us", "latency", "lower", 1e6),
+    Metric("pipelined", "pipelined", "2 pipelined, 100 in flight", "calls/s", "rate", "higher", 1),
+    Metric("chain3", "chain", "3 three-step chain", "ms", "latency", "lower", 1e3),
+    Metric("echo_1mib", "echo", "4 1 MiB numpy echo", "ms", "latency", "lower", 1e3),
+    Metric("echo_10mib", "echo", "4 10 MiB numpy echo", "ms", "latency", "lower", 1e3),
+    Metric("cold_start", "cold", "5 cold start to 1st result", "s", "value", "lower", 1),
+    Metric("idle_rss", "rss", "6 idle RSS, all processes", "MiB", "value", "lower", 1 / 2**20),
+    Metric("fanout", "fanout", "7 fan-out 1000 over 2 replicas", "ms", "value", "lower", 1e3),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """mpreg's figure / a peer's figure must be at most (or at least) ``ratio``."""
+
+    metric: str
+    peer: str
+    ratio: float
+    strict: bool = False  # "below", not "at most"
+
+    @property
+    def text(self) -> str:
+        better = METRIC_BY_KEY[self.metric].better
+        if self.strict:
+            return f"{'<' if better == 'lower' else '>'} {self.peer}"
+        return f"{'<=' if better == 'lower' else '>='} {self.ratio:g}x {self.peer}"
+
+    def met(self, ratio: float) -> bool:
+        better = METRIC_BY_KEY[self.metric].better
+        if better == "lower":
+            return ratio < self.ratio if self.strict else ratio <= self.ratio
+        return ratio > self.ratio if self.strict else ratio >= self.ratio
+
+
+TARGETS = (
+    Target("sync_call", "ray", 0.3),
+    Target("sync_call", "floor", 1.6),
+    Target("pipelined", "ray", 10.0),
+    Target("pipelined", "floor", 0.4),
+    Target("chain3", "ray", 0.25),
+    Target("echo_1mib", "ray", 0.5),
+    Target("cold_start", "ray", 0.2),
+    Target("cold_start", "dask", 1.0, strict=True),
+    Target("idle_rss", "ray", 0.2),
+    Target("idle_rss", "dask", 1.0, strict=True),
+)
