@@ -107,6 +107,10 @@ def plan_request(
     if not commands:
         raise PlanError("empty request: give at least one Command")
     checked = [_validate(command, position) for position, command in enumerate(commands)]
+    if len(checked) == 1:
+        single = _plan_plain_single(checked[0], first_task_id)
+        if single is not None:
+            return single
 
     index: dict[str, int] = {}
     for position, command in enumerate(checked):
@@ -154,6 +158,33 @@ def plan_request(
         for position in order
     )
     return Plan(tasks=tasks)
+
+
+def _plan_plain_single(command: _Checked, task_id: int) -> Plan | None:
+    """The plan of a lone command whose arguments are all scalars, or None.
+
+    The most common request (one call, plain arguments) can hold no
+    reference and no future, so linking and ordering are skipped: about
+    half of a small call's cost in the driver.
+    """
+    atoms = _ATOMS
+    for value in command.args:
+        if type(value) not in atoms:
+            return None
+    for value in command.kwargs.values():
+        if type(value) not in atoms:
+            return None
+    task = PlannedTask(
+        task_id=task_id,
+        name=command.name,
+        fun=command.fun,
+        datasets=command.datasets,
+        args=tuple(command.args),
+        kwargs=dict(command.kwargs),
+        deps=(),
+        want_result=True,
+    )
+    return Plan(tasks=(task,))
 
 
 def resolve_refs(value: Any, results: Mapping[int, Any]) -> Any:

@@ -2,7 +2,8 @@
 
 Two kinds of pickles cross the wire, both only after the handshake:
 
-* headers: typed messages pickled with the stdlib pickler (fast, small);
+* headers: typed messages flattened to tuples by their wire schema
+  (:mod:`mpreg.protocol.schema`) and pickled with the stdlib pickler;
 * values: user arguments and results, cloudpickled into a :class:`Blob`
   (a pickle stream plus protocol-5 out-of-band buffers, so a numpy array
   travels without being copied into the stream).
@@ -17,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 import operator
 import pickle
-import threading
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import cloudpickle
 
 from mpreg.errors import ProtocolError, SerializationError
+from mpreg.protocol.blob import Blob
 from mpreg.protocol.frames import Buffer, Frame, FrameKind, encode_frame
+from mpreg.protocol.schema import build_message, flatten_message
 
 _HEADER_PROTOCOL = 5
 
@@ -55,71 +56,21 @@ def fast_pickle(cls: type[T]) -> type[T]:
     return cls
 
 
-class Blob:
-    """An opaque pickled value: a pickle stream and its out-of-band buffers."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: Sequence[Buffer]) -> None:
-        self.parts = tuple(parts)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(memoryview(p).nbytes for p in self.parts)
-
-    def __reduce__(self) -> tuple[Any, tuple[int, int]]:
-        # Only called while a header is being encoded: the parts go to the
-        # frame's buffer list and the header keeps their position.
-        out = _state.out
-        start = len(out)
-        out.extend(self.parts)
-        return (_load_blob, (start, len(self.parts)))
-
-    def __repr__(self) -> str:
-        return f"Blob({self.nbytes} bytes in {len(self.parts)} parts)"
-
-
-class _CodecState(threading.local):
-    out: list[Buffer]
-    inp: Sequence[memoryview]
-
-    def __init__(self) -> None:
-        self.out = []
-        self.inp = ()
-
-
-_state = _CodecState()
-
-
-def _load_blob(start: int, count: int) -> Blob:
-    parts = _state.inp[start : start + count]
-    if len(parts) != count:
-        raise ProtocolError("message refers to buffers its frame does not carry")
-    return Blob(parts)
-
-
 def encode_message(message: object, *, compress: bool = False) -> list[Buffer]:
-    """Pickle ``message``'s header; its Blobs ride along as frame buffers."""
+    """Flatten ``message`` by its schema and pickle that; Blobs ride as frame buffers."""
     out: list[Buffer] = []
-    _state.out = out
-    try:
-        header = pickle.dumps(message, _HEADER_PROTOCOL)
-    finally:
-        _state.out = []
+    header = pickle.dumps(flatten_message(message, out), _HEADER_PROTOCOL)
     return encode_frame(FrameKind.MESSAGE, header, out, compress=compress)
 
 
 def decode_message(frame: Frame) -> object:
-    """Unpickle a MESSAGE frame's header (authenticated peers only)."""
-    _state.inp = frame.buffers
+    """Rebuild a MESSAGE frame's message (authenticated peers only)."""
     try:
-        return pickle.loads(frame.header)
+        return build_message(pickle.loads(frame.header), frame.buffers)
     except ProtocolError:
         raise
     except Exception as exc:
         raise ProtocolError(f"undecodable message header: {exc!r}") from exc
-    finally:
-        _state.inp = ()
 
 
 def dumps_value(value: Any, *, what: str = "value") -> Blob:

@@ -26,9 +26,11 @@ from mpreg.errors import ProtocolError
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 512 * 1024 * 1024
 COMPRESS_MIN_BYTES = 256 * 1024
+INLINE_MAX_BYTES = 16 * 1024  # buffers up to this size are copied into the frame's first piece
 
 _PREFIX = struct.Struct("!IBBH")
 _HEADER_LEN = struct.Struct("!I")
+_PREFIX_AND_HEADER_LEN = struct.Struct("!IBBHI")
 _BUF_ENTRY = struct.Struct("!IB")
 _FLAG_LZ4 = 1
 
@@ -38,6 +40,9 @@ Buffer = bytes | bytearray | memoryview
 class FrameKind(IntEnum):
     HANDSHAKE = 1
     MESSAGE = 2
+
+
+_KINDS: dict[int, FrameKind] = {kind.value: kind for kind in FrameKind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +61,34 @@ def encode_frame(
 ) -> list[Buffer]:
     """Return the pieces of one frame, ready for ``transport.writelines``.
 
-    Large buffers are not copied; with ``compress`` each buffer of at least
+    Small buffers are joined into the first piece (fewer pieces to write);
+    large ones are not copied. With ``compress`` each buffer of at least
     ``COMPRESS_MIN_BYTES`` is sent lz4-compressed if that makes it smaller.
     """
-    table = bytearray()
-    parts: list[Buffer] = []
+    if not buffers:
+        body_len = _HEADER_LEN.size + len(header)
+        return [
+            _PREFIX_AND_HEADER_LEN.pack(body_len, PROTOCOL_VERSION, kind, 0, len(header)) + header
+        ]
+    table: list[bytes] = []
+    inline: list[Buffer] = []
+    large: list[Buffer] = []
     body_len = _HEADER_LEN.size + len(header)
     for buf in buffers:
-        size = memoryview(buf).nbytes
+        size = len(buf) if isinstance(buf, bytes) else memoryview(buf).nbytes
         flags = 0
         if compress and size >= COMPRESS_MIN_BYTES:
             packed = lz4.frame.compress(buf)
             if len(packed) < size * 0.9:
                 buf, size, flags = packed, len(packed), _FLAG_LZ4
-        table += _BUF_ENTRY.pack(size, flags)
-        parts.append(buf)
+        table.append(_BUF_ENTRY.pack(size, flags))
+        if large or size > INLINE_MAX_BYTES:
+            large.append(buf)  # once one is large, keep order: the rest follow it
+        else:
+            inline.append(buf)
         body_len += _BUF_ENTRY.size + size
-    head = _PREFIX.pack(body_len, PROTOCOL_VERSION, kind, len(buffers))
-    return [head + _HEADER_LEN.pack(len(header)) + header + table, *parts]
+    head = _PREFIX_AND_HEADER_LEN.pack(body_len, PROTOCOL_VERSION, kind, len(buffers), len(header))
+    return [b"".join([head, header, *table, *inline]), *large]
 
 
 class FrameDecoder:
@@ -86,67 +101,71 @@ class FrameDecoder:
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
-        self._need = _PREFIX.size  # bytes needed before the next parse step
-        self._prefix: tuple[int, int, int, int] | None = None
 
     def feed(self, data: Buffer) -> list[Frame]:
-        self._buf += data
+        buf = self._buf
+        buf += data
         frames: list[Frame] = []
         pos = 0
-        buf = self._buf
-        while True:
-            if self._prefix is None:
-                if len(buf) - pos < _PREFIX.size:
-                    break
-                prefix = _PREFIX.unpack_from(buf, pos)
-                self._check_prefix(*prefix)
-                self._prefix = prefix
-                pos += _PREFIX.size
-            body_len = self._prefix[0]
-            if len(buf) - pos < body_len:
+        end = len(buf)
+        prefix_size = _PREFIX.size
+        while end - pos >= prefix_size:
+            body_len, version, kind, nbufs = _PREFIX.unpack_from(buf, pos)
+            if (
+                version != PROTOCOL_VERSION
+                or kind not in _KINDS
+                or body_len > self.max_frame
+                or body_len < _HEADER_LEN.size + nbufs * _BUF_ENTRY.size
+            ):
+                self._reject(body_len, version, kind)
+            start = pos + prefix_size
+            stop = start + body_len
+            if stop > end:
                 break
-            # One copy per frame: the frame owns its body, so buffers handed
-            # to unpickling stay valid while this decoder reuses its buffer.
-            body = bytearray(memoryview(buf)[pos : pos + body_len])
-            pos += body_len
-            _, _, kind, nbufs = self._prefix
-            self._prefix = None
-            frames.append(_parse_body(FrameKind(kind), body, nbufs))
+            frames.append(_parse_body(_KINDS[kind], buf, start, stop, nbufs))
+            pos = stop
         if pos:
             del buf[:pos]
         return frames
 
-    def _check_prefix(self, body_len: int, version: int, kind: int, nbufs: int) -> None:
+    def _reject(self, body_len: int, version: int, kind: int) -> None:
         if version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"unsupported protocol version {version} (this side speaks {PROTOCOL_VERSION})"
             )
-        if kind not in (FrameKind.HANDSHAKE, FrameKind.MESSAGE):
+        if kind not in _KINDS:
             raise ProtocolError(f"unknown frame kind {kind}")
         if body_len > self.max_frame:
             raise ProtocolError(
                 f"frame of {body_len} bytes exceeds the {self.max_frame}-byte limit"
             )
-        if body_len < _HEADER_LEN.size + nbufs * _BUF_ENTRY.size:
-            raise ProtocolError(f"frame body of {body_len} bytes is too short")
+        raise ProtocolError(f"frame body of {body_len} bytes is too short")
 
 
-def _parse_body(kind: FrameKind, body: bytearray, nbufs: int) -> Frame:
-    view = memoryview(body)
-    (header_len,) = _HEADER_LEN.unpack_from(body, 0)
-    pos = _HEADER_LEN.size + header_len
-    table_end = pos + nbufs * _BUF_ENTRY.size
-    if table_end > len(body):
+def _parse_body(kind: FrameKind, buf: bytearray, start: int, stop: int, nbufs: int) -> Frame:
+    """One frame's header and buffers, copied out of the stream buffer.
+
+    The buffers share one fresh bytearray: the frame owns them (they stay
+    valid, and writable, after the decoder reuses its buffer) at one copy.
+    """
+    (header_len,) = _HEADER_LEN.unpack_from(buf, start)
+    header_end = start + _HEADER_LEN.size + header_len
+    table_end = header_end + nbufs * _BUF_ENTRY.size
+    if table_end > stop:
         raise ProtocolError("frame header overruns its body")
-    header = bytes(view[_HEADER_LEN.size : pos])
-    entries = [_BUF_ENTRY.unpack_from(body, pos + i * _BUF_ENTRY.size) for i in range(nbufs)]
-    pos = table_end
+    header = bytes(buf[start + _HEADER_LEN.size : header_end])
+    if not nbufs:
+        if header_end != stop:
+            raise ProtocolError("frame body has trailing bytes")
+        return Frame(kind, header, ())
+    region = memoryview(buf[table_end:stop])
     buffers: list[memoryview] = []
-    for size, flags in entries:
-        if pos + size > len(body):
+    offset = 0
+    for size, flags in _BUF_ENTRY.iter_unpack(buf[header_end:table_end]):
+        if offset + size > len(region):
             raise ProtocolError("frame buffer overruns its body")
-        chunk = view[pos : pos + size]
-        pos += size
+        chunk = region[offset : offset + size]
+        offset += size
         if flags & _FLAG_LZ4:
             try:
                 chunk = memoryview(bytearray(lz4.frame.decompress(chunk)))
@@ -155,6 +174,6 @@ def _parse_body(kind: FrameKind, body: bytearray, nbufs: int) -> Frame:
         elif flags:
             raise ProtocolError(f"unknown buffer flags {flags}")
         buffers.append(chunk)
-    if pos != len(body):
+    if offset != len(region):
         raise ProtocolError("frame body has trailing bytes")
     return Frame(kind, header, tuple(buffers))

@@ -1,6 +1,7 @@
 """Every message that crosses a connection after the handshake.
 
-Frozen, slotted dataclasses handled with ``match``. Payload fields are
+Frozen, slotted dataclasses handled with ``match``; each registers a stable
+wire type id (``@message(n)``: never reuse or renumber one). Payload fields are
 :class:`~mpreg.protocol.codec.Blob`s, which a node forwards without
 unpickling. Names say who sends them: client -> node, node -> worker
 (a worker is an actor replica or a plain-function worker process),
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mpreg.protocol.codec import Blob, fast_pickle
+from mpreg.protocol.schema import message
 from mpreg.routing import Endpoint
 
 ErrorKind = Literal[
@@ -45,7 +47,7 @@ class ErrorInfo:
 # --- client -> node ---------------------------------------------------------
 
 
-@fast_pickle
+@message(1)
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One command of a request, planned: ``args`` hold DepRef placeholders."""
@@ -61,7 +63,7 @@ class TaskSpec:
     retries: int = 3
 
 
-@fast_pickle
+@message(2)
 @dataclass(frozen=True, slots=True)
 class SubmitBatch:
     """A whole request at once; the node validates routes, then runs it."""
@@ -70,7 +72,7 @@ class SubmitBatch:
     tasks: tuple[TaskSpec, ...]
 
 
-@fast_pickle
+@message(3)
 @dataclass(frozen=True, slots=True)
 class Release:
     """The client no longer needs these results kept on the node."""
@@ -78,7 +80,7 @@ class Release:
     task_ids: tuple[int, ...]
 
 
-@fast_pickle
+@message(4)
 @dataclass(frozen=True, slots=True)
 class Deploy:
     """Start ``replicas`` processes serving ``spec`` (a cloudpickled WorkerSpec)."""
@@ -89,7 +91,7 @@ class Deploy:
     spec: Blob
 
 
-@fast_pickle
+@message(5)
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
     request_id: int
@@ -99,14 +101,14 @@ class StatusRequest:
 # --- node -> client ---------------------------------------------------------
 
 
-@fast_pickle
+@message(6)
 @dataclass(frozen=True, slots=True)
 class BatchRejected:
     batch_id: int
     error: ErrorInfo
 
 
-@fast_pickle
+@message(7)
 @dataclass(frozen=True, slots=True)
 class TaskDone:
     """A task finished: ``result`` on success, ``error`` otherwise."""
@@ -117,7 +119,7 @@ class TaskDone:
     where: str = ""  # endpoint id that ran it
 
 
-@fast_pickle
+@message(8)
 @dataclass(frozen=True, slots=True)
 class Reply:
     """Generic answer to a request id (Deploy, StatusRequest)."""
@@ -130,7 +132,7 @@ class Reply:
 # --- node -> worker ---------------------------------------------------------
 
 
-@fast_pickle
+@message(9)
 @dataclass(frozen=True, slots=True)
 class Assign:
     """What a freshly started worker process is to serve."""
@@ -139,7 +141,7 @@ class Assign:
     spec: Blob
 
 
-@fast_pickle
+@message(10)
 @dataclass(frozen=True, slots=True)
 class Call:
     """Run ``fun`` with ``args``; ``deps`` are results its placeholders name."""
@@ -151,7 +153,7 @@ class Call:
     command: str = ""
 
 
-@fast_pickle
+@message(11)
 @dataclass(frozen=True, slots=True)
 class Shutdown:
     pass
@@ -160,7 +162,7 @@ class Shutdown:
 # --- worker -> node ---------------------------------------------------------
 
 
-@fast_pickle
+@message(12)
 @dataclass(frozen=True, slots=True)
 class WorkerReady:
     endpoint_id: str
@@ -170,7 +172,7 @@ class WorkerReady:
     pid: int
 
 
-@fast_pickle
+@message(13)
 @dataclass(frozen=True, slots=True)
 class WorkerFailed:
     """The worker could not start (its __init__ or import raised)."""
@@ -179,7 +181,7 @@ class WorkerFailed:
     error: ErrorInfo
 
 
-@fast_pickle
+@message(14)
 @dataclass(frozen=True, slots=True)
 class CallDone:
     call_id: int
@@ -199,7 +201,7 @@ class NodeInfo:
     role: Literal["SERVER", "BALANCER"] = "BALANCER"
 
 
-@fast_pickle
+@message(15)
 @dataclass(frozen=True, slots=True)
 class PeerHello:
     """Sent both ways when two nodes connect: who I am, what I serve, whom I know."""
@@ -209,7 +211,7 @@ class PeerHello:
     peers: tuple[str, ...] = ()
 
 
-@fast_pickle
+@message(16)
 @dataclass(frozen=True, slots=True)
 class EndpointsChanged:
     node_id: str
@@ -217,7 +219,7 @@ class EndpointsChanged:
     removed: tuple[str, ...] = ()
 
 
-@fast_pickle
+@message(17)
 @dataclass(frozen=True, slots=True)
 class ForwardCall:
     """A call for an endpoint hosted by the receiving node."""
@@ -227,7 +229,7 @@ class ForwardCall:
     call: Call
 
 
-@fast_pickle
+@message(18)
 @dataclass(frozen=True, slots=True)
 class ForwardDone:
     call_id: int
