@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
@@ -86,9 +86,13 @@ class CallDispatcher:
 
     def _route(self, record: InFlight) -> None:
         while True:
-            # A fresh id per attempt: a late answer from a replica given up
-            # on can never complete the retry.
-            call = record.call = replace(record.call, call_id=next(self._ids))
+            call = record.call
+            if record.tried:
+                # A fresh id per retry: a late answer from a replica given up
+                # on can never complete it.
+                call = record.call = Call(
+                    next(self._ids), call.fun, call.args, call.deps, call.command
+                )
             if record.pinned:
                 endpoint = self.routes.get(record.endpoint_id)
                 if endpoint is not None and record.endpoint_id in record.tried:

@@ -10,9 +10,22 @@ TOKEN_ENV = "MPREG_WORKER_TOKEN"
 SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
 
 
+# glibc returns freed memory to the kernel eagerly and serves big buffers with
+# fresh mmaps, so every large message pays 100-1,000 page faults per MiB
+# (PERF_NOTES). Nodes and workers keep up to this much freed heap for reuse.
+MALLOC_TUNING = {
+    "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
+    "MALLOC_MMAP_THRESHOLD_": str(256 * 1024 * 1024),
+    "MALLOC_TOP_PAD_": str(64 * 1024 * 1024),
+}
+
+
 def child_env(token: str | None = None) -> dict[str, str]:
-    """This process's environment plus its import path (and a token) for a child."""
-    env = dict(os.environ)
+    """This process's environment plus its import path (and a token) for a child.
+
+    Also tunes glibc's allocator for large messages unless the user set it.
+    """
+    env = {**MALLOC_TUNING, **os.environ}
     env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
     if token is not None:
         env[TOKEN_ENV] = token

@@ -143,11 +143,11 @@ def _gen_flatten(type_id: int, fields: tuple[tuple[str, int], ...]) -> Flatten:
         elif kind == BLOB:
             items.append(f"(None if {v} is None else _put({v}, out))")
         elif kind == DEPS:
-            items.append(f"tuple((t, *_put(b, out)) for t, b in {v})")
+            items.append(f"(tuple([(t, *_put(b, out)) for t, b in {v}]) if {v} else ())")
         elif kind == MESSAGE:
             items.append(f"(None if {v} is None else _flatten_any({v}, out))")
         else:
-            items.append(f"tuple(_flatten_any(x, out) for x in {v})")
+            items.append(f"tuple([_flatten_any(x, out) for x in {v}])")
     body = ", ".join([str(type_id), *items])
     return _compile(f"def flatten(m, out):\n    return ({body},)\n", "flatten")
 
@@ -161,11 +161,11 @@ def _gen_build(cls: type, fields: tuple[tuple[str, int], ...]) -> Build:
         elif kind == BLOB:
             args.append(f"(None if {v} is None else _take(bufs, *{v}))")
         elif kind == DEPS:
-            args.append(f"tuple((t, _take(bufs, s, c)) for t, s, c in {v})")
+            args.append(f"(tuple([(t, _take(bufs, s, c)) for t, s, c in {v}]) if {v} else ())")
         elif kind == MESSAGE:
             args.append(f"(None if {v} is None else _build_any({v}, bufs))")
         else:
-            args.append(f"tuple(_build_any(x, bufs) for x in {v})")
+            args.append(f"tuple([_build_any(x, bufs) for x in {v}])")
     unpack = ", ".join(["_", *names]) + ","
     source = f"def build(flat, bufs):\n    {unpack} = flat\n    return cls({', '.join(args)})\n"
     return _compile(source, "build", cls=cls)
