@@ -19,67 +19,30 @@ from typing import Any
 
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
-from mpreg.errors import (
-    ActorDiedError,
-    ClusterUnavailable,
-    DeadlineExceeded,
-    MpregError,
-    NoRouteError,
-    PlanError,
-    RemoteError,
-    SerializationError,
-    UnknownFunctionError,
-)
-from mpreg.planner import PlannedTask, plan_request
-from mpreg.protocol.codec import Blob, dumps_value, loads_value
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, SerializationError
+from mpreg.planner import plan_request
+from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
     Deploy,
-    ErrorInfo,
     Release,
     Reply,
     StatusRequest,
     SubmitBatch,
     TaskDone,
-    TaskSpec,
+)
+from mpreg.requests import (
+    DEFAULT_RETRIES,
+    Collector,
+    build_batch,
+    error_from_info,
+    task_spec,
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RETRIES = 3
-
-
-def error_from_info(info: ErrorInfo) -> MpregError:
-    """The typed exception an ErrorInfo stands for."""
-    cmd = info.command or None
-    match info.kind:
-        case "user":
-            return RemoteError(
-                command=info.command,
-                exc_type=info.exc_type,
-                message=info.message,
-                remote_traceback=info.traceback,
-                actor=info.where,
-            )
-        case "serialization":
-            return SerializationError(f"command {info.command!r}: {info.message}", command=cmd)
-        case "actor-died":
-            return ActorDiedError(f"command {info.command!r}: {info.message}")
-        case "unknown-function":
-            return UnknownFunctionError(
-                info.message, command=cmd, fun=info.fun, datasets=info.datasets
-            )
-        case "no-route":
-            return NoRouteError(info.message, command=cmd, fun=info.fun, datasets=info.datasets)
-        case "plan":
-            return PlanError(info.message, command=cmd)
-        case "unavailable":
-            return ClusterUnavailable(info.message)
-        case _:
-            return MpregError(f"{info.kind}: {info.message}")
 
 
 class Future:
@@ -115,39 +78,29 @@ class Future:
 
 
 class _Request:
-    """Collects the answers of one request()."""
+    """One request() in flight on the client's loop."""
 
-    def __init__(self, names: dict[int, str], loop: asyncio.AbstractEventLoop) -> None:
-        self.names = names  # wanted task id -> command name
-        self.results: dict[str, Any] = {}
-        self.where: dict[str, str] = {}
-        self.missing = set(names)
+    __slots__ = ("collector", "done")
+
+    def __init__(self, collector: Collector, loop: asyncio.AbstractEventLoop) -> None:
+        self.collector = collector
         self.done: asyncio.Future[None] = loop.create_future()
 
     def on_done(self, message: TaskDone) -> None:
-        if self.done.done():
-            return
-        if message.error is not None:
-            self.done.set_exception(error_from_info(message.error))
-            return
-        name = self.names.get(message.task_id)
-        if name is None:
-            return
-        assert message.result is not None
-        try:
-            self.results[name] = loads_value(message.result, what=f"the result of {name!r}")
-        except SerializationError as exc:
-            exc.command = name
-            self.done.set_exception(exc)
-            return
-        self.where[name] = message.where
-        self.missing.discard(message.task_id)
-        if not self.missing:
-            self.done.set_result(None)
+        if not self.done.done() and self.collector.on_done(message):
+            self._settle()
 
     def fail(self, exc: BaseException) -> None:
         if not self.done.done():
-            self.done.set_exception(exc)
+            self.collector.fail(exc)
+            self._settle()
+
+    def _settle(self) -> None:
+        error = self.collector.error
+        if error is not None:
+            self.done.set_exception(error)
+        else:
+            self.done.set_result(None)
 
 
 class Client:
@@ -219,37 +172,39 @@ class Client:
         function raised, DeadlineExceeded after ``timeout`` seconds.
         """
         first = next(self._ids)
-        plan = plan_request(
-            commands, first_task_id=first, return_all=return_all, futures=self._future_id
+        batch, names = build_batch(
+            commands,
+            first_task_id=first,
+            return_all=return_all,
+            retries=retries,
+            futures=self._future_id,
         )
         # Reserve the ids the plan used so later requests never reuse them.
-        for _ in range(len(plan.tasks) - 1):
+        for _ in range(len(batch.tasks) - 1):
             next(self._ids)
-        specs = tuple(self._task_spec(t, retries, keep=False) for t in plan.tasks)
         conn = self._require_conn()
-        waiter = _Request(plan.result_names(), asyncio.get_running_loop())
-        batch_id = specs[0].task_id
-        for spec in specs:
+        collector = Collector(names)
+        waiter = _Request(collector, asyncio.get_running_loop())
+        for spec in batch.tasks:
             self._waiting[spec.task_id] = waiter
-        self._waiting[-batch_id] = waiter  # rejection comes by batch id
+        self._waiting[-first] = waiter  # rejection comes by batch id
         try:
             await conn.drain()  # backpressure: a node that is not keeping up
-            conn.send(SubmitBatch(batch_id, specs))
+            conn.send(batch)
             try:
                 async with asyncio.timeout(timeout):
                     await waiter.done
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"request did not finish within {timeout:g}s "
-                    f"(waiting on {sorted(waiter.names[t] for t in waiter.missing)})"
+                    f"(waiting on {collector.missing_names()})"
                 ) from None
         finally:
-            for spec in specs:
+            for spec in batch.tasks:
                 self._waiting.pop(spec.task_id, None)
-            self._waiting.pop(-batch_id, None)
-        self.last_where = waiter.where
-        # Task ids follow the user's command order; results come back in it.
-        return {name: waiter.results[name] for _, name in sorted(waiter.names.items())}
+            self._waiting.pop(-first, None)
+        self.last_where = collector.where
+        return collector.ordered_results()
 
     def submit(self, fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
         """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""
@@ -260,7 +215,7 @@ class Client:
             first_task_id=task_id,
             futures=self._future_id,
         )
-        spec = self._task_spec(plan.tasks[0], DEFAULT_RETRIES, keep=True)
+        spec = task_spec(plan.tasks[0], DEFAULT_RETRIES, keep=True)
         conn = self._require_conn()
         future = Future(self, task_id, name)
         self._waiting[task_id] = future
@@ -287,23 +242,6 @@ class Client:
         return list(reply.value)  # type: ignore[call-overload]
 
     # --- internals ------------------------------------------------------------------
-
-    def _task_spec(self, task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
-        try:
-            args: Blob = dumps_value((task.args, task.kwargs), what="the arguments")
-        except SerializationError as exc:
-            raise SerializationError(f"command {task.name!r}: {exc}", command=task.name) from exc
-        return TaskSpec(
-            task_id=task.task_id,
-            name=task.name,
-            fun=task.fun,
-            datasets=task.datasets,
-            args=args,
-            deps=task.deps,
-            want_result=task.want_result,
-            keep=keep,
-            retries=retries,
-        )
 
     def _future_id(self, value: Any) -> int | None:
         """The task id of a Future argument (the planner turns it into a dependency)."""

@@ -1,0 +1,146 @@
+"""What a request is on the driver side, whatever carries it: a batch out, answers in.
+
+Shared by the async :class:`~mpreg.client.Client` and the blocking sync path
+(:mod:`mpreg.sync_client`): both plan the same way, send one
+:class:`SubmitBatch` and collect the same :class:`TaskDone` answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mpreg.commands import Command
+from mpreg.errors import (
+    ActorDiedError,
+    ClusterUnavailable,
+    MpregError,
+    NoRouteError,
+    PlanError,
+    RemoteError,
+    SerializationError,
+    UnknownFunctionError,
+)
+from mpreg.planner import PlannedTask, plan_request
+from mpreg.protocol.codec import Blob, dumps_value, loads_value
+from mpreg.protocol.messages import ErrorInfo, SubmitBatch, TaskDone, TaskSpec
+
+DEFAULT_RETRIES = 3
+
+
+def error_from_info(info: ErrorInfo) -> MpregError:
+    """The typed exception an ErrorInfo stands for."""
+    cmd = info.command or None
+    match info.kind:
+        case "user":
+            return RemoteError(
+                command=info.command,
+                exc_type=info.exc_type,
+                message=info.message,
+                remote_traceback=info.traceback,
+                actor=info.where,
+            )
+        case "serialization":
+            return SerializationError(f"command {info.command!r}: {info.message}", command=cmd)
+        case "actor-died":
+            return ActorDiedError(f"command {info.command!r}: {info.message}")
+        case "unknown-function":
+            return UnknownFunctionError(
+                info.message, command=cmd, fun=info.fun, datasets=info.datasets
+            )
+        case "no-route":
+            return NoRouteError(info.message, command=cmd, fun=info.fun, datasets=info.datasets)
+        case "plan":
+            return PlanError(info.message, command=cmd)
+        case "unavailable":
+            return ClusterUnavailable(info.message)
+        case _:
+            return MpregError(f"{info.kind}: {info.message}")
+
+
+def task_spec(task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
+    """A planned task as it travels: its arguments cloudpickled (placeholders and all)."""
+    try:
+        args: Blob = dumps_value((task.args, task.kwargs), what="the arguments")
+    except SerializationError as exc:
+        raise SerializationError(f"command {task.name!r}: {exc}", command=task.name) from exc
+    return TaskSpec(
+        task_id=task.task_id,
+        name=task.name,
+        fun=task.fun,
+        datasets=task.datasets,
+        args=args,
+        deps=task.deps,
+        want_result=task.want_result,
+        keep=keep,
+        retries=retries,
+    )
+
+
+def build_batch(
+    commands: Sequence[Command],
+    *,
+    first_task_id: int,
+    return_all: bool,
+    retries: int,
+    futures: Callable[[Any], int | None] | None,
+) -> tuple[SubmitBatch, dict[int, str]]:
+    """Plan ``commands`` and pickle their arguments: the batch, and wanted id -> name.
+
+    Raises PlanError or SerializationError before anything is sent. Task ids
+    run from ``first_task_id`` for ``len(commands)``.
+    """
+    plan = plan_request(
+        commands, first_task_id=first_task_id, return_all=return_all, futures=futures
+    )
+    specs = tuple(task_spec(t, retries, keep=False) for t in plan.tasks)
+    return SubmitBatch(first_task_id, specs), plan.result_names()
+
+
+class Collector:
+    """The answers of one request: results by name, where each ran, the first error."""
+
+    __slots__ = ("error", "missing", "names", "results", "where")
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names  # wanted task id -> command name
+        self.results: dict[str, Any] = {}
+        self.where: dict[str, str] = {}
+        self.missing = set(names)
+        self.error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is not None or not self.missing
+
+    def on_done(self, message: TaskDone) -> bool:
+        """Take one answer; True once the request is finished (all results, or an error)."""
+        if self.finished:
+            return True
+        if message.error is not None:
+            self.error = error_from_info(message.error)
+            return True
+        name = self.names.get(message.task_id)
+        if name is None:
+            return False
+        assert message.result is not None
+        try:
+            self.results[name] = loads_value(message.result, what=f"the result of {name!r}")
+        except SerializationError as exc:
+            exc.command = name
+            self.error = exc
+            return True
+        self.where[name] = message.where
+        self.missing.discard(message.task_id)
+        return not self.missing
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+
+    def missing_names(self) -> list[str]:
+        return sorted(self.names[t] for t in self.missing)
+
+    def ordered_results(self) -> dict[str, Any]:
+        """Results in command order (task ids follow it), not finishing order."""
+        return {name: self.results[name] for _, name in sorted(self.names.items())}
