@@ -21,6 +21,7 @@ from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.errors import DeadlineExceeded, MpregError
 from mpreg.status import ClusterStatus
+from mpreg.sync_client import NotHere, SyncClient
 from mpreg.transport.loop import new_event_loop
 
 T = TypeVar("T")
@@ -36,6 +37,8 @@ class _Runtime:
         )
         self.thread.start()
         self.client: Client | None = None
+        self.sync: SyncClient | None = None  # sync requests from the caller's thread
+        self.last_where: dict[str, str] = {}
         self.cluster: LocalCluster | None = None
         self.address = ""
 
@@ -56,6 +59,9 @@ class _Runtime:
         return self.run(inner())
 
     def close(self) -> None:
+        if self.sync is not None:
+            self.sync.close()
+
         async def teardown() -> None:
             if self.client is not None:
                 await self.client.close()
@@ -153,6 +159,7 @@ async def _connect(
     client = Client(address, token=token)
     await client.connect()
     runtime.client = client
+    runtime.sync = SyncClient(address, client.token)
     return address
 
 
@@ -168,7 +175,18 @@ def request(
 ) -> dict[str, Any]:
     """Run a DAG of commands and return ``{sink name: result}``; see Client.request."""
     runtime, client = _require()
-    return runtime.run(client.request(commands, timeout=timeout, return_all=return_all))
+    sync = runtime.sync
+    if sync is not None and threading.current_thread() is not runtime.thread:
+        try:
+            result = sync.request(commands, timeout=timeout, return_all=return_all)
+        except NotHere:
+            pass  # Futures inside, or another thread is using the sync connection
+        else:
+            runtime.last_where = sync.last_where
+            return result
+    result = runtime.run(client.request(commands, timeout=timeout, return_all=return_all))
+    runtime.last_where = client.last_where
+    return result
 
 
 def submit(fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
@@ -252,8 +270,8 @@ def shutdown() -> None:
 
 def last_placement() -> dict[str, str]:
     """Where each command of the last request() ran (command name -> endpoint id)."""
-    _, client = _require()
-    return dict(client.last_where)
+    runtime, _ = _require()
+    return dict(runtime.last_where)
 
 
 atexit.register(shutdown)

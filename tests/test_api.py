@@ -158,3 +158,27 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_request_with_a_future_argument_resolves_it_in_the_cluster(embedded: None) -> None:
+    base = mpreg.submit("add", 20, 1)
+    assert mpreg.request([Command("x", "add", [base, 21])]) == {"x": 42}
+
+
+def test_requests_from_many_threads_at_once_all_get_their_own_answers(embedded: None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def calls(thread: int) -> list[int]:
+        return [mpreg.request([Command("s", "add", [thread * 1000, i])])["s"] for i in range(25)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(calls, range(8)))
+    assert results == [[t * 1000 + i for i in range(25)] for t in range(8)]
+
+
+def test_a_timed_out_request_does_not_leak_its_late_answer_into_the_next(embedded: None) -> None:
+    with pytest.raises(mpreg.DeadlineExceeded):
+        mpreg.request([Command("s", "slow", [0.5, "late"])], timeout=0.1)
+    # The late answer arrives while this request waits: it must be ignored.
+    assert mpreg.request([Command("s", "slow", [0.6, "mine"])])["s"]["value"] == "mine"
+    assert mpreg.request([Command("e", "echo", ["next"])]) == {"e": "next"}

@@ -1,0 +1,115 @@
+"""Sync requests from the caller's own thread, over a blocking connection.
+
+The sync facade (``mpreg.request``) uses this when it can: one send and the
+answers read right here, instead of a hop to the client's event-loop thread
+and back. A request that passes Futures (they live in the async client's
+session), or a second thread calling at the same time, goes the async way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from mpreg.client import Future
+from mpreg.commands import Command
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.messages import BatchRejected, TaskDone
+from mpreg.requests import DEFAULT_RETRIES, Collector, build_batch, error_from_info
+from mpreg.transport.blocking import BlockingConnection
+from mpreg.transport.connection import parse_address
+
+
+class NotHere(Exception):
+    """This request must go the async way (Futures inside, or the connection is busy)."""
+
+
+class SyncClient:
+    """Blocking request() over its own connection; opened on first use."""
+
+    def __init__(self, address: str, token: str) -> None:
+        self.address = address
+        self.token = token
+        self._conn: BlockingConnection | None = None
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.last_where: dict[str, str] = {}
+
+    def request(
+        self, commands: Sequence[Command], *, timeout: float | None, return_all: bool
+    ) -> dict[str, Any]:
+        """Like Client.request; raises NotHere when the async path must take it."""
+        if not self._lock.acquire(blocking=False):
+            raise NotHere
+        try:
+            return self._request(commands, timeout, return_all)
+        finally:
+            self._lock.release()
+
+    def _request(
+        self, commands: Sequence[Command], timeout: float | None, return_all: bool
+    ) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        first = next(self._ids)
+        batch, names = build_batch(
+            commands,
+            first_task_id=first,
+            return_all=return_all,
+            retries=DEFAULT_RETRIES,
+            futures=_no_futures,
+        )
+        for _ in range(len(batch.tasks) - 1):
+            next(self._ids)
+        ids = {spec.task_id for spec in batch.tasks}
+        conn = self._connection()
+        conn.send(batch)
+        collector = Collector(names)
+        while not collector.finished:
+            try:
+                message = conn.receive(deadline)
+            except DeadlineExceeded:
+                raise DeadlineExceeded(
+                    f"request did not finish within {timeout:g}s "
+                    f"(waiting on {collector.missing_names()})"
+                ) from None
+            match message:
+                case TaskDone(task_id=task_id) if task_id in ids:
+                    collector.on_done(message)
+                case BatchRejected(batch_id=batch_id, error=error) if batch_id == first:
+                    raise error_from_info(error)
+                case _:
+                    pass  # a late answer to a request that timed out
+        if collector.error is not None:
+            raise collector.error
+        self.last_where = collector.where
+        return collector.ordered_results()
+
+    def _connection(self) -> BlockingConnection:
+        conn = self._conn
+        if conn is None or conn.closed:
+            host, port = parse_address(self.address)
+            handshake = Handshake(
+                "connector", self.token.encode(), PeerIdentity("client", "sync-client")
+            )
+            try:
+                conn = self._conn = BlockingConnection.open(host, port, handshake)
+            except ClusterUnavailable:
+                self._conn = None
+                raise
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _no_futures(value: Any) -> int | None:
+    if isinstance(value, Future):
+        raise NotHere
+    return None

@@ -1,0 +1,128 @@
+"""A blocking-socket mpreg connection, for sync calls made from the caller's thread.
+
+The sync facade's requests would otherwise hop to the client's event-loop
+thread and back: two cross-thread wake-ups, 55-80 us per call on this
+machine class (benchmarks/README.md). Same handshake, same frames, same
+messages as :class:`~mpreg.transport.connection.Connection`; one caller at
+a time.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import deque
+
+from mpreg.errors import AuthenticationError, ClusterUnavailable, DeadlineExceeded, ProtocolError
+from mpreg.protocol.codec import decode_message, encode_message
+from mpreg.protocol.frames import Buffer, FrameDecoder, FrameKind, encode_frame
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+
+RECV_BYTES = 256 * 1024
+JOIN_BELOW = 64 * 1024  # frames smaller than this are joined into one send
+
+
+class BlockingConnection:
+    """An authenticated connection on a blocking socket. Not thread-safe."""
+
+    def __init__(self, sock: socket.socket, peer: PeerIdentity, decoder: FrameDecoder) -> None:
+        self._sock = sock
+        self.peer = peer
+        self._decoder = decoder
+        self._frames: deque[object] = deque()
+        self.closed = False
+
+    @classmethod
+    def open(
+        cls, host: str, port: int, handshake: Handshake, *, timeout: float = 10.0
+    ) -> BlockingConnection:
+        """Dial and authenticate; raises ClusterUnavailable or AuthenticationError."""
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc}") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            decoder = FrameDecoder()
+            first = handshake.start()
+            assert first is not None
+            sock.sendall(b"".join(bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, first)))
+            while True:
+                data = sock.recv(RECV_BYTES)
+                if not data:
+                    raise ClusterUnavailable(f"{host}:{port} closed during the handshake")
+                for frame in decoder.feed(data):
+                    if frame.kind is not FrameKind.HANDSHAKE:
+                        raise ProtocolError("message frame before authentication")
+                    step = handshake.receive(frame.header)
+                    if step.send is not None:
+                        sock.sendall(
+                            b"".join(bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, step.send))
+                        )
+                    if step.failure is not None:
+                        raise step.failure
+                    if step.peer is not None:
+                        sock.settimeout(None)
+                        return cls(sock, step.peer, decoder)
+        except TimeoutError as exc:
+            sock.close()
+            raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
+        except (OSError, AuthenticationError, ProtocolError, ClusterUnavailable) as exc:
+            sock.close()
+            if isinstance(exc, OSError):
+                raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
+            raise
+
+    def send(self, message: object) -> None:
+        parts = encode_message(message)
+        try:
+            if sum(len(memoryview(p)) for p in parts) < JOIN_BELOW:
+                self._sock.sendall(b"".join(parts))
+            else:
+                self._send_parts(parts)
+        except OSError as exc:
+            self.close()
+            raise ClusterUnavailable(f"lost the connection: {exc}") from exc
+
+    def _send_parts(self, parts: list[Buffer]) -> None:
+        views = [memoryview(p).cast("B") for p in parts]
+        while views:
+            sent = self._sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if views and sent:
+                views[0] = views[0][sent:]
+
+    def receive(self, deadline: float | None) -> object:
+        """The next message; DeadlineExceeded past ``deadline`` (time.monotonic())."""
+        while not self._frames:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded("no answer before the deadline")
+                self._sock.settimeout(remaining)
+            else:
+                self._sock.settimeout(None)
+            try:
+                data = self._sock.recv(RECV_BYTES)
+            except TimeoutError:
+                raise DeadlineExceeded("no answer before the deadline") from None
+            except OSError as exc:
+                self.close()
+                raise ClusterUnavailable(f"lost the connection: {exc}") from exc
+            if not data:
+                self.close()
+                raise ClusterUnavailable("the node closed the connection")
+            try:
+                for frame in self._decoder.feed(data):
+                    self._frames.append(decode_message(frame))
+            except ProtocolError:
+                self.close()
+                raise
+        return self._frames.popleft()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._sock.close()
