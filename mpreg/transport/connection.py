@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import cast
@@ -35,6 +36,17 @@ FLUSH_PARTS = 32  # frame pieces queued before a write goes out mid-iteration
 MessageHandler = Callable[["Connection", object], None]
 CloseHandler = Callable[["Connection", BaseException | None], None]
 PressureHandler = Callable[["Connection", bool], None]  # True: the peer is not keeping up
+
+
+class _WriteBatch(threading.local):
+    """Connections with output queued while some data_received runs (one loop per thread)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.dirty: list[Connection] = []
+
+
+_write_batch = _WriteBatch()
 
 
 class ConnState(Enum):
@@ -105,6 +117,18 @@ class Connection(asyncio.Protocol):
             self._write_now(encode_frame(FrameKind.HANDSHAKE, first))
 
     def data_received(self, data: bytes) -> None:
+        batch = _write_batch
+        batch.depth += 1
+        try:
+            self._receive(data)
+        finally:
+            batch.depth -= 1
+            if not batch.depth and batch.dirty:
+                dirty, batch.dirty = batch.dirty, []
+                for conn in dirty:
+                    conn._flush()
+
+    def _receive(self, data: bytes) -> None:
         try:
             frames = self._decoder.feed(data)
             for frame in frames:
@@ -167,7 +191,13 @@ class Connection(asyncio.Protocol):
     # --- sending --------------------------------------------------------------
 
     def send(self, message: object) -> None:
-        """Queue ``message``; it is written at the end of this loop iteration."""
+        """Queue ``message``; it is written when the current batch of work ends.
+
+        Inside ``data_received`` (a handler answering or forwarding) that is
+        when it returns: every message one chunk of input produced leaves in
+        one write per connection, without waiting for another loop
+        iteration. Elsewhere it is the end of this loop iteration.
+        """
         if self.state is not ConnState.OPEN:
             raise ClusterUnavailable(f"connection to {self.peer_address} is closed")
         out = self._out
@@ -179,7 +209,11 @@ class Connection(asyncio.Protocol):
             return
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            batch = _write_batch
+            if batch.depth:
+                batch.dirty.append(self)  # written as soon as this data_received returns
+            else:
+                self._loop.call_soon(self._flush)
 
     async def drain(self) -> None:
         """Wait while the peer is not keeping up (the one backpressure point)."""
