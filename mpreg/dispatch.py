@@ -85,6 +85,7 @@ class CallDispatcher:
         self._route(record)
 
     def _route(self, record: InFlight) -> None:
+        unreachable: set[str] = set()  # endpoints this attempt could not even send to
         while True:
             call = record.call
             if record.tried:
@@ -103,7 +104,9 @@ class CallDispatcher:
                 )
                 if endpoint is None and record.tried:
                     # Every replica was tried once; a restarted one may be back.
-                    endpoint = self.routes.choose(call.fun, record.datasets)
+                    endpoint = self.routes.choose(
+                        call.fun, record.datasets, exclude=frozenset(unreachable)
+                    )
             if endpoint is None and record.tried and not record.pinned:
                 self._park(record)
                 return
@@ -137,6 +140,7 @@ class CallDispatcher:
                 return
             self.in_flight.pop(call.call_id, None)
             self.routes.end(endpoint.endpoint_id)
+            unreachable.add(endpoint.endpoint_id)
 
     def _park(self, record: InFlight) -> None:
         """Wait for a replica to come back (a restart) before giving up on a retry."""

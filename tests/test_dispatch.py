@@ -1,0 +1,108 @@
+"""The dispatcher alone: routing, retries and parking, over a fake send (no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpreg.dispatch import CallDispatcher
+from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.messages import Call, ErrorInfo
+from mpreg.routing import Endpoint, RoutingTable
+
+ARGS = dumps_value(((1,), {}))
+
+
+def _endpoint(name: str) -> Endpoint:
+    return Endpoint(f"n/{name}", "n", "actor", frozenset({"f"}), frozenset({"d"}), name)
+
+
+class Harness:
+    def __init__(self, *names: str, reachable: set[str] | None = None) -> None:
+        self.routes = RoutingTable()
+        for name in names:
+            self.routes.add(_endpoint(name))
+        self.reachable = reachable
+        self.sent: list[tuple[str, Call]] = []
+        self.done: list[tuple[Any, ErrorInfo | None, str]] = []
+        self.dispatcher = CallDispatcher(self.routes, self._send)
+
+    def _send(self, endpoint: Endpoint, call: Call) -> bool:
+        if self.reachable is not None and endpoint.label not in self.reachable:
+            return False
+        self.sent.append((endpoint.label, call))
+        return True
+
+    def submit(self, retries: int = 3) -> None:
+        self.dispatcher.submit(
+            fun="f",
+            datasets=frozenset({"d"}),
+            args=ARGS,
+            deps=(),
+            command="c",
+            retries=retries,
+            on_done=lambda r, e, w: self.done.append((r, e, w)),
+        )
+
+    def answer_last(self, error: ErrorInfo | None = None) -> None:
+        _, call = self.sent[-1]
+        self.dispatcher.complete(call.call_id, None if error else ARGS, error)
+
+
+DIED = ErrorInfo(kind="actor-died", message="gone")
+
+
+async def test_a_call_whose_replica_died_is_retried_on_another_with_a_fresh_id() -> None:
+    h = Harness("a", "b")
+    h.submit()
+    first_label, first_call = h.sent[0]
+    h.answer_last(DIED)
+    second_label, second_call = h.sent[1]
+    assert second_label != first_label
+    assert second_call.call_id != first_call.call_id
+    h.dispatcher.complete(first_call.call_id, ARGS, None)  # a late answer: ignored
+    assert h.done == []
+    h.answer_last()
+    assert [(e, w) for _, e, w in h.done] == [(None, f"n/{second_label}")]
+
+
+async def test_user_errors_are_not_retried() -> None:
+    h = Harness("a", "b")
+    h.submit()
+    h.answer_last(ErrorInfo(kind="user", message="boom"))
+    assert len(h.sent) == 1
+    assert h.done[0][1] is not None and h.done[0][1].kind == "user"
+
+
+async def test_retries_run_out_into_an_actor_died_error() -> None:
+    h = Harness("a")
+    h.submit(retries=1)
+    h.answer_last(DIED)  # retried on the same (only) replica
+    h.answer_last(DIED)
+    assert len(h.sent) == 2
+    assert h.done[0][1] is not None and h.done[0][1].kind == "actor-died"
+
+
+async def test_an_unreachable_replica_is_skipped_without_looping() -> None:
+    h = Harness("a", "b", reachable={"b"})
+    for _ in range(10):
+        h.submit()
+    assert {label for label, _ in h.sent} == {"b"}
+
+
+async def test_a_retry_waits_for_a_restarted_replica() -> None:
+    h = Harness("a")
+    h.submit()
+    h.routes.remove("n/a")  # the process died: its endpoint left the table
+    h.answer_last(DIED)
+    assert h.done == [] and len(h.dispatcher.parked) == 1
+    h.routes.add(_endpoint("a"))  # restarted
+    h.dispatcher.endpoints_added()
+    assert len(h.sent) == 2 and not h.dispatcher.parked
+    h.answer_last()
+    assert h.done[0][1] is None
+
+
+async def test_nothing_to_route_to_is_a_no_route_error() -> None:
+    h = Harness()
+    h.submit()
+    assert h.done[0][1] is not None and h.done[0][1].kind == "no-route"
