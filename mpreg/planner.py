@@ -249,7 +249,10 @@ def _check_datasets(name: str, datasets: object) -> frozenset[str]:
             f"use [{datasets!r}] instead of {datasets!r}",
             command=name,
         )
-    if isinstance(datasets, (bytes, bytearray, Mapping)) or not isinstance(datasets, Iterable):
+    # list/tuple first: the ABC checks below cost more than the rest of a small plan.
+    if type(datasets) not in (list, tuple) and (
+        isinstance(datasets, (bytes, bytearray, Mapping)) or not isinstance(datasets, Iterable)
+    ):
         raise PlanError(
             f"command {name!r}: datasets must be a list of dataset names, "
             f"got {type(datasets).__name__}",
@@ -283,7 +286,7 @@ def _check_args(name: str, args: object) -> Sequence[Any]:
 def _check_kwargs(name: str, kwargs: object) -> Mapping[str, Any]:
     if kwargs is None:
         return {}
-    if not isinstance(kwargs, Mapping):
+    if type(kwargs) is not dict and not isinstance(kwargs, Mapping):
         raise PlanError(
             f"command {name!r}: kwargs must be a dict (or None), got {type(kwargs).__name__}",
             command=name,

@@ -30,6 +30,7 @@ class BlockingConnection:
         self.peer = peer
         self._decoder = decoder
         self._frames: deque[object] = deque()
+        self._blocking = True  # the socket is in blocking mode (no timeout)
         self.closed = False
 
     @classmethod
@@ -102,8 +103,11 @@ class BlockingConnection:
                 if remaining <= 0:
                     raise DeadlineExceeded("no answer before the deadline")
                 self._sock.settimeout(remaining)
-            else:
+                self._blocking = False
+            elif not self._blocking:
+                # Only when it changes: each settimeout() is a syscall.
                 self._sock.settimeout(None)
+                self._blocking = True
             try:
                 data = self._sock.recv(RECV_BYTES)
             except TimeoutError:
