@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from mpreg.commands import Command, Ref
 from mpreg.errors import PlanError
@@ -258,7 +258,7 @@ def _check_datasets(name: str, datasets: object) -> frozenset[str]:
             f"got {type(datasets).__name__}",
             command=name,
         )
-    items = list(datasets)
+    items = list(cast("Iterable[object]", datasets))
     for item in items:
         if not isinstance(item, str) or not item:
             raise PlanError(
