@@ -258,14 +258,15 @@ def _check_datasets(name: str, datasets: object) -> frozenset[str]:
             f"got {type(datasets).__name__}",
             command=name,
         )
-    items = list(cast("Iterable[object]", datasets))
-    for item in items:
+    names: list[str] = []
+    for item in cast("Iterable[object]", datasets):
         if not isinstance(item, str) or not item:
             raise PlanError(
                 f"command {name!r}: every dataset must be a non-empty str, got {item!r}",
                 command=name,
             )
-    return frozenset(items)
+        names.append(item)
+    return frozenset(names)
 
 
 def _check_args(name: str, args: object) -> Sequence[Any]:
