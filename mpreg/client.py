@@ -35,6 +35,7 @@ from mpreg.protocol.messages import (
 from mpreg.requests import (
     DEFAULT_RETRIES,
     Collector,
+    TaskIds,
     build_batch,
     error_from_info,
     task_spec,
@@ -116,7 +117,8 @@ class Client:
         self.name = name
         self.node_name = ""
         self._conn: Connection | None = None
-        self._ids = itertools.count(1)
+        self._task_ids = TaskIds()
+        self._request_ids = itertools.count(1)  # for Reply correlation
         self._waiting: dict[int, _Request | Future] = {}
         self._replies: dict[int, asyncio.Future[Reply]] = {}
         self._to_release: list[int] = []
@@ -171,17 +173,14 @@ class Client:
         Raises PlanError or NoRouteError before anything runs, RemoteError if a
         function raised, DeadlineExceeded after ``timeout`` seconds.
         """
-        first = next(self._ids)
         batch, names = build_batch(
             commands,
-            first_task_id=first,
+            ids=self._task_ids,
             return_all=return_all,
             retries=retries,
             futures=self._future_id,
         )
-        # Reserve the ids the plan used so later requests never reuse them.
-        for _ in range(len(batch.tasks) - 1):
-            next(self._ids)
+        first = batch.batch_id
         conn = self._require_conn()
         collector = Collector(names)
         waiter = _Request(collector, asyncio.get_running_loop())
@@ -208,7 +207,7 @@ class Client:
 
     def submit(self, fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
         """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""
-        task_id = next(self._ids)
+        task_id = self._task_ids.take()
         name = f"{fun}#{task_id}"
         plan = plan_request(
             [Command(name, fun, list(args), list(datasets), kwargs)],
@@ -260,7 +259,7 @@ class Client:
 
     async def _ask(self, make: Any) -> Reply:
         conn = self._require_conn()
-        rid = next(self._ids)
+        rid = next(self._request_ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._replies[rid] = future
         try:

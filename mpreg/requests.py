@@ -77,24 +77,39 @@ def task_spec(task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
     )
 
 
+class TaskIds:
+    """The task ids of one connection's session: unique, handed out in blocks."""
+
+    __slots__ = ("next_id",)
+
+    def __init__(self) -> None:
+        self.next_id = 1
+
+    def take(self, count: int = 1) -> int:
+        """Reserve ``count`` consecutive ids; return the first."""
+        first = self.next_id
+        self.next_id += count
+        return first
+
+
 def build_batch(
     commands: Sequence[Command],
     *,
-    first_task_id: int,
+    ids: TaskIds,
     return_all: bool,
     retries: int,
     futures: Callable[[Any], int | None] | None,
 ) -> tuple[SubmitBatch, dict[int, str]]:
     """Plan ``commands`` and pickle their arguments: the batch, and wanted id -> name.
 
-    Raises PlanError or SerializationError before anything is sent. Task ids
-    run from ``first_task_id`` for ``len(commands)``.
+    Raises PlanError or SerializationError before anything is sent; only a
+    valid request uses up task ids.
     """
-    plan = plan_request(
-        commands, first_task_id=first_task_id, return_all=return_all, futures=futures
-    )
+    first = ids.next_id
+    plan = plan_request(commands, first_task_id=first, return_all=return_all, futures=futures)
     specs = tuple(task_spec(t, retries, keep=False) for t in plan.tasks)
-    return SubmitBatch(first_task_id, specs), plan.result_names()
+    ids.take(len(specs))
+    return SubmitBatch(first, specs), plan.result_names()
 
 
 class Collector:

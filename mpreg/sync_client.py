@@ -8,7 +8,6 @@ session), or a second thread calling at the same time, goes the async way.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from mpreg.commands import Command
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import BatchRejected, TaskDone
-from mpreg.requests import DEFAULT_RETRIES, Collector, build_batch, error_from_info
+from mpreg.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch, error_from_info
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
 
@@ -36,7 +35,7 @@ class SyncClient:
         self.token = token
         self._conn: BlockingConnection | None = None
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._task_ids = TaskIds()
         self.last_where: dict[str, str] = {}
 
     def request(
@@ -54,16 +53,14 @@ class SyncClient:
         self, commands: Sequence[Command], timeout: float | None, return_all: bool
     ) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        first = next(self._ids)
         batch, names = build_batch(
             commands,
-            first_task_id=first,
+            ids=self._task_ids,
             return_all=return_all,
             retries=DEFAULT_RETRIES,
             futures=_no_futures,
         )
-        for _ in range(len(batch.tasks) - 1):
-            next(self._ids)
+        first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
         conn = self._connection()
         conn.send(batch)
