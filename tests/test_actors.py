@@ -100,3 +100,13 @@ async def test_deploy_reports_an_init_failure_with_its_traceback(client: Client)
     assert info.value.exc_type == "RuntimeError"
     assert "dataset file missing" in str(info.value)
     assert "__init__" in info.value.remote_traceback
+
+
+async def test_a_replica_that_failed_to_start_leaves_no_row_in_status(client: Client) -> None:
+    with pytest.raises(RemoteError):
+        await client.deploy(ca.BrokenInit)
+
+    async def gone() -> bool:
+        return all(e.label != "BrokenInit" for e in (await client.status()).endpoints)
+
+    await _until(gone)

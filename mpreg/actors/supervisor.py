@@ -123,8 +123,14 @@ class Supervisor:
             slot.process = await self._spawn(slot)
             log.info("started %s pid=%s", slot.endpoint_id, slot.process.pid)
             code = await slot.process.wait()
-            if self._stopping or slot.state is ActorState.FAILED:
-                slot.state = ActorState.DEAD if slot.state is not ActorState.FAILED else slot.state
+            if slot.state is ActorState.FAILED:
+                # Its start-up raised and whoever asked was told: nothing to
+                # restart, nothing to show in status.
+                self._on_exit(slot)
+                del self.slots[slot.endpoint_id]
+                return
+            if self._stopping:
+                slot.state = ActorState.DEAD
                 self._on_exit(slot)
                 return
             log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
