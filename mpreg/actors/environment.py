@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
+
+from mpreg.actors.loader import FILE_MODULES, import_file
 
 TOKEN_ENV = "MPREG_WORKER_TOKEN"
 SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
+FILE_MODULES_ENV = "MPREG_FILE_MODULES"
 
 
 # glibc returns freed memory to the kernel eagerly and serves big buffers with
@@ -27,15 +31,22 @@ def child_env(token: str | None = None) -> dict[str, str]:
     """
     env = {**MALLOC_TUNING, **os.environ}
     env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+    env[FILE_MODULES_ENV] = json.dumps(FILE_MODULES)
     if token is not None:
         env[TOKEN_ENV] = token
     return env
 
 
 def adopt_parent_path() -> None:
-    """Import what the parent could: classes pickled by reference must resolve here."""
+    """Import what the parent could: classes pickled by reference must resolve here.
+
+    Takes the parent's import path, and imports the files it loaded as modules
+    under the same names.
+    """
     extra = json.loads(os.environ.get(SYS_PATH_ENV, "[]"))
     sys.path[:0] = [p for p in extra if p not in sys.path]
+    for name, path in json.loads(os.environ.get(FILE_MODULES_ENV, "{}")).items():
+        import_file(Path(path), name)
 
 
 def die_with_parent() -> None:
