@@ -70,30 +70,43 @@ class LocalCluster:
         # The node imports what the driver can import: classes pickled by
         # reference (defined in the driver's modules) must resolve there.
         env = child_env()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "mpreg.server",
-            "--exit-with-parent",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        # The ready line comes back on a private pipe: the node's and its
+        # workers' stdout stay this process's own (a pipe nobody drains would
+        # block the first worker that prints much).
+        ready_r, ready_w = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "mpreg.server",
+                "--exit-with-parent",
+                "--announce-fd",
+                str(ready_w),
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=(ready_w,),
+                env=env,
+            )
+        finally:
+            os.close(ready_w)
         node = NodeProcess(config, process)
         self.nodes.append(node)
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
         process.stdin.write(b"%d\n" % len(blob) + blob)
         await process.stdin.drain()
         try:
-            async with asyncio.timeout(START_TIMEOUT):
-                line = await process.stdout.readline()
-        except TimeoutError:
+            deadline = time.monotonic() + START_TIMEOUT
+            line = await asyncio.to_thread(_read_line, ready_r, deadline)
+        finally:
+            os.close(ready_r)
+        if line is None:
             raise ClusterUnavailable(
                 f"node {config.name!r} did not start within {START_TIMEOUT:g}s"
-            ) from None
+            )
         try:
-            announced = json.loads(line)
+            announced = json.loads(line) if line else {}
         except json.JSONDecodeError:
+            announced = {}
+        if not announced:
             announced = {"error": f"node exited with code {await process.wait()}"}
         if "error" in announced:
             raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced['error']}")

@@ -99,3 +99,9 @@ class BrokenInit:
 
     def f(self) -> int:
         return 1
+
+
+def chatty(n: int) -> int:
+    """Prints a lot: a worker's stdout must never fill a pipe nobody reads."""
+    print("x" * 50_000, flush=True)
+    return n

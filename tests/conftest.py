@@ -13,7 +13,15 @@ from mpreg import Client
 from mpreg.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
-FUNCTIONS = (ca.whereami, ca.slow, ca.add, ca.fail, ca.unpicklable_result, ca.lock_result)
+FUNCTIONS = (
+    ca.whereami,
+    ca.slow,
+    ca.add,
+    ca.fail,
+    ca.unpicklable_result,
+    ca.lock_result,
+    ca.chatty,
+)
 
 
 @pytest.fixture

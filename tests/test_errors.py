@@ -97,3 +97,8 @@ async def test_bad_command_shapes_are_plan_errors(client: Client) -> None:
         await client.request([Command("p", "who", [], "iris")])  # type: ignore[arg-type]
     with pytest.raises(PlanError):
         await client.request([])
+
+
+async def test_a_function_that_prints_a_lot_does_not_wedge_its_worker(client: Client) -> None:
+    for i in range(20):
+        assert await client.request([Command("p", "chatty", [i])], timeout=10) == {"p": i}
