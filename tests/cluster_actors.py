@@ -63,6 +63,9 @@ class _Counting:
     def recorded(self) -> list[object]:
         return list(self.seen)
 
+    async def cancels(self) -> None:
+        raise asyncio.CancelledError  # user code raising it: still an answer
+
     async def nap(self, seconds: float) -> float:
         await asyncio.sleep(seconds)
         return seconds
@@ -105,3 +108,7 @@ def chatty(n: int) -> int:
     """Prints a lot: a worker's stdout must never fill a pipe nobody reads."""
     print("x" * 50_000, flush=True)
     return n
+
+
+def exits(code: int) -> None:
+    raise SystemExit(code)

@@ -21,6 +21,7 @@ FUNCTIONS = (
     ca.unpicklable_result,
     ca.lock_result,
     ca.chatty,
+    ca.exits,
 )
 
 

@@ -102,3 +102,20 @@ async def test_bad_command_shapes_are_plan_errors(client: Client) -> None:
 async def test_a_function_that_prints_a_lot_does_not_wedge_its_worker(client: Client) -> None:
     for i in range(20):
         assert await client.request([Command("p", "chatty", [i])], timeout=10) == {"p": i}
+
+
+async def test_sys_exit_in_user_code_is_a_remote_error_not_a_dead_worker(client: Client) -> None:
+    before = {e.pid for e in (await client.status()).endpoints}
+    with pytest.raises(RemoteError) as info:
+        await client.request([Command("x", "exits", [3])], timeout=10)
+    assert info.value.exc_type == "SystemExit"
+    assert {e.pid for e in (await client.status()).endpoints} == before
+    assert await client.request([Command("e", "echo", [1])]) == {"e": 1}
+
+
+async def test_an_async_method_raising_cancelled_error_still_answers(client: Client) -> None:
+    with pytest.raises(RemoteError) as info:
+        await client.request([Command("c", "cancels", [], ["iris"])], timeout=10)
+    assert info.value.exc_type == "CancelledError"
+    status = await client.status()
+    assert sum(e.in_flight for e in status.endpoints) == 0

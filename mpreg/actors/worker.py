@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import logging
 import os
+import signal
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -92,9 +93,7 @@ class Worker:
                     datasets, label = spec.datasets, spec.label
                 case _:
                     raise TypeError(f"unknown worker spec {type(spec).__name__}")
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
+        except BaseException as exc:  # SystemExit in __init__ is a failed start too
             conn.send(WorkerFailed(self.endpoint_id, error_from_exception(exc)))
             self.stopped.set()
             return
@@ -128,7 +127,9 @@ class Worker:
             return
         try:
             result = fn(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
+            # Whatever user code raises, sys.exit() included, is the user's
+            # error: reported, never retried, and the worker lives on.
             conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
             return
         if inspect.isawaitable(result):
@@ -141,7 +142,7 @@ class Worker:
     async def _finish(self, conn: Connection, call: Call, awaitable: Any) -> None:
         try:
             result = await awaitable
-        except Exception as exc:
+        except BaseException as exc:  # CancelledError raised by user code too: always answer
             if conn.state.name == "OPEN":
                 conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
             return
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint", required=True)
     ns = parser.parse_args(argv)
     die_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group; the node decides
+    # when its workers stop (it sends Shutdown), not the keyboard.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     adopt_parent_path()
     logging.basicConfig(level=logging.WARNING, format=f"[worker {ns.endpoint}] %(message)s")
     install_best_loop()
