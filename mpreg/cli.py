@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default=_env("LOG_LEVEL"), help="DEBUG, INFO, WARNING (MPREG_LOG_LEVEL)"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Not required here: argparse checks required arguments before it reports unknown
+    # ones, so `mpreg --bogus` would blame the missing command. parse() checks both.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     start = commands.add_parser("start", help="start a node on this host (detached)")
     mode = start.add_mutually_exclusive_group()
@@ -158,9 +160,27 @@ def _address_options(parser: argparse.ArgumentParser) -> None:
 # --- entry points -----------------------------------------------------------------------
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; unknown arguments, then a missing command, are usage errors (exit 2)."""
+    parser = build_parser()
+    ns, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if ns.command is None:
+        parser.error("say which command to run: " + ", ".join(_commands(parser)))
+    return ns
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``mpreg ...``: run one command and exit with its code."""
-    ns = build_parser().parse_args(argv)
+    ns = parse(argv)
     handler: Callable[[argparse.Namespace], int] = ns.handler
     # A foreground node logs what it does; a client command's failure is its one error line.
     level = ns.log_level or ("INFO" if getattr(ns, "block", False) else "ERROR")
@@ -226,11 +246,22 @@ def _console() -> Console:
     return Console(width=int(os.environ.get("COLUMNS") or 160), highlight=False)
 
 
-def _target(ns: argparse.Namespace) -> tuple[str, str | None]:
-    """The node address to talk to and the token to use."""
-    address = ns.address or state.read_local_cluster().address
+def _target(ns: argparse.Namespace) -> tuple[str, str]:
+    """The node address to talk to and the token to use.
+
+    Raises ClusterUnavailable if no address is given and no node runs here,
+    UsageError if the address is malformed or no token is found anywhere.
+    """
+    address = ns.address or state.local_address()
     _check_address(address, "address")
-    return address, state.default_token(ns.token)
+    token = state.default_token(ns.token)
+    if token is None:
+        raise UsageError(
+            f"no cluster token found (no --token, no {state.TOKEN_ENV}, nothing stored in "
+            f"{state.token_path()}): pass --token or set {state.TOKEN_ENV} to the token that "
+            "`mpreg start --head` stored on the cluster's head host (~/.mpreg/token there)"
+        )
+    return address, token
 
 
 def _check_address(address: str, what: str) -> None:
@@ -512,9 +543,8 @@ def cmd_client(ns: argparse.Namespace) -> int:
     """``mpreg client ADDRESS run``: the seed examples against a running cluster."""
     from mpreg.demo import run_client_examples
 
-    address = ns.address or state.read_local_cluster().address
-    _check_address(address, "address")
-    asyncio.run(run_client_examples(_console(), address, state.default_token(ns.token)))
+    address, token = _target(ns)
+    asyncio.run(run_client_examples(_console(), address, token))
     return 0
 
 

@@ -1,6 +1,6 @@
 """YAML node config files (the seed's ``dev-*.config.yaml``) -> NodeConfig.
 
-Fields, all optional::
+Fields, all optional (a file needs at least one)::
 
     name: "PRIMARY SERVER"        # shown in status; node ids add a random suffix
     host: 127.0.0.1               # bind address (127.0.0.1 unless you choose otherwise)
@@ -137,7 +137,11 @@ def load_config(path: str | Path) -> NodeConfig:
         peers += [p for p in values["peers"][0] if p not in peers]
     fields["peers"] = tuple(peers)
     if values.get("modules") is not None:
-        fields["modules"] = tuple(resolve_module(m, base) for m in values["modules"][0])
+        names, line = values["modules"]
+        fields["modules"] = tuple(resolve_module(m, base) for m in names)
+        for name, module in zip(names, fields["modules"], strict=True):
+            if is_module_path(name) and not Path(module).exists():
+                raise ConfigError(path, f"module file {name} does not exist ({module})", line)
     config = NodeConfig(**fields)
     if values.get("actors") is not None:
         specs, line = values["actors"]
@@ -152,7 +156,11 @@ def load_config(path: str | Path) -> NodeConfig:
 
 
 def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[Any, int]]:
-    """Parse and check every field: ``{key: (value, line)}``; raises ConfigError."""
+    """Parse and check every field: ``{key: (value, line)}``.
+
+    Raises ConfigError for malformed YAML, an unknown or repeated field, a bad
+    value, or a file without any fields.
+    """
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -164,7 +172,10 @@ def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[An
         except yaml.YAMLError as exc:
             raise ConfigError(path, f"not valid YAML: {exc}") from None
         if root is None:
-            return {}
+            # Starting a default standalone node from an empty file hides a mistake.
+            raise ConfigError(
+                path, "config file is empty: give the node's fields (name, port, peers, ...)"
+            )
         if not isinstance(root, yaml.MappingNode):
             line = root.start_mark.line + 1
             raise ConfigError(path, "expected a mapping of fields (key: value)", line)
@@ -191,9 +202,14 @@ def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[An
         loader.dispose()
 
 
+def is_module_path(target: str) -> bool:
+    """Whether a module target is a file path (``x.py``, ``lib/x``), not a dotted name."""
+    return target.endswith(".py") or "/" in target
+
+
 def resolve_module(target: str, base: Path) -> str:
     """A module path relative to ``base`` made absolute; dotted names are kept."""
-    if target.endswith(".py") or "/" in target:
+    if is_module_path(target):
         return str((base / target).resolve())
     return target
 

@@ -23,7 +23,7 @@ from mpreg.actors.loader import actor_spec, functions_spec, load_module
 from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.config import NodeConfig
 from mpreg.dispatch import CallDispatcher
-from mpreg.errors import ClusterUnavailable, RemoteError
+from mpreg.errors import ActorDiedError, ClusterUnavailable, RemoteError
 from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
@@ -537,4 +537,6 @@ def _error_info(exc: BaseException) -> ErrorInfo:
             command=exc.command,
             where=exc.actor,
         )
+    if isinstance(exc, ActorDiedError):
+        return ErrorInfo(kind="actor-died", message=str(exc), exc_type=type(exc).__name__)
     return ErrorInfo(kind="internal", message=str(exc), exc_type=type(exc).__name__)

@@ -31,6 +31,7 @@ DEFAULT_RETRIES = 3
 def error_from_info(info: ErrorInfo) -> MpregError:
     """The typed exception an ErrorInfo stands for."""
     cmd = info.command or None
+    prefix = f"command {info.command!r}: " if info.command else ""
     match info.kind:
         case "user":
             return RemoteError(
@@ -41,9 +42,9 @@ def error_from_info(info: ErrorInfo) -> MpregError:
                 actor=info.where,
             )
         case "serialization":
-            return SerializationError(f"command {info.command!r}: {info.message}", command=cmd)
+            return SerializationError(prefix + info.message, command=cmd)
         case "actor-died":
-            return ActorDiedError(f"command {info.command!r}: {info.message}")
+            return ActorDiedError(prefix + info.message)
         case "unknown-function":
             return UnknownFunctionError(
                 info.message, command=cmd, fun=info.fun, datasets=info.datasets

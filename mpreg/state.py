@@ -252,19 +252,37 @@ class HostCluster:
     nodes: tuple[NodeRecord, ...]
 
 
-def read_local_cluster() -> HostCluster:
-    """The cluster ``mpreg start`` runs on this host (its head node first).
-
-    Raises ClusterUnavailable, saying how to start one, if no node runs here.
-    """
+def _running_records() -> list[NodeRecord]:
+    """The records of the nodes running here; raises ClusterUnavailable if there are none."""
     records = list_records()
     if not records:
         raise ClusterUnavailable(
             f"no mpreg cluster is running on this host (nothing recorded in {state_dir()}); "
             "start one with `mpreg start --head`, or give the address of a node"
         )
-    heads = [r for r in records if r.head]
-    chosen = (heads or records)[0]
+    return records
+
+
+def _head(records: list[NodeRecord]) -> NodeRecord:
+    return next((r for r in records if r.head), records[0])
+
+
+def local_address() -> str:
+    """Where the cluster started on this host listens (its head node, else the oldest node).
+
+    Needs no token. Raises ClusterUnavailable, saying how to start one, if no node runs here.
+    """
+    return _head(_running_records()).address
+
+
+def read_local_cluster() -> HostCluster:
+    """The cluster ``mpreg start`` runs on this host (its head node first).
+
+    Raises ClusterUnavailable, saying how to start one, if no node runs here,
+    or how to give one if no token is found.
+    """
+    records = _running_records()
+    chosen = _head(records)
     token = default_token()
     if token is None:
         raise ClusterUnavailable(

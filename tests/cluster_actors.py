@@ -112,3 +112,12 @@ def chatty(n: int) -> int:
 
 def exits(code: int) -> None:
     raise SystemExit(code)
+
+
+@mpreg.actor(datasets=["crashing"])
+class CrashesInInit:
+    def __init__(self) -> None:
+        os._exit(7)  # dies hard before it ever serves
+
+    def f(self) -> int:
+        return 1

@@ -110,3 +110,13 @@ async def test_a_replica_that_failed_to_start_leaves_no_row_in_status(client: Cl
         return all(e.label != "BrokenInit" for e in (await client.status()).endpoints)
 
     await _until(gone)
+
+
+async def test_a_replica_that_keeps_dying_during_start_up_is_given_up_on(client: Client) -> None:
+    with pytest.raises(mpreg.ActorDiedError, match=r"during start-up 5 times \(last exit code 7\)"):
+        await asyncio.wait_for(client.deploy(ca.CrashesInInit), 30)
+
+    async def gone() -> bool:
+        return all(e.label != "CrashesInInit" for e in (await client.status()).endpoints)
+
+    await _until(gone)

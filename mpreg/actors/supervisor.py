@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from mpreg.actors.environment import child_env
-from mpreg.errors import RemoteError
+from mpreg.errors import ActorDiedError, RemoteError
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import ErrorInfo
 
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF = (0.05, 0.2, 0.5, 1.0, 2.0)
+START_ATTEMPTS = 5  # consecutive deaths before a process ever served: give up
 STOP_GRACE = 3.0
 
 
@@ -92,15 +93,18 @@ class Supervisor:
             return
         slot.state = ActorState.FAILED
         if not slot.ready.done():
-            slot.ready.set_exception(
-                RemoteError(
+            failure: Exception
+            if error.kind == "user":  # its __init__ (or module import) raised
+                failure = RemoteError(
                     command=f"start {slot.label}",
                     exc_type=error.exc_type,
                     message=error.message,
                     remote_traceback=error.traceback,
                     actor=endpoint_id,
                 )
-            )
+            else:
+                failure = ActorDiedError(f"{slot.label} ({endpoint_id}): {error.message}")
+            slot.ready.set_exception(failure)
             slot.ready.exception()  # the deployer reads it; never "never retrieved"
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
@@ -133,10 +137,17 @@ class Supervisor:
                 slot.state = ActorState.DEAD
                 self._on_exit(slot)
                 return
-            log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
             # A replica that was serving restarts at once; one that keeps dying
-            # during start-up backs off.
+            # during start-up backs off, and after a few tries is given up on.
             attempt = 0 if slot.state is ActorState.RUNNING else attempt + 1
+            if attempt >= START_ATTEMPTS:
+                reason = f"its process died during start-up {attempt} times (last exit code {code})"
+                log.error("giving up on %s: %s", slot.endpoint_id, reason)
+                self.mark_failed(slot.endpoint_id, ErrorInfo(kind="actor-died", message=reason))
+                self._on_exit(slot)
+                del self.slots[slot.endpoint_id]
+                return
+            log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
             slot.state = ActorState.RESTARTING
             slot.restarts += 1
             self._on_exit(slot)

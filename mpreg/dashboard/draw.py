@@ -69,16 +69,32 @@ Cell = str | Text
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A table column; ``drop`` 0 is always shown, higher ranks are dropped first."""
+    """A table column; ``drop`` 0 is always shown, higher ranks are dropped first.
+
+    A ``prefix`` column, once dropped, lives on in front of the first column's
+    cell (``head: London #3``): it is what tells otherwise equal rows apart.
+    """
 
     header: str
     justify: Literal["left", "right"] = "right"
     drop: int = 0
     style: str = ""
+    prefix: bool = False
 
 
 def _width(cell: Cell) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else cell)
+
+
+def _first_cell(columns: Sequence[Column], row: Sequence[Cell], shown: Sequence[int]) -> Cell:
+    """The first column's cell, led by the dropped prefix columns' cells."""
+    parts = [row[i] for i, c in enumerate(columns) if c.prefix and i not in shown]
+    if not parts:
+        return row[0]
+    # "node: name" breaks after the colon when the column is too narrow for both.
+    cell = Text(" ".join(p.plain if isinstance(p, Text) else p for p in parts) + ": ")
+    cell.append_text(row[0] if isinstance(row[0], Text) else Text(row[0]))
+    return cell
 
 
 def fit_table(
@@ -91,7 +107,9 @@ def fit_table(
     shown = list(range(len(columns)))
 
     def width(indexes: list[int]) -> int:
-        return sum(natural[i] + 3 for i in indexes) + 1  # padding and borders
+        first = max([natural[0], *(_width(_first_cell(columns, r, indexes)) for r in rows)])
+        # padding and borders
+        return first + sum(natural[i] for i in indexes[1:]) + 3 * len(indexes) + 1
 
     # One column at a time: the highest rank first, the rightmost of a rank first.
     for i in sorted(
@@ -113,7 +131,7 @@ def fit_table(
             min_width=min(natural[i], 12) if i == 0 else None,
         )
     for row in rows:
-        table.add_row(*(row[i] for i in shown))
+        table.add_row(_first_cell(columns, row, shown), *(row[i] for i in shown[1:]))
     return table
 
 
@@ -156,7 +174,7 @@ def nodes_table(snapshot: Snapshot, max_width: int, *, rates: bool) -> Table:
 
 PROCESS_COLUMNS = (
     Column("process", "left", style="bold"),
-    Column("node", "left", drop=2),
+    Column("node", "left", drop=2, prefix=True),
     Column("datasets", "left", drop=2),
     Column("state", "left"),
     Column("pid", drop=3),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.live import Live
@@ -62,29 +65,96 @@ async def fetch_status(address: str, token: str | None) -> ClusterStatus:
         raise ClusterUnavailable(f"no status from {address} within {SAMPLE_TIMEOUT:g}s") from None
 
 
+class _StopOnSignal:
+    """SIGINT and SIGTERM end the dashboard like a normal return, not as an error.
+
+    Inside ``with``, either signal cancels the task that entered it; the
+    cancellation is absorbed on the way out, so the caller can still print the
+    last frame and exit 0 (``timeout 5 mpreg top > f`` sends SIGTERM).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._installed: list[signal.Signals] = []
+
+    def __enter__(self) -> _StopOnSignal:
+        for sig in self.SIGNALS:
+            # Not on Windows, nor outside the main thread: there the default handling stays.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(sig, self._request)
+                self._installed.append(sig)
+        return self
+
+    def _request(self) -> None:
+        if not self.requested and self._task is not None:
+            self.requested = True
+            self._task.cancel()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
+        for sig in self._installed:
+            self._loop.remove_signal_handler(sig)
+        if self.requested and exc_type is asyncio.CancelledError and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+
 async def run_top(
     address: str, token: str | None, *, console: Console, interval: float = 1.0, once: bool = False
 ) -> None:
-    """Draw the live dashboard every ``interval`` seconds until cancelled.
+    """Show the dashboard every ``interval`` seconds until Ctrl-C or SIGTERM, then return.
 
-    ``once`` draws a single frame after one interval (so rates are known).
+    On a terminal the frame is redrawn in place and the last one stays on the
+    screen at exit. Elsewhere (a pipe, a file) each frame is printed as it is
+    taken, so ``mpreg top | head`` and ``timeout 5 mpreg top > f`` show frames.
+    ``once`` prints a single frame after one interval (so rates are known).
+    Raises ClusterUnavailable if the first sample fails.
     """
     collector = Collector(address, token)
+    live = console.is_terminal and not once
+    last: Snapshot | None = None  # the frame on show
+    screen: Live | None = None
+
+    def show(snapshot: Snapshot) -> None:
+        nonlocal last
+        if screen is not None:
+            screen.update(render_top(snapshot), refresh=True)
+        else:
+            if last is not None:
+                console.print()
+            console.print(render_top(snapshot))
+        last = snapshot
+
     try:
-        first = await collector.sample()
-        if first.error and not first.nodes:
-            raise ClusterUnavailable(first.error)
-        if once:
-            await asyncio.sleep(interval)
-            console.print(render_top(await collector.sample()))
-            return
-        with Live(
-            render_top(first), console=console, auto_refresh=False, screen=console.is_terminal
-        ) as live:
-            next_tick = time.monotonic()
-            while True:
-                next_tick += interval
-                await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-                live.update(render_top(await collector.sample()), refresh=True)
+        with _StopOnSignal():
+            first = await collector.sample()
+            if first.error and not first.nodes:
+                raise ClusterUnavailable(first.error)
+            if once:
+                last = first
+                await asyncio.sleep(interval)
+                last = await collector.sample()
+            elif live:
+                with Live(console=console, auto_refresh=False, screen=True) as screen:
+                    show(first)
+                    await _every(interval, collector, show)
+            else:
+                show(first)
+                await _every(interval, collector, show)
     finally:
         await collector.close()
+    if (once or live) and last is not None:
+        console.print(render_top(last))  # the full screen is gone: leave the last frame
+
+
+async def _every(interval: float, collector: Collector, show: Callable[[Snapshot], None]) -> None:
+    """Sample and ``show`` every ``interval`` seconds, on a fixed beat, until cancelled."""
+    next_tick = time.monotonic()
+    while True:
+        next_tick += interval
+        await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+        show(await collector.sample())
