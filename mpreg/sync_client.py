@@ -63,7 +63,7 @@ class SyncClient:
         first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
         conn = self._connection()
-        conn.send(batch)
+        conn.send(batch, deadline)
         collector = Collector(names)
         while not collector.finished:
             try:

@@ -182,3 +182,12 @@ def test_a_timed_out_request_does_not_leak_its_late_answer_into_the_next(embedde
     # The late answer arrives while this request waits: it must be ignored.
     assert mpreg.request([Command("s", "slow", [0.6, "mine"])])["s"]["value"] == "mine"
     assert mpreg.request([Command("e", "echo", ["next"])]) == {"e": "next"}
+
+
+def test_a_short_deadline_does_not_leave_a_timeout_on_the_next_big_request(
+    embedded: None,
+) -> None:
+    with pytest.raises(mpreg.DeadlineExceeded):
+        mpreg.request([Command("s", "slow", [0.3])], timeout=0.05)
+    big = b"x" * (64 * 1024 * 1024)
+    assert len(mpreg.request([Command("e", "echo", [big])])["e"]) == len(big)

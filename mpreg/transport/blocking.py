@@ -74,16 +74,37 @@ class BlockingConnection:
                 raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
             raise
 
-    def send(self, message: object) -> None:
+    def send(self, message: object, deadline: float | None = None) -> None:
+        """Send one message; DeadlineExceeded past ``deadline`` (time.monotonic()).
+
+        A send cut off by its deadline leaves half a frame on the wire, so the
+        connection is closed (the next call opens a new one).
+        """
         parts = encode_message(message)
+        self._set_deadline(deadline)
         try:
             if sum(len(memoryview(p)) for p in parts) < JOIN_BELOW:
                 self._sock.sendall(b"".join(parts))
             else:
                 self._send_parts(parts)
+        except TimeoutError:
+            self.close()
+            raise DeadlineExceeded("the request could not be sent before its deadline") from None
         except OSError as exc:
             self.close()
             raise ClusterUnavailable(f"lost the connection: {exc}") from exc
+
+    def _set_deadline(self, deadline: float | None) -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded("no answer before the deadline")
+            self._sock.settimeout(remaining)
+            self._blocking = False
+        elif not self._blocking:
+            # Only when it changes: each settimeout() is a syscall.
+            self._sock.settimeout(None)
+            self._blocking = True
 
     def _send_parts(self, parts: list[Buffer]) -> None:
         views = [memoryview(p).cast("B") for p in parts]
@@ -98,16 +119,7 @@ class BlockingConnection:
     def receive(self, deadline: float | None) -> object:
         """The next message; DeadlineExceeded past ``deadline`` (time.monotonic())."""
         while not self._frames:
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DeadlineExceeded("no answer before the deadline")
-                self._sock.settimeout(remaining)
-                self._blocking = False
-            elif not self._blocking:
-                # Only when it changes: each settimeout() is a syscall.
-                self._sock.settimeout(None)
-                self._blocking = True
+            self._set_deadline(deadline)
             try:
                 data = self._sock.recv(RECV_BYTES)
             except TimeoutError:
