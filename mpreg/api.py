@@ -15,11 +15,12 @@ from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from mpreg.client import Client, Future
+from mpreg.client import STATUS_TIMEOUT, Client, Future
 from mpreg.cluster import LocalCluster
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.errors import DeadlineExceeded, MpregError
+from mpreg.requests import DEFAULT_RETRIES
 from mpreg.status import ClusterStatus
 from mpreg.sync_client import NotHere, SyncClient
 from mpreg.transport.loop import new_event_loop
@@ -171,20 +172,30 @@ def _require() -> tuple[_Runtime, Client]:
 
 
 def request(
-    commands: Sequence[Command], *, timeout: float | None = None, return_all: bool = False
+    commands: Sequence[Command],
+    *,
+    timeout: float | None = None,
+    return_all: bool = False,
+    retries: int = DEFAULT_RETRIES,
 ) -> dict[str, Any]:
-    """Run a DAG of commands and return ``{sink name: result}``; see Client.request."""
+    """Run a DAG of commands and return ``{sink name: result}``; see Client.request.
+
+    ``retries``: how often a call whose process died is tried again (0 for
+    calls that must not repeat); user exceptions are never retried.
+    """
     runtime, client = _require()
     sync = runtime.sync
     if sync is not None and threading.current_thread() is not runtime.thread:
         try:
-            result = sync.request(commands, timeout=timeout, return_all=return_all)
+            result = sync.request(commands, timeout=timeout, return_all=return_all, retries=retries)
         except NotHere:
             pass  # Futures inside, or another thread is using the sync connection
         else:
             runtime.last_where = sync.last_where
             return result
-    result = runtime.run(client.request(commands, timeout=timeout, return_all=return_all))
+    result = runtime.run(
+        client.request(commands, timeout=timeout, return_all=return_all, retries=retries)
+    )
     runtime.last_where = client.last_where
     return result
 
@@ -192,7 +203,6 @@ def request(
 def submit(fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
     """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return a Future at once."""
     runtime, client = _require()
-    datasets = tuple(datasets)
     future: Future = runtime.call(client.submit, fun, *args, datasets=datasets, **kwargs)
     return future
 
@@ -247,16 +257,19 @@ async def _awaitable(future: Future) -> Any:
     return await future
 
 
-def deploy(cls: type, replicas: int | None = None) -> list[str]:
-    """Start ``replicas`` processes of actor ``cls`` (by value, so notebook classes work)."""
+def deploy(cls: type, replicas: int | None = None, *, timeout: float | None = None) -> list[str]:
+    """Start ``replicas`` processes of actor ``cls`` (by value, so notebook classes work).
+
+    Returns their endpoint ids once all serve; see Client.deploy for errors.
+    """
     runtime, client = _require()
-    return runtime.run(client.deploy(cls, replicas))
+    return runtime.run(client.deploy(cls, replicas, timeout=timeout))
 
 
-def cluster_status() -> ClusterStatus:
+def cluster_status(*, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:
     """A typed snapshot of nodes, actors, datasets and load."""
     runtime, client = _require()
-    return runtime.run(client.status())
+    return runtime.run(client.status(timeout=timeout))
 
 
 def shutdown() -> None:

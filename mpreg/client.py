@@ -45,6 +45,8 @@ from mpreg.transport.connection import Connection, ConnState, connect, parse_add
 
 log = logging.getLogger(__name__)
 
+STATUS_TIMEOUT = 30.0
+
 
 class Future:
     """A result that will exist: what ``submit`` returns; pass it to another submit.
@@ -188,10 +190,10 @@ class Client:
             self._waiting[spec.task_id] = waiter
         self._waiting[-first] = waiter  # rejection comes by batch id
         try:
-            await conn.drain()  # backpressure: a node that is not keeping up
-            conn.send(batch)
             try:
                 async with asyncio.timeout(timeout):
+                    await conn.drain()  # backpressure: a node that is not keeping up
+                    conn.send(batch)
                     await waiter.done
             except TimeoutError:
                 raise DeadlineExceeded(
@@ -209,8 +211,10 @@ class Client:
         """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""
         task_id = self._task_ids.take()
         name = f"{fun}#{task_id}"
+        # A bare str stays one, so the planner refuses it ("iris" is not ["iris"]).
+        wanted = datasets if isinstance(datasets, str) else list(datasets)
         plan = plan_request(
-            [Command(name, fun, list(args), list(datasets), kwargs)],
+            [Command(name, fun, list(args), wanted, kwargs)],
             first_task_id=task_id,
             futures=self._future_id,
         )
@@ -222,20 +226,31 @@ class Client:
         conn.send(SubmitBatch(task_id, (spec,)))
         return future
 
-    async def status(self) -> ClusterStatus:
-        """A snapshot of every node, actor and worker of the cluster."""
-        reply = await self._ask(lambda rid: StatusRequest(rid))
+    async def status(self, *, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:
+        """A snapshot of every node, actor and worker of the cluster.
+
+        Raises DeadlineExceeded if the node does not answer within ``timeout``.
+        """
+        reply = await self._ask(lambda rid: StatusRequest(rid), timeout, "cluster status")
         assert isinstance(reply.value, ClusterStatus)
         return reply.value
 
-    async def deploy(self, cls: type, replicas: int | None = None) -> list[str]:
-        """Start ``replicas`` processes of actor class ``cls`` (cloudpickled by value if
-        it was defined in ``__main__`` or a notebook); return their endpoint ids
-        once every replica serves. Raises RemoteError if ``__init__`` raised."""
+    async def deploy(
+        self, cls: type, replicas: int | None = None, *, timeout: float | None = None
+    ) -> list[str]:
+        """Start ``replicas`` processes of actor class ``cls``; their endpoint ids once all serve.
+
+        Classes defined in ``__main__`` or a notebook are shipped by value.
+        Raises RemoteError if ``__init__`` raised, ActorDiedError if a replica
+        kept dying during start-up, DeadlineExceeded after ``timeout`` (the
+        default waits as long as loading the dataset takes).
+        """
         spec, default_replicas = actor_spec(cls)
         blob = dumps_value(spec, what=f"actor class {spec.label}")
         count = replicas or default_replicas
-        reply = await self._ask(lambda rid: Deploy(rid, spec.label, count, blob))
+        reply = await self._ask(
+            lambda rid: Deploy(rid, spec.label, count, blob), timeout, f"deploying {spec.label}"
+        )
         if reply.error is not None:
             raise error_from_info(reply.error)
         return list(reply.value)  # type: ignore[call-overload]
@@ -257,14 +272,17 @@ class Client:
             raise ClusterUnavailable(f"not connected to {self.address}")
         return self._conn
 
-    async def _ask(self, make: Any) -> Reply:
+    async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         conn = self._require_conn()
         rid = next(self._request_ids)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._replies[rid] = future
         try:
-            conn.send(make(rid))
-            return await future
+            async with asyncio.timeout(timeout):
+                conn.send(make(rid))
+                return await future
+        except TimeoutError:
+            raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s") from None
         finally:
             self._replies.pop(rid, None)
 
@@ -280,6 +298,8 @@ class Client:
                     self._settle(waiter, message)
             case BatchRejected(batch_id=bid, error=error):
                 waiter = self._waiting.pop(-bid, None)
+                if isinstance(waiter, Future):
+                    self._waiting.pop(bid, None)
                 if isinstance(waiter, _Request):
                     waiter.fail(error_from_info(error))
                 elif isinstance(waiter, Future) and not waiter._future.done():
@@ -296,7 +316,7 @@ class Client:
             return
         future.where = message.where
         if message.error is not None:
-            future._future.set_exception(error_from_info(message.error))
+            future._future.set_exception(error_from_info(message.error, message.where))
             return
         assert message.result is not None
         try:

@@ -37,6 +37,7 @@ class InFlight:
     pinned: bool = False  # a peer chose the endpoint: do not reroute here
     tried: set[str] = field(default_factory=set)
     started: float = 0.0
+    park_deadline: float = 0.0  # loop time a parked retry gives up at
 
 
 @dataclass(slots=True)
@@ -145,9 +146,11 @@ class CallDispatcher:
     def _park(self, record: InFlight) -> None:
         """Wait for a replica to come back (a restart) before giving up on a retry."""
         loop = asyncio.get_running_loop()
+        if not record.park_deadline:  # parked again after a false alarm: same deadline
+            record.park_deadline = loop.time() + PARK_SECONDS
         self.parked[id(record)] = (
             record,
-            loop.call_later(PARK_SECONDS, self._unpark_failed, record),
+            loop.call_at(record.park_deadline, self._unpark_failed, record),
         )
 
     def _unpark_failed(self, record: InFlight) -> None:
@@ -199,6 +202,3 @@ class CallDispatcher:
         lost = [cid for cid, rec in self.in_flight.items() if rec.endpoint_id in endpoint_ids]
         for call_id in lost:
             self.complete(call_id, None, ErrorInfo(kind="actor-died", message=why))
-
-    def outstanding_on(self, endpoint_id: str) -> int:
-        return self.routes.outstanding(endpoint_id)

@@ -89,7 +89,9 @@ class Node:
         self._endpoint_seq = itertools.count(1)
         self._initial_slots: list[WorkerSlot] = []
         self._joining: dict[Connection, asyncio.Future[None]] = {}
-        self._congested: set[Connection] = set()
+        self._peer_of: dict[Connection, str] = {}  # peer link -> its node id
+        self._congested: set[Connection] = set()  # workers and peers not keeping up
+        self._slow_clients: set[Connection] = set()  # clients not reading their results
         self._stopping = False
 
     def __repr__(self) -> str:
@@ -216,9 +218,7 @@ class Node:
                 session = Session(self, conn)
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
-                conn.on_pressure = lambda c, congested: (
-                    c.pause_reading() if congested else c.resume_reading()
-                )
+                conn.on_pressure = self._on_client_pressure
                 if self._congested:
                     conn.pause_reading()
                 conn.on_message = lambda c, m: self._on_client_message(session, m)
@@ -258,6 +258,7 @@ class Node:
     def _on_client_close(self, session: Session) -> None:
         session.close()
         self.sessions.discard(session)
+        self._slow_clients.discard(session.conn)
 
     async def _deploy(self, conn: Connection, message: Deploy) -> None:
         slots = [
@@ -321,6 +322,15 @@ class Node:
         self._broadcast(EndpointsChanged(self.node_id, removed=(endpoint_id,)))
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
 
+    def _on_client_pressure(self, conn: Connection, congested: bool) -> None:
+        if congested:
+            self._slow_clients.add(conn)
+            conn.pause_reading()
+        else:
+            self._slow_clients.discard(conn)
+            if not self._congested:  # a node-wide pause outlasts the client's own
+                conn.resume_reading()
+
     def _on_pressure(self, conn: Connection, congested: bool) -> None:
         """A worker or peer is not keeping up: stop taking new work from clients.
 
@@ -337,7 +347,7 @@ class Node:
         for session in self.sessions:
             if self._congested:
                 session.conn.pause_reading()
-            else:
+            elif session.conn not in self._slow_clients:
                 session.conn.resume_reading()
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
@@ -418,7 +428,7 @@ class Node:
             answered.set_result(None)
         self.peers[info.node_id] = PeerLink(info, conn)
         self._peer_addresses.add(info.address)
-        conn.peer_node_id = info.node_id  # type: ignore[attr-defined]
+        self._peer_of[conn] = info.node_id
         for endpoint in endpoints:
             if endpoint.node_id == info.node_id:
                 self.routes.add(endpoint)
@@ -432,13 +442,13 @@ class Node:
     async def _join_quietly(self, address: str) -> None:
         try:
             await self.join(address)
-        except (ClusterUnavailable, Exception) as exc:
+        except Exception as exc:  # ClusterUnavailable, AuthenticationError, ...
             log.warning("could not reach peer %s: %s", address, exc)
             self._peer_addresses.discard(address)
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self._on_pressure(conn, False)
-        node_id = getattr(conn, "peer_node_id", None)
+        node_id = self._peer_of.pop(conn, None)
         if node_id is None:
             return
         link = self.peers.get(node_id)

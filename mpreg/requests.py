@@ -28,8 +28,9 @@ from mpreg.protocol.messages import ErrorInfo, SubmitBatch, TaskDone, TaskSpec
 DEFAULT_RETRIES = 3
 
 
-def error_from_info(info: ErrorInfo) -> MpregError:
-    """The typed exception an ErrorInfo stands for."""
+def error_from_info(info: ErrorInfo, where: str = "") -> MpregError:
+    """The typed exception an ErrorInfo stands for; ``where`` is the endpoint that ran it."""
+    where = where or info.where
     cmd = info.command or None
     prefix = f"command {info.command!r}: " if info.command else ""
     match info.kind:
@@ -39,7 +40,8 @@ def error_from_info(info: ErrorInfo) -> MpregError:
                 exc_type=info.exc_type,
                 message=info.message,
                 remote_traceback=info.traceback,
-                actor=info.where,
+                actor=where,
+                node=where.partition("/")[0],  # endpoint ids are "node_id/label-n"
             )
         case "serialization":
             return SerializationError(prefix + info.message, command=cmd)
@@ -134,7 +136,7 @@ class Collector:
         if self.finished:
             return True
         if message.error is not None:
-            self.error = error_from_info(message.error)
+            self.error = error_from_info(message.error, message.where)
             return True
         name = self.names.get(message.task_id)
         if name is None:

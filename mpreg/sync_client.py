@@ -39,25 +39,30 @@ class SyncClient:
         self.last_where: dict[str, str] = {}
 
     def request(
-        self, commands: Sequence[Command], *, timeout: float | None, return_all: bool
+        self,
+        commands: Sequence[Command],
+        *,
+        timeout: float | None,
+        return_all: bool,
+        retries: int = DEFAULT_RETRIES,
     ) -> dict[str, Any]:
         """Like Client.request; raises NotHere when the async path must take it."""
         if not self._lock.acquire(blocking=False):
             raise NotHere
         try:
-            return self._request(commands, timeout, return_all)
+            return self._request(commands, timeout, return_all, retries)
         finally:
             self._lock.release()
 
     def _request(
-        self, commands: Sequence[Command], timeout: float | None, return_all: bool
+        self, commands: Sequence[Command], timeout: float | None, return_all: bool, retries: int
     ) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         batch, names = build_batch(
             commands,
             ids=self._task_ids,
             return_all=return_all,
-            retries=DEFAULT_RETRIES,
+            retries=retries,
             futures=_no_futures,
         )
         first = batch.batch_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mpreg.cluster import LocalCluster
@@ -31,4 +31,4 @@ def node(name: str = "node", **fields: object) -> NodeConfig:
     return NodeConfig(name=name, **fields)  # type: ignore[arg-type]
 
 
-__all__ = ["LocalCluster", "Sequence", "node", "run_cluster"]
+__all__ = ["LocalCluster", "node", "run_cluster"]

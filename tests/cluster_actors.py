@@ -63,6 +63,9 @@ class _Counting:
     def recorded(self) -> list[object]:
         return list(self.seen)
 
+    def state(self) -> dict[str, object]:
+        return {"pid": os.getpid(), "seen": list(self.seen)}
+
     async def cancels(self) -> None:
         raise asyncio.CancelledError  # user code raising it: still an answer
 

@@ -120,3 +120,23 @@ async def test_a_replica_that_keeps_dying_during_start_up_is_given_up_on(client:
         return all(e.label != "CrashesInInit" for e in (await client.status()).endpoints)
 
     await _until(gone)
+
+
+async def test_retries_zero_fails_a_call_whose_process_died_instead_of_repeating_it() -> None:
+    config = node("solo", workers=1, actors=(ca.OwnsA,))
+    async with (
+        run_cluster(config) as cluster,
+        Client(cluster.address, token=cluster.token) as client,
+    ):
+        (pid,) = await _actor_pids(client, "OwnsA")
+        call = asyncio.ensure_future(
+            client.request([Command("b", "block", [1.0], ["a"])], retries=0, timeout=30)
+        )
+
+        async def running() -> bool:
+            return any(a.in_flight for a in (await client.status()).actors)
+
+        await _until(running)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(mpreg.ActorDiedError):
+            await call

@@ -56,24 +56,28 @@ async def test_no_route_fails_before_anything_runs(two_nodes: LocalCluster) -> N
         with pytest.raises(NoRouteError) as info:
             await client.request(
                 [
-                    Command("ok", "record", ["should not run"], ["b"]),
+                    # Only OwnsAB holds both: what it recorded is all there is to check.
+                    Command("ok", "record", ["should not run"], ["a", "b"]),
                     Command("bad", "who", [], ["a", "c"]),
                 ]
             )
         assert info.value.command == "bad"
         assert "'a', 'c'" in str(info.value)
-        assert await client.request([Command("r", "recorded", [], ["b"])]) == {"r": []}
+        assert await client.request([Command("r", "recorded", [], ["a", "b"])]) == {"r": []}
 
 
 async def test_unknown_function_fails_before_anything_runs(two_nodes: LocalCluster) -> None:
     async with Client(two_nodes.address, token=two_nodes.token) as client:
         with pytest.raises(UnknownFunctionError) as info:
             await client.request(
-                [Command("ok", "record", ["x"], ["b"]), Command("nope", "no_such_function", [])]
+                [
+                    Command("ok", "record", ["x"], ["a", "b"]),
+                    Command("nope", "no_such_function", []),
+                ]
             )
         assert info.value.command == "nope"
         assert "no_such_function" in str(info.value)
-        assert await client.request([Command("r", "recorded", [], ["b"])]) == {"r": []}
+        assert await client.request([Command("r", "recorded", [], ["a", "b"])]) == {"r": []}
 
 
 async def test_dag_spanning_both_nodes_resolves_inside_the_cluster(two_nodes: LocalCluster) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -17,10 +18,14 @@ from mpreg import (
 
 
 async def _recorded(client: Client) -> list[object]:
-    seen: list[object] = []
-    for _ in range(6):  # both replicas
-        seen += (await client.request([Command("r", "recorded", [], ["iris"])]))["r"]
-    return seen
+    """What every Iris replica recorded: asks until each replica has answered."""
+    replicas = {a.pid for a in (await client.status()).actors if a.label == "Iris"}
+    by_pid: dict[int, list[object]] = {}
+    async with asyncio.timeout(10):
+        while set(by_pid) != replicas:
+            state = (await client.request([Command("s", "state", [], ["iris"])]))["s"]
+            by_pid[state["pid"]] = state["seen"]
+    return [item for seen in by_pid.values() for item in seen]
 
 
 async def test_cycle_is_a_plan_error_naming_a_command_on_it(client: Client) -> None:
@@ -51,6 +56,7 @@ async def test_user_exception_is_a_remote_error_and_dependents_do_not_run(client
     assert error.exc_type == "ValueError"
     assert error.message == "the model is on fire"
     assert "in fail" in error.remote_traceback and "ValueError" in error.remote_traceback
+    assert error.actor.startswith(error.node + "/") and error.node.startswith("solo-")
     assert "mpreg/actors" not in error.remote_traceback
     assert await _recorded(client) == []
 
@@ -119,3 +125,8 @@ async def test_an_async_method_raising_cancelled_error_still_answers(client: Cli
     assert info.value.exc_type == "CancelledError"
     status = await client.status()
     assert sum(e.in_flight for e in status.endpoints) == 0
+
+
+async def test_submit_with_a_bare_string_dataset_is_a_plan_error(client: Client) -> None:
+    with pytest.raises(PlanError, match=r"\['iris'\]"):
+        client.submit("who", datasets="iris")
