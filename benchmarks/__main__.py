@@ -3,6 +3,8 @@
 Runs the workloads against mpreg, the raw two-hop floor, Ray and Dask, alternating
 systems within each repetition; prints one table and writes
 ``results/latest.json``, ``results/latest.md`` and ``results/latest.png``.
+``--quick`` and ``--tiny`` write to a new temporary folder instead (or ``--out``),
+so they never replace the committed full-run results.
 Without the bench group (no Ray, Dask or matplotlib) it runs mpreg and the
 floor and says which peers it skipped.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -56,7 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME[,NAME]",
         help=f"systems to compare ({', '.join(SYSTEMS)}); default all installed",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: benchmarks/results/ for a full run, "
+        "a new temporary folder for --quick and --tiny)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--width", type=int, default=200, help="table width in columns")
     ns = parser.parse_args(argv)
@@ -65,17 +74,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ns
 
 
+def results_dir(out: Path | None, scale: str) -> Path:
+    """Where a run writes: ``--out``, else the committed results for a full run only.
+
+    A ``--quick`` or ``--tiny`` run gets a new folder under the system's temp
+    folder: its figures must never replace the full run the READMEs link.
+    """
+    if out is not None:
+        return out
+    if scale == "full":
+        return RESULTS
+    return Path(tempfile.mkdtemp(prefix=f"mpreg-bench-{scale}-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
     console = Console(width=ns.width)
     sizes = TINY if ns.tiny else QUICK if ns.quick else FULL
     scale = "tiny" if ns.tiny else "quick" if ns.quick else "full"
+    out = results_dir(ns.out, scale)
     console.print(
         f"[bold]mpreg benchmarks[/]: systems {', '.join(ns.systems)}; workloads "
         f"{', '.join(ns.only)}; {ns.reps} reps; {scale} sizes"
     )
+    console.print(f"results in {out}", soft_wrap=True)
     result = run_suite(
-        ns.systems, sizes, ns.reps, ns.only, ns.out, progress=lambda line: console.print(line)
+        ns.systems, sizes, ns.reps, ns.only, out, progress=lambda line: console.print(line)
     )
     for system, why in result.skipped.items():
         console.print(f"[yellow]skipped {system}[/]: {why}")
@@ -85,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     console.print(rich_table(result))
     for line in target_lines(result):
         console.print(line.replace("MISSED", "[bold red]MISSED[/]"))
-    write_json(result, ns.out / "latest.json")
-    (ns.out / "latest.md").write_text(markdown_table(result) + "\n")
-    written = [ns.out / "latest.json", ns.out / "latest.md"]
-    if not ns.no_chart and write_chart(result, ns.out / "latest.png"):
-        written.append(ns.out / "latest.png")
-    console.print("wrote " + ", ".join(str(p) for p in written))
+    write_json(result, out / "latest.json")
+    (out / "latest.md").write_text(markdown_table(result) + "\n")
+    written = [out / "latest.json", out / "latest.md"]
+    if not ns.no_chart and write_chart(result, out / "latest.png"):
+        written.append(out / "latest.png")
+    console.print("wrote " + ", ".join(str(p) for p in written), soft_wrap=True)
     errors = [r for r in result.runs if r.get("error")]
     return 1 if errors else 0
 

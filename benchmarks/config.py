@@ -33,9 +33,25 @@ class Sizes:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def labels(self) -> dict[str, str]:
+        """The sizes as they read in a workload's title (``1 MiB``, ``100``)."""
+        labels = {key: str(value) for key, value in self.to_dict().items()}
+        labels.update(
+            echo_small=fmt_size(self.echo_small_bytes), echo_large=fmt_size(self.echo_large_bytes)
+        )
+        return labels
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Sizes:
         return cls(**data)
+
+
+def fmt_size(nbytes: int) -> str:
+    """``1 MiB``, ``64 KiB``, ``1.5 MiB``, ``100 B``."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= size:
+            return f"{nbytes / size:g} {unit}"
+    return f"{nbytes} B"
 
 
 FULL = Sizes()
@@ -79,23 +95,37 @@ class Metric:
 
     key: str
     workload: str
-    title: str
+    title: str  # a template: {in_flight}, {echo_small}, ... name the run's Sizes.labels()
     unit: str
     kind: Kind
     better: Better
     scale: float  # stored value (seconds, bytes, calls/s) x scale = shown in unit
 
+    def heading(self, sizes: Sizes) -> str:
+        """The title with the sizes this run used (``2 pipelined, 100 in flight``)."""
+        return self.title.format_map(sizes.labels())
+
 
 METRICS = (
     Metric("sync_call", "sync", "1 sync small call", "us", "latency", "lower", 1e6),
     Metric("sync_call_async", "sync", "1 sync call, async API", "us", "latency", "lower", 1e6),
-    Metric("pipelined", "pipelined", "2 pipelined, 100 in flight", "calls/s", "rate", "higher", 1),
+    Metric(
+        "pipelined",
+        "pipelined",
+        "2 pipelined, {in_flight} in flight",
+        "calls/s",
+        "rate",
+        "higher",
+        1,
+    ),
     Metric("chain3", "chain", "3 three-step chain", "ms", "latency", "lower", 1e3),
-    Metric("echo_1mib", "echo", "4 1 MiB numpy echo", "ms", "latency", "lower", 1e3),
-    Metric("echo_10mib", "echo", "4 10 MiB numpy echo", "ms", "latency", "lower", 1e3),
+    Metric("echo_1mib", "echo", "4 {echo_small} numpy echo", "ms", "latency", "lower", 1e3),
+    Metric("echo_10mib", "echo", "4 {echo_large} numpy echo", "ms", "latency", "lower", 1e3),
     Metric("cold_start", "cold", "5 cold start to 1st result", "s", "value", "lower", 1),
     Metric("idle_rss", "rss", "6 idle RSS, all processes", "MiB", "value", "lower", 1 / 2**20),
-    Metric("fanout", "fanout", "7 fan-out 1000 over 2 replicas", "ms", "value", "lower", 1e3),
+    Metric(
+        "fanout", "fanout", "7 fan-out {fanout_calls} over 2 replicas", "ms", "value", "lower", 1e3
+    ),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
 

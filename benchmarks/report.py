@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchmarks.config import METRIC_BY_KEY, METRICS, SYSTEMS, TARGETS, Metric
+from benchmarks.config import METRIC_BY_KEY, METRICS, SYSTEMS, TARGETS, Metric, Sizes
 from benchmarks.runner import SuiteResult
 
 
@@ -42,6 +42,12 @@ def _ratio_cell(metric_key: str, peer: str, ratio: float | None) -> str:
     return f"{text} {verdicts[0]}" if verdicts else text
 
 
+def heading(result: SuiteResult, metric: Metric) -> str:
+    """The metric's title with the sizes of this run (``--tiny`` sends 64 KiB, not 1 MiB)."""
+    sizes = result.meta.get("sizes")
+    return metric.heading(Sizes.from_dict(sizes) if sizes else Sizes())
+
+
 def rows(result: SuiteResult) -> tuple[list[str], list[list[str]]]:
     """The table as strings: one row per metric, a column per system and per ratio."""
     systems = [s for s in SYSTEMS if any(s in v for v in result.summary.values())]
@@ -55,7 +61,7 @@ def rows(result: SuiteResult) -> tuple[list[str], list[list[str]]]:
         ratios = result.ratios.get(metric.key, {})
         body.append(
             [
-                metric.title,
+                heading(result, metric),
                 metric.unit,
                 *(_cell(metric, figures.get(s)) for s in systems),
                 *(_ratio_cell(metric.key, p, ratios.get(p)) for p in peers),
@@ -92,7 +98,7 @@ def markdown_table(result: SuiteResult) -> str:
 def target_lines(result: SuiteResult) -> list[str]:
     out = []
     for t in result.targets:
-        title = METRIC_BY_KEY[t["metric"]].title
+        title = heading(result, METRIC_BY_KEY[t["metric"]])
         if t["met"] is None:
             out.append(f"not measured: {title} {t['target']}")
         else:
@@ -130,7 +136,7 @@ def write_chart(result: SuiteResult, path: Path) -> bool:
         ax.bar(names, values, color=[colors.get(s, "#333") for s in names])
         ax.set_yscale("log")
         better = "lower" if metric.better == "lower" else "higher"
-        ax.set_title(f"{metric.title}\n{metric.unit}, {better} is better", fontsize=9)
+        ax.set_title(f"{heading(result, metric)}\n{metric.unit}, {better} is better", fontsize=9)
         for i, v in enumerate(values):
             ax.text(i, v, _fmt(v), ha="center", va="bottom", fontsize=8)
         ax.tick_params(labelsize=8)

@@ -95,6 +95,8 @@ def _show(value: Any) -> str:
 
 Parser = Callable[[Any, str], Any]
 
+NULL_TAG = "tag:yaml.org,2002:null"
+
 FIELDS: dict[str, Parser] = {
     "name": _text,
     "host": _text,
@@ -171,11 +173,12 @@ def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[An
             raise ConfigError(path, f"not valid YAML: {exc.problem or exc}", line) from None
         except yaml.YAMLError as exc:
             raise ConfigError(path, f"not valid YAML: {exc}") from None
-        if root is None:
-            # Starting a default standalone node from an empty file hides a mistake.
-            raise ConfigError(
-                path, "config file is empty: give the node's fields (name, port, peers, ...)"
-            )
+        # A default standalone node started from an empty file would hide a mistake.
+        empty = ConfigError(
+            path, "config file is empty: give the node's fields (name, port, peers, ...)"
+        )
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == NULL_TAG):
+            raise empty
         if not isinstance(root, yaml.MappingNode):
             line = root.start_mark.line + 1
             raise ConfigError(path, "expected a mapping of fields (key: value)", line)
@@ -197,6 +200,8 @@ def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[An
                 values[key] = (FIELDS[key](raw, key), value_node.start_mark.line + 1)
             except ValueError as exc:
                 raise ConfigError(path, str(exc), value_node.start_mark.line + 1) from None
+        if not values:
+            raise empty
         return values
     finally:
         loader.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -55,6 +57,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what or predicate}")
         time.sleep(0.05)
+
+
+def read_until(stream: IO[bytes], done: Callable[[str], bool], timeout: float) -> str:
+    """Read a child's pipe until ``done(text so far)``; fail after ``timeout`` seconds."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while not done(data.decode(errors="replace")):
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise AssertionError(f"timed out after {timeout:g}s; read so far:\n{data!r}")
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                raise AssertionError(f"the pipe closed; read:\n{data.decode(errors='replace')}")
+            data += chunk
+    return data.decode(errors="replace")
 
 
 def gone(pids: set[int]) -> bool:

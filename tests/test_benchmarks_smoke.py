@@ -11,26 +11,38 @@ import io
 import json
 import os
 import sys
+import tempfile
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import main
-from benchmarks.config import METRICS
+from benchmarks.__main__ import RESULTS, main, results_dir
+from benchmarks.config import FULL, METRICS, TINY
 from benchmarks.procs import descendants
 
 pytestmark = pytest.mark.timeout(60)
 
 
+def committed_results() -> dict[str, tuple[int, bytes]]:
+    """The committed results the READMEs link: name -> (mtime in ns, content)."""
+    return {
+        path.name: (path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(RESULTS.glob("latest.*"))
+    }
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, Path]:
-    out = tmp_path_factory.mktemp("bench")
+    """A tiny run without --out, its default temporary folder kept inside pytest's."""
+    temp = tmp_path_factory.mktemp("system-temp")
+    before = committed_results()
     buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        code = main(
-            ["--tiny", "--systems", "mpreg,floor", "--reps", "2", "--out", str(out), "--no-chart"]
-        )
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(buffer):
+        patch.setattr(tempfile, "tempdir", str(temp))
+        code = main(["--tiny", "--systems", "mpreg,floor", "--reps", "2", "--no-chart"])
+    assert committed_results() == before, "a --tiny run touched benchmarks/results/latest.*"
+    (out,) = temp.glob("mpreg-bench-tiny-*")
     return code, buffer.getvalue(), out
 
 
@@ -51,10 +63,46 @@ def test_benchmarks_run_every_workload_on_mpreg_and_the_floor(
         assert data["ratios"][metric.key]["floor"] > 0
 
 
+def test_a_tiny_run_writes_to_a_temporary_folder_it_names(
+    tiny_run: tuple[int, str, Path],
+) -> None:
+    _, printed, out = tiny_run
+    assert {p.name for p in out.glob("latest.*")} == {"latest.json", "latest.md"}
+    assert f"results in {out}" in printed
+    assert f"wrote {out / 'latest.json'}" in printed
+
+
+def test_only_a_full_run_writes_the_committed_results_by_default(tmp_path: Path) -> None:
+    assert results_dir(None, "full") == RESULTS
+    assert results_dir(tmp_path, "tiny") == tmp_path
+    assert results_dir(tmp_path, "full") == tmp_path
+    quick = results_dir(None, "quick")
+    try:
+        assert quick.is_dir()
+        assert quick.parent == Path(tempfile.gettempdir())
+        assert quick.name.startswith("mpreg-bench-quick-")
+    finally:
+        quick.rmdir()
+
+
+def test_workload_titles_carry_the_sizes_of_the_run() -> None:
+    full = {m.key: m.heading(FULL) for m in METRICS}
+    tiny = {m.key: m.heading(TINY) for m in METRICS}
+    assert full["pipelined"] == "2 pipelined, 100 in flight"
+    assert full["echo_1mib"] == "4 1 MiB numpy echo"
+    assert full["echo_10mib"] == "4 10 MiB numpy echo"
+    assert full["fanout"] == "7 fan-out 1000 over 2 replicas"
+    assert tiny["pipelined"] == "2 pipelined, 20 in flight"
+    assert tiny["echo_1mib"] == "4 64 KiB numpy echo"
+    assert tiny["echo_10mib"] == "4 1 MiB numpy echo"
+    assert tiny["fanout"] == "7 fan-out 50 over 2 replicas"
+
+
 def test_benchmarks_print_one_table_with_every_workload(tiny_run: tuple[int, str, Path]) -> None:
     _, printed, out = tiny_run
     for metric in METRICS:
-        assert metric.title in printed
+        assert metric.heading(TINY) in printed
+    assert "1000 over 2 replicas" not in printed
     assert "mpreg / floor" in printed
     assert "WRONG" not in printed
     markdown = (out / "latest.md").read_text()

@@ -18,6 +18,7 @@ from cli_support import (
     command,
     gone,
     private_shell,
+    read_until,
     seed_configs,
     wait_until,
 )
@@ -216,6 +217,63 @@ def test_block_runs_in_the_foreground_and_stops_cleanly_on_sigterm(
                 server.kill()
     wait_until(lambda: gone(pids), 10, "the node's workers to exit")
     assert state.list_records() == []
+
+
+FOOTER = "Ctrl-C quits."
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_top_into_a_pipe_prints_a_frame_per_interval_and_stops_cleanly(
+    shell: Shell, stop: signal.Signals
+) -> None:
+    shell.ok("start", "--head", "--port", "0", "--workers", "1", "--name", "solo")
+    shell.records()
+    with subprocess.Popen(
+        [*command(), "top", "--interval", "0.2"],
+        cwd=shell.cwd,
+        env=shell.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as top:
+        try:
+            assert top.stdout is not None
+            first = read_until(top.stdout, lambda text: FOOTER in text, 20)
+            top.send_signal(stop)
+            rest, err = top.communicate(timeout=20)
+        finally:
+            if top.poll() is None:
+                top.kill()
+    assert top.returncode == 0, err
+    assert err == b"", err
+    frame = first.split(FOOTER)[0]
+    for needle in ("mpreg top", "1 node (", "solo", "(functions) #1", "p99 ms"):
+        assert needle in frame
+    assert "\x1b[" not in first  # plain text: no cursor moves, no colours
+    assert (first + rest.decode()).count("mpreg top") >= 1
+
+
+def test_top_into_a_pipe_keeps_printing_frames(shell: Shell) -> None:
+    shell.ok("start", "--head", "--port", "0", "--workers", "1")
+    shell.records()
+    with subprocess.Popen(
+        [*command(), "top", "--interval", "0.2"],
+        cwd=shell.cwd,
+        env=shell.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as top:
+        try:
+            assert top.stdout is not None
+            frames = read_until(top.stdout, lambda text: text.count(FOOTER) >= 3, 20)
+            top.terminate()
+            top.communicate(timeout=20)
+        finally:
+            if top.poll() is None:
+                top.kill()
+    assert top.returncode == 0
+    later = frames.split(FOOTER)[2]  # the first frame has no rates yet; later ones do
+    assert "mpreg top" in later
+    assert "…" not in later.split("Actors and workers")[1]
 
 
 def test_call_arguments_are_json_where_they_parse() -> None:

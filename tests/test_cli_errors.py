@@ -34,6 +34,15 @@ def test_an_unknown_flag_is_a_usage_error(shell: Shell) -> None:
     one_line_error(shell.run("frobnicate"), 2, "invalid choice")
 
 
+def test_an_unknown_flag_before_the_command_is_named_not_the_missing_command(
+    shell: Shell,
+) -> None:
+    line = one_line_error(shell.run("--bogus"), 2, "unrecognized arguments: --bogus")
+    assert "COMMAND" not in line
+    one_line_error(shell.run("--bogus", "status"), 2, "unrecognized arguments: --bogus")
+    one_line_error(shell.run(), 2, "say which command", "start", "status", "top")
+
+
 def test_start_without_a_mode_says_what_to_give(shell: Shell) -> None:
     one_line_error(shell.run("start"), 2, "--head", "--join", "--config")
 
@@ -53,6 +62,22 @@ def test_a_malformed_config_file_gives_its_line(shell: Shell, tmp_path: Path) ->
     )
     bad.write_text("name: x\nport: seventy\n")
     one_line_error(shell.run("start", "--config", str(bad)), 2, f"{bad}:2:", "port number")
+
+
+def test_a_config_file_naming_a_missing_module_gives_its_line(shell: Shell, tmp_path: Path) -> None:
+    bad = tmp_path / "node.yaml"
+    bad.write_text("name: x\nmodules: [nonexist.py]\n")
+    one_line_error(
+        shell.run("start", "--config", str(bad)), 2, f"{bad}:2:", "nonexist.py does not exist"
+    )
+    assert state.list_records() == []
+
+
+def test_an_empty_config_file_is_refused(shell: Shell, tmp_path: Path) -> None:
+    empty = tmp_path / "node.yaml"
+    empty.write_text("# nothing here yet\n")
+    one_line_error(shell.run("start", "--config", str(empty)), 2, f"{empty}: config file is empty")
+    assert state.list_records() == []
 
 
 def test_a_port_in_use_is_reported_and_nothing_is_left_running(shell: Shell) -> None:
@@ -103,6 +128,37 @@ def test_a_second_head_on_the_same_host_is_refused(shell: Shell) -> None:
 
 def test_joining_without_a_token_says_where_to_get_one(shell: Shell) -> None:
     one_line_error(shell.run("start", "--join", "127.0.0.1:7773"), 2, "no cluster token")
+
+
+CONNECTING = (
+    ("status",),
+    ("top", "--once"),
+    ("call", "echo", "1"),
+    ("client", "run"),
+)
+
+
+@pytest.mark.parametrize("args", CONNECTING, ids=lambda args: args[0])
+def test_no_token_anywhere_says_so_and_where_to_get_one(shell: Shell, args: tuple[str]) -> None:
+    address = f"127.0.0.1:{free_port()}"  # never dialled: the token is missing first
+    where = ["--address", address] if args[0] != "client" else []
+    positional = [address] if args[0] == "client" else []
+    proc = shell.run(args[0], *positional, *args[1:], *where)
+    line = one_line_error(proc, 2, "no cluster token found", "--token", "MPREG_TOKEN")
+    assert str(shell.home / "token") in line
+    assert "mpreg start --head" in line
+    assert "does not hold" not in line
+
+
+def test_no_token_with_a_local_cluster_running_says_so(shell: Shell) -> None:
+    shell.ok("start", "--head", "--port", "0", "--workers", "0")
+    shell.records()
+    token = (shell.home / "token").read_text().strip()
+    (shell.home / "token").unlink()
+    for args in CONNECTING:
+        one_line_error(shell.run(*args), 2, "no cluster token found")
+    assert "head" in shell.ok("status", "--token", token)
+    assert "head" in shell.ok("status", MPREG_TOKEN=token)
 
 
 def test_a_wrong_token_is_an_authentication_error(shell: Shell) -> None:

@@ -29,8 +29,16 @@ def test_the_shipped_seed_configs_load() -> None:
     assert second.peers == ("ws://127.0.0.1:7773/",)
 
 
-def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, "# nothing\n")) == NodeConfig()
+@pytest.mark.parametrize("text", ["", "# nothing\n", "\n---\n", "{}\n", "null\n"])
+def test_an_empty_file_is_an_error_not_a_default_node(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: config file is empty"), info.value
+
+
+def test_one_field_is_enough(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "workers: 2\n")) == NodeConfig(workers=2)
 
 
 def test_connect_and_peers_are_both_joined_connect_first(tmp_path: Path) -> None:
@@ -43,6 +51,8 @@ def test_connect_and_peers_are_both_joined_connect_first(tmp_path: Path) -> None
 
 
 def test_module_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "actors.py").write_text("")
     config = load_config(write(tmp_path, "modules: [pkg.mod, ./lib/actors.py]\n"))
     assert config.modules == ("pkg.mod", str(tmp_path / "lib" / "actors.py"))
 
@@ -71,6 +81,8 @@ def test_actors_name_classes_in_modules_or_files(tmp_path: Path) -> None:
         ("name: a\nresources: [a, b\nhost: x\n", 3, "not valid YAML"),
         ("actors: [NoColon]\n", 1, "must look like 'package.module:Class'"),
         ("actors: ['os:NoSuchClass']\n", 1, "has no class 'NoSuchClass'"),
+        ("name: a\nmodules: [nonexist.py]\n", 2, "module file nonexist.py does not exist"),
+        ("name: a\nmodules:\n- pkg.mod\n- lib/gone\n", 3, "module file lib/gone does not exist"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:

@@ -148,6 +148,75 @@ def test_top_fits_the_console_width_keeping_the_key_figures(width: int) -> None:
     assert ("127.0.0.1:7774" in flat) == (width >= 160)  # the widest, so it goes early
 
 
+def two_servers() -> ClusterStatus:
+    """Two nodes, each with a London replica #1 and a worker #1: equal but for the node."""
+
+    def server(node_id: str, name: str, port: int, calls: int) -> NodeStats:
+        return NodeStats(
+            node=NodeInfo(node_id, name, f"127.0.0.1:{port}", "SERVER"),
+            state="alive",
+            pid=port,
+            rss_bytes=40 * MiB,
+            calls=calls,
+            in_flight=0,
+            endpoints=(
+                endpoint(node_id, "London", 1, calls=calls, p50_ms=0.5, p99_ms=4.0),
+                endpoint(node_id, "functions", 1, kind="worker", datasets=(), calls=calls),
+            ),
+        )
+
+    return ClusterStatus(
+        (server("head-aaaaaa", "head", 7773, 10), server("east-bbbbbb", "east", 7774, 20))
+    )
+
+
+def process_rows(text: str) -> list[str]:
+    """The first cell of each row of the processes table, lines of a folded cell joined."""
+    table = text[text.index("Actors and workers") :]
+    cells: list[str] = []
+    for line in table.splitlines():
+        if not line.startswith("│"):
+            continue
+        first = line.split("│")[1].strip()
+        state = line.split("│")[2].strip()
+        if state:
+            cells.append(first)
+        elif first:  # the continuation of a folded name
+            cells[-1] = f"{cells[-1]} {first}"
+    return cells
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_top_tells_the_nodes_apart_when_the_node_column_is_dropped(width: int) -> None:
+    snapshot = build_snapshot(two_servers(), source="127.0.0.1:7773", now=0.0)
+    text = draw(render_top(snapshot), width)
+    assert all(len(line) <= width for line in text.splitlines())
+    assert sorted(process_rows(text)) == [
+        "east: (functions) #1",
+        "east: London #1",
+        "head: (functions) #1",
+        "head: London #1",
+    ]
+
+
+def test_top_adds_no_node_prefix_when_one_node_hosts_every_process() -> None:
+    snapshot = build_snapshot(cluster(5, 5), source="127.0.0.1:7773", now=0.0)
+    assert process_rows(draw(render_top(snapshot), 80)) == ["London #3", "(functions) #1"]
+
+
+def test_top_keeps_the_node_column_when_it_fits() -> None:
+    snapshot = build_snapshot(two_servers(), source="127.0.0.1:7773", now=0.0)
+    text = draw(render_top(snapshot), 160)
+    assert sorted(process_rows(text)) == [
+        "(functions) #1",
+        "(functions) #1",
+        "London #1",
+        "London #1",
+    ]
+    rows = [line for line in text.splitlines() if "(functions) #1" in line]
+    assert [row.split("│")[2].strip() for row in rows] == ["east", "head"]
+
+
 def test_top_at_140_columns_shows_every_column() -> None:
     first = build_snapshot(cluster(100, 50), source="127.0.0.1:7773", now=0.0)
     snapshot = build_snapshot(cluster(300, 60), source="127.0.0.1:7773", now=2.0, previous=first)

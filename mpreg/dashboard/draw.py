@@ -72,7 +72,8 @@ class Column:
     """A table column; ``drop`` 0 is always shown, higher ranks are dropped first.
 
     A ``prefix`` column, once dropped, lives on in front of the first column's
-    cell (``head: London #3``): it is what tells otherwise equal rows apart.
+    cell (``head: London #3``) when its rows differ: it is what tells otherwise
+    equal rows apart.
     """
 
     header: str
@@ -86,13 +87,17 @@ def _width(cell: Cell) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else cell)
 
 
-def _first_cell(columns: Sequence[Column], row: Sequence[Cell], shown: Sequence[int]) -> Cell:
-    """The first column's cell, led by the dropped prefix columns' cells."""
-    parts = [row[i] for i, c in enumerate(columns) if c.prefix and i not in shown]
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _first_cell(row: Sequence[Cell], prefixes: Sequence[int], shown: Sequence[int]) -> Cell:
+    """The first column's cell, led by the cells of the dropped ``prefixes`` columns."""
+    parts = [_plain(row[i]) for i in prefixes if i not in shown]
     if not parts:
         return row[0]
     # "node: name" breaks after the colon when the column is too narrow for both.
-    cell = Text(" ".join(p.plain if isinstance(p, Text) else p for p in parts) + ": ")
+    cell = Text(" ".join(parts) + ": ")
     cell.append_text(row[0] if isinstance(row[0], Text) else Text(row[0]))
     return cell
 
@@ -105,9 +110,13 @@ def fit_table(
         max([_width(c.header), *(_width(row[i]) for row in rows)]) for i, c in enumerate(columns)
     ]
     shown = list(range(len(columns)))
+    # A prefix column whose rows all agree (a single node) tells no row apart.
+    prefixes = [
+        i for i, c in enumerate(columns) if c.prefix and len({_plain(r[i]) for r in rows}) > 1
+    ]
 
     def width(indexes: list[int]) -> int:
-        first = max([natural[0], *(_width(_first_cell(columns, r, indexes)) for r in rows)])
+        first = max([natural[0], *(_width(_first_cell(r, prefixes, indexes)) for r in rows)])
         # padding and borders
         return first + sum(natural[i] for i in indexes[1:]) + 3 * len(indexes) + 1
 
@@ -131,7 +140,7 @@ def fit_table(
             min_width=min(natural[i], 12) if i == 0 else None,
         )
     for row in rows:
-        table.add_row(_first_cell(columns, row, shown), *(row[i] for i in shown[1:]))
+        table.add_row(_first_cell(row, prefixes, shown), *(row[i] for i in shown[1:]))
     return table
 
 
