@@ -1,0 +1,144 @@
+"""A client's DAG on its node, without sockets: start order, result release, failure spread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.messages import (
+    BatchRejected,
+    ErrorInfo,
+    Release,
+    SubmitBatch,
+    TaskDone,
+    TaskSpec,
+)
+from mpreg.routing import Endpoint, RoutingTable
+from mpreg.session import Session
+from mpreg.transport.connection import ConnState
+
+ARGS = dumps_value(((), {}))
+
+
+class FakeConn:
+    state = ConnState.OPEN
+    peer_address = "test"
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def send(self, message: object) -> None:
+        self.sent.append(message)
+
+
+class FakeCalls:
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def submit(self, **call: Any) -> None:
+        self.started[call["command"]] = call
+
+    def finish(self, command: str, value: object = None, error: ErrorInfo | None = None) -> None:
+        result = None if error else dumps_value(value)
+        self.started[command]["on_done"](result, error, f"n/{command}-worker")
+
+
+class FakeNode:
+    def __init__(self) -> None:
+        self.routes = RoutingTable()
+        self.routes.add(Endpoint("n/w", "n", "worker", frozenset({"f"}), frozenset()))
+        self.calls = FakeCalls()
+
+
+def _spec(
+    task_id: int, name: str, deps: tuple[int, ...] = (), *, sink: bool = False, keep: bool = False
+) -> TaskSpec:
+    return TaskSpec(task_id, name, "f", frozenset(), ARGS, deps, sink, keep)
+
+
+def _session() -> tuple[Session, FakeNode, FakeConn]:
+    node, conn = FakeNode(), FakeConn()
+    return Session(node, conn), node, conn  # type: ignore[arg-type]
+
+
+def test_a_chain_runs_in_order_and_only_the_sink_comes_back() -> None:
+    session, node, conn = _session()
+    session.on_submit(
+        SubmitBatch(1, (_spec(1, "a"), _spec(2, "b", (1,)), _spec(3, "c", (2,), sink=True)))
+    )
+    assert list(node.calls.started) == ["a"]
+    node.calls.finish("a", 10)
+    assert list(node.calls.started) == ["a", "b"]
+    ((dep_id, dep_blob),) = node.calls.started["b"]["deps"]
+    assert dep_id == 1 and loads_value(dep_blob) == 10
+    assert 1 not in session.tasks  # a's result was handed on and let go
+    node.calls.finish("b", 20)
+    node.calls.finish("c", 30)
+    assert [(m.task_id, loads_value(m.result)) for m in conn.sent] == [(3, 30)]  # type: ignore[attr-defined]
+    assert session.tasks == {}
+
+
+def test_branches_start_together_and_a_join_waits_for_both() -> None:
+    session, node, _ = _session()
+    session.on_submit(
+        SubmitBatch(
+            1,
+            (
+                _spec(1, "a"),
+                _spec(2, "b", (1,)),
+                _spec(3, "c", (1,)),
+                _spec(4, "d", (2, 3), sink=True),
+            ),
+        )
+    )
+    node.calls.finish("a", 1)
+    assert set(node.calls.started) == {"a", "b", "c"}
+    node.calls.finish("b", 2)
+    assert "d" not in node.calls.started
+    node.calls.finish("c", 3)
+    assert "d" in node.calls.started
+
+
+def test_a_failure_reports_the_command_and_fails_sinks_downstream_without_running_them() -> None:
+    session, node, conn = _session()
+    session.on_submit(
+        SubmitBatch(1, (_spec(1, "a"), _spec(2, "b", (1,)), _spec(3, "c", (2,), sink=True)))
+    )
+    boom = ErrorInfo(kind="user", message="boom", exc_type="ValueError")
+    node.calls.finish("a", error=boom)
+    assert list(node.calls.started) == ["a"]
+    done = [m for m in conn.sent if isinstance(m, TaskDone)]
+    assert [(m.task_id, m.error.command, m.error.message) for m in done] == [  # type: ignore[union-attr]
+        (1, "a", "boom"),
+        (3, "a", "boom"),
+    ]
+    assert session.tasks == {}
+
+
+def test_a_kept_result_feeds_a_later_request_until_released() -> None:
+    session, node, _ = _session()
+    session.on_submit(SubmitBatch(1, (_spec(1, "f1", sink=True, keep=True),)))
+    node.calls.finish("f1", 5)
+    assert 1 in session.tasks
+    session.on_submit(SubmitBatch(2, (_spec(2, "g", (1,), sink=True),)))
+    assert loads_value(node.calls.started["g"]["deps"][0][1]) == 5
+    session.on_release(Release((1,)))
+    assert 1 not in session.tasks
+
+
+def test_a_dependency_on_a_released_result_is_rejected_and_nothing_runs() -> None:
+    session, node, conn = _session()
+    session.on_submit(SubmitBatch(5, (_spec(5, "late", (99,), sink=True),)))
+    assert node.calls.started == {}
+    (rejected,) = conn.sent
+    assert isinstance(rejected, BatchRejected) and rejected.error.kind == "plan"
+
+
+def test_an_unroutable_batch_is_rejected_whole() -> None:
+    session, node, conn = _session()
+    bad = TaskSpec(2, "x", "nope", frozenset(), ARGS, (), True)
+    session.on_submit(SubmitBatch(1, (_spec(1, "ok", sink=True), bad)))
+    assert node.calls.started == {}
+    (rejected,) = conn.sent
+    assert isinstance(rejected, BatchRejected) and rejected.error.kind == "unknown-function"
+    assert rejected.error.command == "x"
