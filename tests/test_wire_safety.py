@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pickle
+import stat
 import struct
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from mpreg import AuthenticationError, Client, Command
 from mpreg.cluster import LocalCluster
-from mpreg.protocol.frames import PROTOCOL_VERSION, FrameKind, encode_frame
+from mpreg.protocol.frames import HANDSHAKE_MAX_FRAME, PROTOCOL_VERSION, FrameKind, encode_frame
 from mpreg.protocol.handshake import local_versions
 from mpreg.transport.connection import parse_address
 
@@ -28,8 +30,39 @@ class _Touch:
         return (open, (self.path, "w"))
 
 
-def _frame(kind: FrameKind, header: bytes) -> bytes:
-    return b"".join(bytes(p) for p in encode_frame(kind, header))
+def _frame(kind: FrameKind, header: bytes, buffers: tuple[bytes, ...] = ()) -> bytes:
+    """One frame as bytes; large buffers lz4-compressed, as between hosts."""
+    return b"".join(bytes(p) for p in encode_frame(kind, header, buffers, compress=True))
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of process ``pid``."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _read_log(pid: int) -> str | None:
+    """Node ``pid``'s stderr so far, if it is a file (pytest captures it); None otherwise."""
+    path = f"/proc/{pid}/fd/2"
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return None  # a terminal or a pipe (pytest -s): nothing to read back
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+async def _node_logged(cluster: LocalCluster, text: str) -> str | None:
+    """Wait until the node's log contains ``text``; the log, or None if it cannot be read."""
+    pid = cluster.nodes[0].pid
+    async with asyncio.timeout(10):
+        while True:
+            log = _read_log(pid)
+            if log is None or text in log:
+                return log
+            await asyncio.sleep(0.02)  # a file offers nothing to wait on: poll it
+
+
+# 12 MiB of zeros lz4-compress to ~48 KiB: a bomb that fits the pre-authentication limit.
+_BOMB_SIZE = 12 * 2**20
 
 
 async def _open(cluster: LocalCluster) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -137,4 +170,64 @@ async def test_truncated_frame_then_hangup_leaves_the_node_serving(one_node: Loc
     writer.write(_frame(FrameKind.HANDSHAKE, b'{"type": "hello"}')[:11])
     await writer.drain()
     writer.close()
+    await _still_serves(one_node)
+
+
+async def test_unauthenticated_huge_frame_is_cut_off_and_the_node_does_not_grow(
+    one_node: LocalCluster,
+) -> None:
+    await _still_serves(one_node)  # a session's allocations happen before the baseline
+    pid = one_node.nodes[0].pid
+    before = _rss(pid)
+    _, writer = await _open(one_node)
+    announced = 100 * 2**20
+    writer.write(struct.pack("!IBBH", announced, PROTOCOL_VERSION, FrameKind.HANDSHAKE, 0))
+    chunk = bytes(2**20)
+    sent = 0
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(10):
+            while sent < announced:
+                writer.write(chunk)
+                await writer.drain()
+                sent += len(chunk)
+    assert sent < announced
+    writer.close()
+    assert _rss(pid) - before < 4 * 2**20
+    await _still_serves(one_node)
+
+
+@pytest.mark.parametrize(
+    ("payload", "logged"),
+    [
+        (_frame(FrameKind.HANDSHAKE, b'{"type": "hello"}', (b"x",)), "handshake frame carries"),
+        (
+            _frame(FrameKind.HANDSHAKE, b'{"type": "hello"}', (bytes(_BOMB_SIZE),)),
+            "handshake frame carries",
+        ),
+        (_frame(FrameKind.MESSAGE, b"x", (bytes(_BOMB_SIZE),)), "lz4 buffer declares"),
+        (_frame(FrameKind.HANDSHAKE, b"[" * (HANDSHAKE_MAX_FRAME - 64)), "nests too deeply"),
+        (
+            _frame(FrameKind.HANDSHAKE, b'{"type": "hello", "nonce": ' + b"9" * 5000 + b"}"),
+            "not acceptable JSON",
+        ),
+    ],
+    ids=[
+        "handshake-buffers",
+        "handshake-lz4-bomb",
+        "lz4-bomb-before-auth",
+        "deep-json",
+        "huge-int",
+    ],
+)
+async def test_hostile_handshake_is_closed_with_a_log_line_and_the_node_keeps_serving(
+    one_node: LocalCluster, payload: bytes, logged: str
+) -> None:
+    reader, writer = await _open(one_node)
+    writer.write(payload)
+    await _closed_by_node(reader)
+    writer.close()
+    log = await _node_logged(one_node, logged)
+    if log is not None:
+        assert "closing connection" in log
+        assert "Traceback" not in log  # no "Fatal error on transport"
     await _still_serves(one_node)

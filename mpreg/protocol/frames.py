@@ -10,6 +10,11 @@ buffers carry opaque payloads, so a node forwards them without reading them.
 A buffer may be lz4-compressed (flag bit 0): only on links that cross hosts,
 above a size threshold, and only when it shrinks (PERF_NOTES: lz4 never pays
 on loopback).
+
+Until the peer authenticated, nothing large is accepted: the connection's
+decoder allows frames of at most ``HANDSHAKE_MAX_FRAME`` bytes, handshake
+frames carry no buffers (so nothing is decompressed), and no frame expands
+past the decoder's limit when its lz4 buffers are decompressed.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from mpreg.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 512 * 1024 * 1024
+HANDSHAKE_MAX_FRAME = 64 * 1024  # the limit before authentication; JSON handshakes are < 1 KiB
 COMPRESS_MIN_BYTES = 256 * 1024
 INLINE_MAX_BYTES = 16 * 1024  # buffers up to this size are copied into the frame's first piece
 
@@ -43,6 +49,8 @@ class FrameKind(IntEnum):
 
 
 _KINDS: dict[int, FrameKind] = {kind.value: kind for kind in FrameKind}
+_MESSAGE = FrameKind.MESSAGE  # module globals: the hot loop reads no class attributes
+_HANDSHAKE = FrameKind.HANDSHAKE
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,14 @@ def encode_frame(
 class FrameDecoder:
     """Turns a byte stream into frames; raises ProtocolError on malformed input.
 
+    ``max_frame`` bounds every frame twice: its body length, checked from the
+    8-byte prefix before the body is buffered (so at most one ``feed`` chunk
+    beyond the limit is ever held), and its size once lz4 buffers are
+    decompressed. It may be changed between calls: a connection starts at
+    ``HANDSHAKE_MAX_FRAME`` and raises it once the peer authenticated. So that
+    the new limit applies to whatever follows the handshake, ``feed`` returns
+    right after a HANDSHAKE frame; ``feed(b"")`` parses the bytes behind it.
+
     After a ProtocolError the stream is out of sync and the connection must
     be closed.
     """
@@ -103,32 +119,44 @@ class FrameDecoder:
         self._buf = bytearray()
 
     def feed(self, data: Buffer) -> list[Frame]:
+        """Append ``data``; return the frames now complete (a HANDSHAKE frame comes last)."""
         buf = self._buf
         buf += data
         frames: list[Frame] = []
         pos = 0
         end = len(buf)
         prefix_size = _PREFIX.size
+        max_frame = self.max_frame
         while end - pos >= prefix_size:
             body_len, version, kind, nbufs = _PREFIX.unpack_from(buf, pos)
-            if (
-                version != PROTOCOL_VERSION
-                or kind not in _KINDS
-                or body_len > self.max_frame
-                or body_len < _HEADER_LEN.size + nbufs * _BUF_ENTRY.size
-            ):
-                self._reject(body_len, version, kind)
             start = pos + prefix_size
             stop = start + body_len
+            if (
+                kind != _MESSAGE
+                or version != PROTOCOL_VERSION
+                or body_len > max_frame
+                or body_len < _HEADER_LEN.size + nbufs * _BUF_ENTRY.size
+            ):
+                # Off the hot path: a handshake frame, or a bad prefix (raises).
+                self._check_handshake_prefix(body_len, version, kind, nbufs)
+                if stop <= end:
+                    frames.append(_parse_body(_HANDSHAKE, buf, start, stop, 0, max_frame))
+                    pos = stop
+                break  # the caller may change max_frame before the next frame
             if stop > end:
                 break
-            frames.append(_parse_body(_KINDS[kind], buf, start, stop, nbufs))
+            frames.append(_parse_body(_MESSAGE, buf, start, stop, nbufs, max_frame))
             pos = stop
         if pos:
             del buf[:pos]
         return frames
 
-    def _reject(self, body_len: int, version: int, kind: int) -> None:
+    def _check_handshake_prefix(self, body_len: int, version: int, kind: int, nbufs: int) -> None:
+        """Raise ProtocolError unless this is a valid HANDSHAKE frame's prefix.
+
+        Called only for prefixes the MESSAGE fast path did not accept, so a
+        prefix that passes every check here is a handshake frame's.
+        """
         if version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"unsupported protocol version {version} (this side speaks {PROTOCOL_VERSION})"
@@ -139,14 +167,21 @@ class FrameDecoder:
             raise ProtocolError(
                 f"frame of {body_len} bytes exceeds the {self.max_frame}-byte limit"
             )
-        raise ProtocolError(f"frame body of {body_len} bytes is too short")
+        if body_len < _HEADER_LEN.size + nbufs * _BUF_ENTRY.size:
+            raise ProtocolError(f"frame body of {body_len} bytes is too short")
+        if nbufs:
+            # Nothing to decompress, nor to buffer, before the peer authenticated.
+            raise ProtocolError(f"handshake frame carries {nbufs} buffers; it may carry none")
 
 
-def _parse_body(kind: FrameKind, buf: bytearray, start: int, stop: int, nbufs: int) -> Frame:
+def _parse_body(
+    kind: FrameKind, buf: bytearray, start: int, stop: int, nbufs: int, max_frame: int
+) -> Frame:
     """One frame's header and buffers, copied out of the stream buffer.
 
     The buffers share one fresh bytearray: the frame owns them (they stay
     valid, and writable, after the decoder reuses its buffer) at one copy.
+    Decompressed buffers may grow the frame up to ``max_frame`` bytes.
     """
     (header_len,) = _HEADER_LEN.unpack_from(buf, start)
     header_end = start + _HEADER_LEN.size + header_len
@@ -161,19 +196,48 @@ def _parse_body(kind: FrameKind, buf: bytearray, start: int, stop: int, nbufs: i
     region = memoryview(buf[table_end:stop])
     buffers: list[memoryview] = []
     offset = 0
+    room = -1  # bytes decompression may still add; computed at the first lz4 buffer
     for size, flags in _BUF_ENTRY.iter_unpack(buf[header_end:table_end]):
         if offset + size > len(region):
             raise ProtocolError("frame buffer overruns its body")
         chunk = region[offset : offset + size]
         offset += size
         if flags & _FLAG_LZ4:
-            try:
-                chunk = memoryview(bytearray(lz4.frame.decompress(chunk)))
-            except RuntimeError as exc:
-                raise ProtocolError(f"corrupt lz4 buffer: {exc}") from exc
+            if room < 0:
+                room = max_frame - (stop - start)
+            room += size  # the compressed bytes are replaced by their expansion
+            chunk = _decompress(chunk, room)
+            room -= len(chunk)
         elif flags:
             raise ProtocolError(f"unknown buffer flags {flags}")
         buffers.append(chunk)
     if offset != len(region):
         raise ProtocolError("frame body has trailing bytes")
     return Frame(kind, header, tuple(buffers))
+
+
+def _decompress(chunk: memoryview, limit: int) -> memoryview:
+    """One lz4 frame, expanded to at most ``limit`` bytes (never allocating more).
+
+    A small lz4 frame can expand a thousandfold and ``lz4.frame.decompress``
+    grows its output as far as the data goes, so the output is capped here:
+    a buffer that declares, or turns out, to expand past ``limit`` is refused.
+    """
+    try:
+        declared = lz4.frame.get_frame_info(chunk)["content_size"]
+        if declared > limit:
+            raise ProtocolError(
+                f"lz4 buffer declares {declared} bytes, past the frame's {limit}-byte allowance"
+            )
+        cap = declared or limit
+        decompressor = lz4.frame.LZ4FrameDecompressor(return_bytearray=True)
+        out = decompressor.decompress(chunk, max_length=cap)
+    except RuntimeError as exc:
+        raise ProtocolError(f"corrupt lz4 buffer: {exc}") from exc
+    if not decompressor.eof:
+        if decompressor.needs_input:
+            raise ProtocolError("truncated lz4 buffer")
+        raise ProtocolError(f"lz4 buffer expands past {cap} bytes (its declared size or limit)")
+    if decompressor.unused_data:
+        raise ProtocolError("lz4 buffer has trailing bytes")
+    return memoryview(out)

@@ -120,15 +120,28 @@ class Handshake:
         )
 
     def receive(self, raw: bytes) -> Step:
+        """Take the peer's next message; what to send, and whether it is over.
+
+        Raises ProtocolError (leaving the state FAILED) for anything that is
+        not a well-formed message expected in the current state.
+        """
         try:
             msg = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.state = HandshakeState.FAILED
             raise ProtocolError("handshake message is not JSON") from exc
+        except RecursionError as exc:
+            self.state = HandshakeState.FAILED
+            raise ProtocolError("handshake message nests too deeply") from exc
+        except ValueError as exc:  # e.g. an integer past the int-to-str digit limit
+            self.state = HandshakeState.FAILED
+            raise ProtocolError(f"handshake message is not acceptable JSON: {exc}") from exc
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            self.state = HandshakeState.FAILED
             raise ProtocolError("handshake message has no type")
         try:
             return self._receive(msg)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             self.state = HandshakeState.FAILED
             raise ProtocolError(f"malformed handshake message: {exc!r}") from exc
 
@@ -148,8 +161,8 @@ class Handshake:
                 self.state = HandshakeState.FAILED
                 return Step(failure=AuthenticationError(f"refused by the peer: {msg['reason']}"))
             case _:
-                self.state = HandshakeState.FAILED
-                raise ProtocolError(f"unexpected handshake message {kind!r} in {self.state.name}")
+                was, self.state = self.state, HandshakeState.FAILED
+                raise ProtocolError(f"unexpected handshake message {kind!r} in {was.name}")
 
     def _refuse(self, reason: str) -> Step:
         self.state = HandshakeState.FAILED

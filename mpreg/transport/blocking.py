@@ -15,7 +15,14 @@ from collections import deque
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, DeadlineExceeded, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
-from mpreg.protocol.frames import Buffer, FrameDecoder, FrameKind, encode_frame
+from mpreg.protocol.frames import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_MAX_FRAME,
+    Buffer,
+    FrameDecoder,
+    FrameKind,
+    encode_frame,
+)
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 
 RECV_BYTES = 256 * 1024
@@ -44,7 +51,7 @@ class BlockingConnection:
             raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            decoder = FrameDecoder()
+            decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)  # small frames until authenticated
             first = handshake.start()
             assert first is not None
             sock.sendall(b"".join(bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, first)))
@@ -52,19 +59,28 @@ class BlockingConnection:
                 data = sock.recv(RECV_BYTES)
                 if not data:
                     raise ClusterUnavailable(f"{host}:{port} closed during the handshake")
-                for frame in decoder.feed(data):
-                    if frame.kind is not FrameKind.HANDSHAKE:
-                        raise ProtocolError("message frame before authentication")
-                    step = handshake.receive(frame.header)
-                    if step.send is not None:
-                        sock.sendall(
-                            b"".join(bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, step.send))
-                        )
-                    if step.failure is not None:
-                        raise step.failure
-                    if step.peer is not None:
-                        sock.settimeout(None)
-                        return cls(sock, step.peer, decoder)
+                # feed() stops after each handshake frame; b"" parses the rest.
+                while frames := decoder.feed(data):
+                    data = b""
+                    for frame in frames:
+                        if frame.kind is not FrameKind.HANDSHAKE:
+                            raise ProtocolError("message frame before authentication")
+                        step = handshake.receive(frame.header)
+                        if step.send is not None:
+                            sock.sendall(
+                                b"".join(
+                                    bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, step.send)
+                                )
+                            )
+                        if step.failure is not None:
+                            raise step.failure
+                        if step.peer is not None:
+                            sock.settimeout(None)
+                            decoder.max_frame = DEFAULT_MAX_FRAME
+                            conn = cls(sock, step.peer, decoder)
+                            # Messages that arrived with the welcome.
+                            conn._frames.extend(decode_message(f) for f in decoder.feed(b""))
+                            return conn
         except TimeoutError as exc:
             sock.close()
             raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
@@ -132,6 +148,9 @@ class BlockingConnection:
                 raise ClusterUnavailable("the node closed the connection")
             try:
                 for frame in self._decoder.feed(data):
+                    if frame.kind is not FrameKind.MESSAGE:
+                        # (feed() would also stop there, stalling the frames behind it.)
+                        raise ProtocolError("handshake frame after the handshake")
                     self._frames.append(decode_message(frame))
             except ProtocolError:
                 self.close()

@@ -24,7 +24,14 @@ from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
-from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, FrameDecoder, FrameKind, encode_frame
+from mpreg.protocol.frames import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_MAX_FRAME,
+    Buffer,
+    FrameDecoder,
+    FrameKind,
+    encode_frame,
+)
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 
 log = logging.getLogger(__name__)
@@ -76,7 +83,10 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._handshake = handshake
-        self._decoder = FrameDecoder(max_frame)
+        # Small frames only until the peer authenticated: an unknown peer
+        # must not make this process buffer (or decompress) megabytes.
+        self._decoder = FrameDecoder(min(max_frame, HANDSHAKE_MAX_FRAME))
+        self._max_frame = max_frame
         self.on_message = on_message
         self.on_close = on_close
         self.on_pressure: PressureHandler | None = None
@@ -131,20 +141,26 @@ class Connection(asyncio.Protocol):
     def _receive(self, data: bytes) -> None:
         try:
             frames = self._decoder.feed(data)
-            for frame in frames:
-                if self._failed:
+            while True:
+                for frame in frames:
+                    if self._failed:
+                        return
+                    if self.state is ConnState.OPEN:
+                        if frame.kind is not FrameKind.MESSAGE:
+                            raise ProtocolError("handshake frame after the handshake")
+                        self._dispatch(decode_message(frame))
+                    elif self.state is ConnState.HANDSHAKING:
+                        if frame.kind is not FrameKind.HANDSHAKE:
+                            # Never unpickle anything from an unauthenticated peer.
+                            raise ProtocolError("message frame before authentication")
+                        self._on_handshake(frame.header)
+                    else:
+                        return
+                if self._failed or not frames or frames[-1].kind is not FrameKind.HANDSHAKE:
                     return
-                if self.state is ConnState.OPEN:
-                    if frame.kind is not FrameKind.MESSAGE:
-                        raise ProtocolError("handshake frame after the handshake")
-                    self._dispatch(decode_message(frame))
-                elif self.state is ConnState.HANDSHAKING:
-                    if frame.kind is not FrameKind.HANDSHAKE:
-                        # Never unpickle anything from an unauthenticated peer.
-                        raise ProtocolError("message frame before authentication")
-                    self._on_handshake(frame.header)
-                else:
-                    return
+                # The decoder stops after a handshake frame, so that what follows
+                # it is parsed under the limit that frame may have raised.
+                frames = self._decoder.feed(b"")
         except ProtocolError as exc:
             log.warning("closing connection peer=%s: %s", self.peer_address, exc)
             self._fail(exc)
@@ -253,6 +269,7 @@ class Connection(asyncio.Protocol):
         if step.peer is not None:
             self.peer = step.peer
             self.state = ConnState.OPEN
+            self._decoder.max_frame = self._max_frame
             if self._timeout:
                 self._timeout.cancel()
             self.ready.set_result(step.peer)

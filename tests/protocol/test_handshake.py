@@ -83,3 +83,25 @@ def test_junk_in_the_handshake_is_a_protocol_error(raw: bytes) -> None:
     _, node = _pair()
     with pytest.raises(ProtocolError):
         node.receive(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[" * 100_000, "nests too deeply"),
+        (b'{"type": "hello", "nonce": ' + b"9" * 5000 + b"}", "not acceptable JSON"),
+    ],
+    ids=["deep-nesting", "huge-number"],
+)
+def test_json_the_parser_chokes_on_is_a_protocol_error(raw: bytes, message: str) -> None:
+    _, node = _pair()
+    with pytest.raises(ProtocolError, match=message):
+        node.receive(raw)
+    assert node.state is HandshakeState.FAILED
+
+
+def test_unexpected_message_is_reported_with_the_state_it_arrived_in() -> None:
+    _, node = _pair()
+    with pytest.raises(ProtocolError, match="unexpected handshake message 'proof' in START"):
+        node.receive(b'{"type": "proof", "proof": "00"}')
+    assert node.state is HandshakeState.FAILED
