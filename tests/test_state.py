@@ -127,8 +127,10 @@ def test_stop_nodes_terminates_then_kills_the_stubborn_with_their_group(
     for r in records:
         state.write_record(r)
     started = time.monotonic()
-    killed = state.stop_nodes(state.list_records(), grace=0.3)
-    assert time.monotonic() - started < 5
+    # The grace must outlast a SIGTERM'd process's exit on a loaded 2-core
+    # machine, or the polite one gets killed too (it flaked at 0.3 s).
+    killed = state.stop_nodes(state.list_records(), grace=2.0)
+    assert time.monotonic() - started < 8
     assert [r.pid for r in killed] == [stubborn.pid]
     assert polite.wait(timeout=5) == -15
     assert stubborn.wait(timeout=5) == -9
