@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 HIGH_WATER = 8 * 1024 * 1024
+FOREIGN_PREVIEW = 24  # bytes of a non-mpreg peer's greeting quoted in the error
 FLUSH_PARTS = 32  # frame pieces queued before a write goes out mid-iteration
 
 MessageHandler = Callable[["Connection", object], None]
@@ -103,6 +104,8 @@ class Connection(asyncio.Protocol):
         self._can_write.set()
         self._timeout: asyncio.TimerHandle | None = None
         self._failed = False
+        self._first_bytes = bytearray()  # what a peer first sent, for a clear refusal
+        self._handshake_frames = 0
 
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
@@ -139,6 +142,8 @@ class Connection(asyncio.Protocol):
                     conn._flush()
 
     def _receive(self, data: bytes) -> None:
+        if self.state is ConnState.HANDSHAKING and len(self._first_bytes) < FOREIGN_PREVIEW:
+            self._first_bytes += data[: FOREIGN_PREVIEW - len(self._first_bytes)]
         try:
             frames = self._decoder.feed(data)
             while True:
@@ -153,6 +158,7 @@ class Connection(asyncio.Protocol):
                         if frame.kind is not FrameKind.HANDSHAKE:
                             # Never unpickle anything from an unauthenticated peer.
                             raise ProtocolError("message frame before authentication")
+                        self._handshake_frames += 1
                         self._on_handshake(frame.header)
                     else:
                         return
@@ -162,6 +168,13 @@ class Connection(asyncio.Protocol):
                 # it is parsed under the limit that frame may have raised.
                 frames = self._decoder.feed(b"")
         except ProtocolError as exc:
+            if self.state is ConnState.HANDSHAKING and not self._handshake_frames:
+                # Not one valid frame yet: most likely not mpreg at all (a web
+                # server, ssh, a typo in the port). Say so, with what it sent.
+                exc = ProtocolError(
+                    f"{self.peer_address} is not an mpreg node or client "
+                    f"(it sent {bytes(self._first_bytes)!r}: {exc})"
+                )
             log.warning("closing connection peer=%s: %s", self.peer_address, exc)
             self._fail(exc)
 
@@ -241,10 +254,6 @@ class Connection(asyncio.Protocol):
         if self._transport is not None and self.state is not ConnState.CLOSED:
             self._flush()
             self._transport.close()
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
