@@ -56,7 +56,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str =
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what or predicate}")
-        time.sleep(0.05)
+        time.sleep(0.05)  # ok-sleep: polling, bounded by a deadline
 
 
 def read_until(stream: IO[bytes], done: Callable[[str], bool], timeout: float) -> str:
@@ -134,7 +134,7 @@ class Shell:
         marker = f"MPREG_HOME={self.home}".encode()
         deadline = time.monotonic() + 10
         while started_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.05)  # ok-sleep: polling, bounded by a deadline
         leftover = {pid for pid in self.seen | started_with(marker) if state.pid_alive(pid)}
         for pid in leftover:
             with contextlib.suppress(ProcessLookupError):

@@ -15,7 +15,7 @@ def whereami(tag: str = "") -> dict[str, object]:
 
 def slow(seconds: float, value: object = None) -> dict[str, float | object]:
     start = time.time()
-    time.sleep(seconds)
+    time.sleep(seconds)  # ok-sleep: the workload is a slow function
     return {"start": start, "end": time.time(), "value": value}
 
 
@@ -74,7 +74,7 @@ class _Counting:
         return seconds
 
     def block(self, seconds: float) -> int:
-        time.sleep(seconds)
+        time.sleep(seconds)  # ok-sleep: the workload is a blocking method
         return os.getpid()
 
 

@@ -39,7 +39,7 @@ def _children(pid: int) -> set[int]:
 def _wait_no_children(pid: int, timeout: float = 15.0) -> set[int]:
     deadline = time.monotonic() + timeout
     while (left := _children(pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.05)  # ok-sleep: polling, bounded by a deadline
     return left
 
 
@@ -137,7 +137,7 @@ def _kill_driver_and_check_children(driver: subprocess.Popen[bytes]) -> None:
         driver.wait(10)
         deadline = time.monotonic() + 15
         while any(_alive(pid) for pid in spawned) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.05)  # ok-sleep: polling, bounded by a deadline
         assert not [pid for pid in spawned if _alive(pid)]
     finally:
         if driver.poll() is None:

@@ -148,7 +148,7 @@ EMBEDDED_DRIVER = """
     result = mpreg.request([Command("a", "echo", [1], [])])
     print(json.dumps({"pids": pids, "r": result}), flush=True)
     if WAIT:
-        time.sleep(60)
+        time.sleep(60)  # ok-sleep: the driver script waits here to be killed
 """
 
 

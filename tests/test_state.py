@@ -114,14 +114,16 @@ def test_read_local_cluster_prefers_the_head_and_explains_when_nothing_runs(home
 def test_stop_nodes_terminates_then_kills_the_stubborn_with_their_group(
     home: Path, sleepers: list[subprocess.Popen[bytes]]
 ) -> None:
-    polite = spawn(sleepers, "import time; print('ready', flush=True); time.sleep(60)")
+    # Children that wait to be stopped: the sleeps are what is stopped.
+    waits = "import time; time.sleep(60)"  # ok-sleep
+    polite = spawn(sleepers, f"print('ready', flush=True); {waits}")
     stubborn = spawn(
         sleepers,
-        "import signal, subprocess, sys, time\n"
+        "import signal, subprocess, sys\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {waits!r}])\n"
         "print('ready', flush=True)\n"
-        "time.sleep(60)\n",
+        f"{waits}\n",
     )
     records = [record(polite.pid, group=True), record(stubborn.pid, group=True)]
     for r in records:
