@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,3 +130,40 @@ def echo_arrays(rec: Recorder, echo: Callable[[Any], Any], warmup_calls: int = 2
             ok &= same_array(back, array)  # checked outside the timed part
             del back
         rec.latency(key, out, ok, nbytes=nbytes, payload=type(arrays[0]).__name__)
+
+
+async def pipelined(rec: Recorder, call: Callable[[int], Awaitable[Any]], **extra: Any) -> None:
+    """Record workload 2: ``in_flight`` lanes each awaiting one call after another.
+
+    The lanes share one counter, so exactly ``pipelined_calls`` calls run with
+    ``in_flight`` of them outstanding at any time; ``call(i)`` must return ``i``.
+    """
+    sizes = rec.sizes
+    n = sizes.pipelined_calls
+    clock = time.perf_counter
+    await asyncio.gather(*(call(i) for i in range(sizes.in_flight)))  # warm-up
+    lat = [0.0] * n
+    bad = 0
+    todo = iter(range(n))
+
+    async def lane() -> None:
+        nonlocal bad
+        for i in todo:
+            t = clock()
+            r = await call(i)
+            lat[i] = clock() - t
+            bad += r != i
+
+    t0 = clock()
+    await asyncio.gather(*(lane() for _ in range(sizes.in_flight)))
+    elapsed = clock() - t0
+    lat.sort()
+    rec.value(
+        "pipelined",
+        n / elapsed,
+        ok=bad == 0,
+        seconds=elapsed,
+        call_p50=lat[n // 2],
+        call_p99=lat[int(n * 0.99)],
+        **extra,
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 from benchmarks.floor import ROUND_ROBIN, FloorClient, FloorProcesses
 from benchmarks.procs import tree_memory
-from benchmarks.record import Recorder, make_array, same_array
+from benchmarks.record import Recorder, make_array, pipelined, same_array
 
 _INT = struct.Struct("!q")
 
@@ -71,32 +71,7 @@ async def _run(rec: Recorder, procs: FloorProcesses) -> None:
         rec.latency("sync_call_async", lat, ok, api="await one call")
 
     if rec.wants("pipelined"):
-        n = sizes.pipelined_calls
-        await asyncio.gather(*(call(i) for i in range(sizes.in_flight)))
-        lat = [0.0] * n
-        bad = 0
-        todo = iter(range(n))
-
-        async def lane() -> None:
-            nonlocal bad
-            for i in todo:
-                t = clock()
-                r = await call(i)
-                lat[i] = clock() - t
-                bad += r != i
-
-        t0 = clock()
-        await asyncio.gather(*(lane() for _ in range(sizes.in_flight)))
-        elapsed = clock() - t0
-        lat.sort()
-        rec.value(
-            "pipelined",
-            n / elapsed,
-            ok=bad == 0,
-            seconds=elapsed,
-            call_p50=lat[n // 2],
-            call_p99=lat[int(n * 0.99)],
-        )
+        await pipelined(rec, call)
 
     if rec.wants("chain"):
         lat, ok = await sequential(3, sizes.chain_calls)

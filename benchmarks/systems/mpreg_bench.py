@@ -10,12 +10,11 @@ flight).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from benchmarks.payload import chain_expected, dbl, dec, inc
-from benchmarks.record import Recorder, cold_start, echo_arrays, sequential
+from benchmarks.record import Recorder, cold_start, echo_arrays, pipelined, sequential
 
 
 def run(rec: Recorder) -> None:
@@ -131,40 +130,5 @@ async def _async_phase(rec: Recorder) -> None:
             async def submit(i: int) -> Any:
                 return await client.submit("predict", i, datasets=["model"])
 
-            await _pipelined(rec, submit)
-
-
-async def _pipelined(rec: Recorder, call: Any) -> None:
-    """``in_flight`` lanes each awaiting one call after another, sharing one counter.
-
-    Calls are ``await client.submit(...)``: mpreg's futures API, the counterpart
-    of Ray's ``actor.f.remote(x)``.
-    """
-    sizes = rec.sizes
-    n = sizes.pipelined_calls
-    clock = time.perf_counter
-    await asyncio.gather(*(call(i) for i in range(sizes.in_flight)))  # warm-up
-    lat = [0.0] * n
-    bad = 0
-    todo = iter(range(n))
-
-    async def lane() -> None:
-        nonlocal bad
-        for i in todo:
-            t = clock()
-            r = await call(i)
-            lat[i] = clock() - t
-            bad += r != i
-
-    t0 = clock()
-    await asyncio.gather(*(lane() for _ in range(sizes.in_flight)))
-    elapsed = clock() - t0
-    rec.value(
-        "pipelined",
-        n / elapsed,
-        ok=bad == 0,
-        seconds=elapsed,
-        call_p50=sorted(lat)[n // 2],
-        call_p99=sorted(lat)[int(n * 0.99)],
-        api=f"{sizes.in_flight} tasks awaiting Client.submit",
-    )
+            # mpreg's futures API, the counterpart of Ray's actor.f.remote(x).
+            await pipelined(rec, submit, api=f"{rec.sizes.in_flight} tasks awaiting Client.submit")
