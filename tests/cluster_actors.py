@@ -124,3 +124,12 @@ class CrashesInInit:
 
     def f(self) -> int:
         return 1
+
+
+@mpreg.actor(datasets=["sink"])
+class SlowSink:
+    """Takes its time over every payload: a consumer slower than its producer."""
+
+    def take(self, payload: bytes) -> int:
+        time.sleep(0.01)  # ok-sleep: the workload is a slow consumer
+        return len(payload)
