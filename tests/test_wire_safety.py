@@ -71,8 +71,12 @@ async def _open(cluster: LocalCluster) -> tuple[asyncio.StreamReader, asyncio.St
 
 
 async def _closed_by_node(reader: asyncio.StreamReader) -> None:
+    """Wait until the node hangs up: EOF, or a reset when it closed with our bytes unread."""
     async with asyncio.timeout(10):
-        while await reader.read(65536):
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionResetError:
             pass
 
 
