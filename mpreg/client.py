@@ -214,7 +214,7 @@ class Client:
         # A bare str stays one, so the planner refuses it ("iris" is not ["iris"]).
         wanted = datasets if isinstance(datasets, str) else list(datasets)
         plan = plan_request(
-            [Command(name, fun, list(args), wanted, kwargs)],
+            [Command(name, fun, args, wanted, kwargs)],
             first_task_id=task_id,
             futures=self._future_id,
         )

@@ -51,3 +51,23 @@ def test_header_naming_missing_buffers_is_a_protocol_error() -> None:
 
     with pytest.raises(ProtocolError):
         decode_message(Frame(frame.kind, frame.header, ()))
+
+
+def test_plain_values_and_everything_else_round_trip_alike() -> None:
+    import collections
+    import fractions
+
+    class Local:  # only cloudpickle can ship this (defined in a function)
+        def __init__(self) -> None:
+            self.x = 1
+
+    values = [
+        ((1, "a", None), {"k": 2.5}),
+        [b"bytes", True, [1, [2, [3, [4]]]]],  # deeper than the fast path looks
+        list(range(100)),  # longer than the fast path looks
+        collections.OrderedDict(a=1),  # a dict subclass: not plain
+        fractions.Fraction(1, 3),
+    ]
+    for value in values:
+        assert loads_value(dumps_value(value)) == value
+    assert loads_value(dumps_value(Local())).x == 1
