@@ -38,6 +38,8 @@ class BlockingConnection:
         self._decoder = decoder
         self._frames: deque[object] = deque()
         self._blocking = True  # the socket is in blocking mode (no timeout)
+        self._recv_buf = bytearray(RECV_BYTES)
+        self._recv_view = memoryview(self._recv_buf)
         self.closed = False
 
     @classmethod
@@ -137,15 +139,18 @@ class BlockingConnection:
         while not self._frames:
             self._set_deadline(deadline)
             try:
-                data = self._sock.recv(RECV_BYTES)
+                # Into one reused buffer: recv(n) would allocate (and, at this
+                # size, mmap and fault in) a fresh n-byte object on every call.
+                size = self._sock.recv_into(self._recv_buf)
             except TimeoutError:
                 raise DeadlineExceeded("no answer before the deadline") from None
             except OSError as exc:
                 self.close()
                 raise ClusterUnavailable(f"lost the connection: {exc}") from exc
-            if not data:
+            if not size:
                 self.close()
                 raise ClusterUnavailable("the node closed the connection")
+            data = self._recv_view[:size]
             try:
                 for frame in self._decoder.feed(data):
                     if frame.kind is not FrameKind.MESSAGE:
