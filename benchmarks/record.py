@@ -60,6 +60,11 @@ def cold_start(rec: Recorder, start: Callable[[], Any], expected: Any) -> None:
     elapsed = time.perf_counter() - t0
     rec.value("cold_start", elapsed, ok=first == expected)
     time.sleep(rec.sizes.settle_seconds)
+    idle_memory(rec)
+
+
+def idle_memory(rec: Recorder) -> None:
+    """Record workload 6: the memory of this process and everything below it, now."""
     mem = tree_memory(os.getpid())
     rec.value(
         "idle_rss",

@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from benchmarks.floor import ROUND_ROBIN, FloorClient, FloorProcesses
-from benchmarks.procs import tree_memory
-from benchmarks.record import Recorder, make_array, pipelined, same_array
+from benchmarks.record import Recorder, idle_memory, make_array, pipelined, same_array
 
 _INT = struct.Struct("!q")
 
@@ -27,7 +26,6 @@ def run(rec: Recorder) -> None:
 
 
 async def _run(rec: Recorder, procs: FloorProcesses) -> None:
-    import os
 
     sizes = rec.sizes
     clock = time.perf_counter
@@ -40,15 +38,7 @@ async def _run(rec: Recorder, procs: FloorProcesses) -> None:
     first = await client.call(_INT.pack(1))
     rec.value("cold_start", clock() - t0, ok=bytes(first) == _INT.pack(1))
     await asyncio.sleep(sizes.settle_seconds)
-    mem = tree_memory(os.getpid())
-    rec.value(
-        "idle_rss",
-        mem.rss_bytes,
-        ok=mem.rss_bytes > 0,
-        pss_bytes=mem.pss_bytes,
-        processes=mem.processes,
-        names=list(mem.names),
-    )
+    idle_memory(rec)
 
     async def call(i: int, hops: int = 1, target: int = 0) -> int:
         return _INT.unpack(await client.call(_INT.pack(i), hops=hops, target=target))[0]
