@@ -15,7 +15,7 @@ import asyncio
 import os
 import time
 
-from mpreg.client import Client
+from mpreg.driver.client import Client
 from mpreg.testing import node, run_cluster
 from mpreg.transport.loop import new_event_loop
 

@@ -9,7 +9,9 @@ mpreg.request([Command("first", "echo", ["hi there!"], [])])
 """
 
 from mpreg.actors.definitions import actor, function
-from mpreg.api import (
+from mpreg.commands import Command, Ref
+from mpreg.config import NodeConfig
+from mpreg.driver.api import (
     cluster_status,
     deploy,
     get,
@@ -20,9 +22,7 @@ from mpreg.api import (
     submit,
     wait,
 )
-from mpreg.client import Client, Future
-from mpreg.commands import Command, Ref
-from mpreg.config import NodeConfig
+from mpreg.driver.client import Client, Future
 from mpreg.errors import (
     ActorDiedError,
     AuthenticationError,

@@ -27,11 +27,11 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from mpreg import state
 from mpreg.actors.loader import ModuleLoadError
 from mpreg.config import DEFAULT_PORT, NodeConfig
-from mpreg.config_file import ConfigError, load_config, resolve_module
 from mpreg.errors import AuthenticationError, MpregError, RemoteError
+from mpreg.host import state
+from mpreg.host.config_file import ConfigError, load_config, resolve_module
 from mpreg.transport.connection import parse_address
 
 log = logging.getLogger("mpreg.cli")
@@ -358,7 +358,7 @@ def _start_token(explicit: str | None, *, joining: bool) -> str:
 def _start_detached(
     config: NodeConfig, *, head: bool, timeout: float, log_level: str | None
 ) -> int:
-    from mpreg.cluster import start_detached
+    from mpreg.host.cluster import start_detached
 
     log_path = state.new_log_path(config.name)
     try:
@@ -384,7 +384,7 @@ def _start_detached(
 
 
 def _start_blocking(config: NodeConfig, *, head: bool) -> int:
-    from mpreg.server import serve
+    from mpreg.host.server import serve
     from mpreg.transport.loop import install_best_loop
 
     def on_ready(node: Any) -> None:
@@ -513,9 +513,9 @@ def parse_value(text: str) -> Any:
 
 def cmd_call(ns: argparse.Namespace) -> int:
     """``mpreg call FUN ARGS...``: one call, its result printed as JSON."""
-    from mpreg.client import Client
     from mpreg.commands import Command
     from mpreg.demo import as_json
+    from mpreg.driver.client import Client
 
     kwargs: dict[str, Any] = {}
     for item in ns.kw:

@@ -24,11 +24,11 @@ from rich.text import Text
 
 from mpreg.actors.definitions import discover
 from mpreg.actors.loader import load_module
-from mpreg.client import Client
-from mpreg.cluster import LocalCluster
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
+from mpreg.driver.client import Client
 from mpreg.errors import ClusterUnavailable
+from mpreg.host.cluster import LocalCluster
 
 EXAMPLES_MODULE = Path(__file__).resolve().parent.parent / "examples" / "weather.py"
 ROUTES_TIMEOUT = 10.0

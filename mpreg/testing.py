@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mpreg.cluster import LocalCluster
 from mpreg.config import NodeConfig
+from mpreg.host.cluster import LocalCluster
 
 
 @asynccontextmanager

@@ -22,7 +22,7 @@ from typing import IO
 
 import pytest
 
-from mpreg import state
+from mpreg.host import state
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(sys.executable).parent

@@ -10,7 +10,7 @@ import pytest
 import uvloop
 
 from mpreg import Client
-from mpreg.cluster import LocalCluster
+from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
 FUNCTIONS = (

@@ -11,7 +11,7 @@ import pytest
 
 import mpreg
 from mpreg import Client, Command, RemoteError
-from mpreg.cluster import LocalCluster
+from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
 

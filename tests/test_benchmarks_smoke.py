@@ -123,6 +123,6 @@ def test_benchmarks_leave_no_process_behind(tiny_run: tuple[int, str, Path]) -> 
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"benchmarks" in cmdline or b"mpreg.server" in cmdline:
+        if b"benchmarks" in cmdline or b"mpreg.host.server" in cmdline:
             left.append(cmdline.replace(b"\0", b" ").decode())
     assert not left

@@ -23,8 +23,8 @@ from cli_support import (
     wait_until,
 )
 
-from mpreg import state
 from mpreg.cli import parse_value
+from mpreg.host import state
 
 
 @pytest.fixture

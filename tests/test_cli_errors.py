@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_support import Shell, free_port, private_shell
 
-from mpreg import state
+from mpreg.host import state
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import cluster_actors as ca
 import pytest
 
 from mpreg import Client, Command, NoRouteError, Ref, UnknownFunctionError
-from mpreg.cluster import LocalCluster
+from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
 

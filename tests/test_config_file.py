@@ -8,7 +8,7 @@ import pytest
 
 from mpreg.actors.loader import ModuleLoadError
 from mpreg.config import NodeConfig
-from mpreg.config_file import ConfigError, load_config
+from mpreg.host.config_file import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

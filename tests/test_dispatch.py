@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpreg.dispatch import CallDispatcher
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.routing import Endpoint, RoutingTable
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.messages import Call, ErrorInfo
-from mpreg.routing import Endpoint, RoutingTable
 
 ARGS = dumps_value(((1,), {}))
 

@@ -1,4 +1,4 @@
-"""Tests for mpreg.planner: Command DAG -> Plan, references, validation, resolve_refs."""
+"""Tests for mpreg.driver.planner: Command DAG -> Plan, references, validation, resolve_refs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from mpreg.commands import Command, Ref
+from mpreg.driver.planner import DepRef, Plan, PlannedTask, plan_request, resolve_refs
 from mpreg.errors import PlanError
-from mpreg.planner import DepRef, Plan, PlannedTask, plan_request, resolve_refs
 
 
 def plan(commands: list[Command], **options: Any) -> Plan:

@@ -1,4 +1,4 @@
-"""Tests for mpreg.routing: matching by (function, datasets), load balancing, check()."""
+"""Tests for mpreg.node.routing: matching by (function, datasets), load balancing, check()."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Iterable
 import pytest
 
 from mpreg.commands import Command
+from mpreg.driver.planner import plan_request
 from mpreg.errors import NoRouteError, UnknownFunctionError
-from mpreg.planner import plan_request
-from mpreg.routing import Endpoint, EndpointKind, RoutingTable
+from mpreg.node.routing import Endpoint, EndpointKind, RoutingTable
 
 
 def endpoint(

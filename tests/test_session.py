@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.session import Session
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.messages import (
     BatchRejected,
@@ -13,8 +15,6 @@ from mpreg.protocol.messages import (
     TaskDone,
     TaskSpec,
 )
-from mpreg.routing import Endpoint, RoutingTable
-from mpreg.session import Session
 from mpreg.transport.connection import ConnState
 
 ARGS = dumps_value(((), {}))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mpreg import state
 from mpreg.errors import ClusterUnavailable
+from mpreg.host import state
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mpreg import AuthenticationError, Client, Command
-from mpreg.cluster import LocalCluster
+from mpreg.host.cluster import LocalCluster
 from mpreg.protocol.frames import HANDSHAKE_MAX_FRAME, PROTOCOL_VERSION, FrameKind, encode_frame
 from mpreg.protocol.handshake import local_versions
 from mpreg.transport.connection import parse_address

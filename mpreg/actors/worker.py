@@ -24,8 +24,8 @@ from typing import Any
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
+from mpreg.driver.planner import resolve_refs
 from mpreg.errors import SerializationError
-from mpreg.planner import resolve_refs
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (

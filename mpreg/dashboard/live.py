@@ -11,9 +11,9 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.live import Live
 
-from mpreg.client import Client
 from mpreg.dashboard.draw import render_top
 from mpreg.dashboard.snapshot import Snapshot, build_snapshot
+from mpreg.driver.client import Client
 from mpreg.errors import ClusterUnavailable, MpregError
 from mpreg.status import ClusterStatus
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mpreg.node.routing import Endpoint
 from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.protocol.schema import message
-from mpreg.routing import Endpoint
 
 ErrorKind = Literal[
     "user",  # the function raised

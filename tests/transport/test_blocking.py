@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from mpreg import AuthenticationError, ClusterUnavailable, Command
-from mpreg.cluster import LocalCluster
-from mpreg.sync_client import SyncClient
+from mpreg.driver.sync_client import SyncClient
+from mpreg.host.cluster import LocalCluster
 
 
 async def test_sync_client_round_trips_small_and_large_arguments(one_node: LocalCluster) -> None:

@@ -1,7 +1,7 @@
 """The per-host node: listens, authenticates, routes calls, supervises workers.
 
 Every node is a peer. It accepts three kinds of authenticated connections:
-clients (each gets a :class:`~mpreg.session.Session`), its own worker
+clients (each gets a :class:`~mpreg.node.session.Session`), its own worker
 processes (actor replicas and plain-function workers, which it spawns), and
 other nodes (which exchange their endpoints and forward calls to each other).
 Payloads are forwarded as opaque Blobs; the node never unpickles a user value.
@@ -22,8 +22,10 @@ from mpreg.actors.definitions import discover
 from mpreg.actors.loader import actor_spec, functions_spec, load_module
 from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.config import NodeConfig
-from mpreg.dispatch import CallDispatcher
 from mpreg.errors import ActorDiedError, ClusterUnavailable, RemoteError
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.session import Session
 from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
@@ -47,8 +49,6 @@ from mpreg.protocol.messages import (
     WorkerFailed,
     WorkerReady,
 )
-from mpreg.routing import Endpoint, RoutingTable
-from mpreg.session import Session
 from mpreg.status import ClusterStatus, percentile, rss_bytes
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address
 

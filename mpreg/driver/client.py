@@ -19,8 +19,16 @@ from typing import Any
 
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
+from mpreg.driver.planner import plan_request
+from mpreg.driver.requests import (
+    DEFAULT_RETRIES,
+    Collector,
+    TaskIds,
+    build_batch,
+    error_from_info,
+    task_spec,
+)
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, SerializationError
-from mpreg.planner import plan_request
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
@@ -31,14 +39,6 @@ from mpreg.protocol.messages import (
     StatusRequest,
     SubmitBatch,
     TaskDone,
-)
-from mpreg.requests import (
-    DEFAULT_RETRIES,
-    Collector,
-    TaskIds,
-    build_batch,
-    error_from_info,
-    task_spec,
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address

@@ -1,7 +1,7 @@
 """What a request is on the driver side, whatever carries it: a batch out, answers in.
 
-Shared by the async :class:`~mpreg.client.Client` and the blocking sync path
-(:mod:`mpreg.sync_client`): both plan the same way, send one
+Shared by the async :class:`~mpreg.driver.client.Client` and the blocking sync path
+(:mod:`mpreg.driver.sync_client`): both plan the same way, send one
 :class:`SubmitBatch` and collect the same :class:`TaskDone` answers.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mpreg.commands import Command
+from mpreg.driver.planner import PlannedTask, plan_request
 from mpreg.errors import (
     ActorDiedError,
     ClusterUnavailable,
@@ -21,7 +22,6 @@ from mpreg.errors import (
     SerializationError,
     UnknownFunctionError,
 )
-from mpreg.planner import PlannedTask, plan_request
 from mpreg.protocol.codec import Blob, dumps_value, loads_value
 from mpreg.protocol.messages import ErrorInfo, SubmitBatch, TaskDone, TaskSpec
 

@@ -1,7 +1,7 @@
 """The sync facade: ``mpreg.init / request / submit / get / wait / shutdown``.
 
 One process-wide runtime owns an event loop in a background thread and an
-async :class:`~mpreg.client.Client` on it; each sync call is a thin wrapper
+async :class:`~mpreg.driver.client.Client` on it; each sync call is a thin wrapper
 that runs the async call there. Jupyter's own running loop is never touched,
 so these work in notebooks as in scripts.
 """
@@ -15,14 +15,14 @@ from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from mpreg.client import STATUS_TIMEOUT, Client, Future
-from mpreg.cluster import LocalCluster
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
+from mpreg.driver.client import STATUS_TIMEOUT, Client, Future
+from mpreg.driver.requests import DEFAULT_RETRIES
+from mpreg.driver.sync_client import NotHere, SyncClient
 from mpreg.errors import DeadlineExceeded, MpregError
-from mpreg.requests import DEFAULT_RETRIES
+from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
-from mpreg.sync_client import NotHere, SyncClient
 from mpreg.transport.loop import new_event_loop
 
 T = TypeVar("T")
@@ -148,13 +148,13 @@ async def _connect(
         await cluster.add_node(config)
         address, token = cluster.address, cluster.token
     elif address == "auto":
-        from mpreg.state import read_local_cluster
+        from mpreg.host.state import read_local_cluster
 
         found = read_local_cluster()
         address = found.address
         token = token if token is not None else found.token
     else:
-        from mpreg.state import default_token
+        from mpreg.host.state import default_token
 
         token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
     client = Client(address, token=token)

@@ -13,12 +13,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mpreg.client import Future
 from mpreg.commands import Command
+from mpreg.driver.client import Future
+from mpreg.driver.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch, error_from_info
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import BatchRejected, TaskDone
-from mpreg.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch, error_from_info
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
 

@@ -26,7 +26,7 @@ from mpreg.protocol.messages import (
 from mpreg.transport.connection import Connection, ConnState
 
 if TYPE_CHECKING:
-    from mpreg.node import Node
+    from mpreg.node.node import Node
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""A node's process entry: ``python -m mpreg.server``.
+"""A node's process entry: ``python -m mpreg.host.server``.
 
 Reads its NodeConfig (cloudpickled, length-prefixed) from stdin, starts the
 node, prints one JSON line ``{"address": ..., "node_id": ..., "pid": ...}``
@@ -25,10 +25,10 @@ import cloudpickle
 
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
-from mpreg.node import Node
+from mpreg.node.node import Node
 from mpreg.transport.loop import install_best_loop
 
-log = logging.getLogger("mpreg.server")
+log = logging.getLogger("mpreg.host.server")
 
 
 async def serve(
@@ -90,12 +90,12 @@ def _read_config() -> NodeConfig:
     size = int(stdin.readline())
     config = cloudpickle.loads(stdin.read(size))
     if not isinstance(config, NodeConfig):
-        raise SystemExit("mpreg.server: stdin did not carry a NodeConfig")
+        raise SystemExit("mpreg.host.server: stdin did not carry a NodeConfig")
     return config
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mpreg.server")
+    parser = argparse.ArgumentParser(prog="python -m mpreg.host.server")
     parser.add_argument("--exit-with-parent", action="store_true")
     parser.add_argument("--announce-fd", type=int, default=None)
     parser.add_argument("--log-level", default=os.environ.get("MPREG_LOG_LEVEL", "WARNING"))

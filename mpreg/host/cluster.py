@@ -1,6 +1,6 @@
 """A cluster of node processes on this host: the embedded cluster and the test fixture.
 
-Each node is a real ``python -m mpreg.server`` process on an ephemeral
+Each node is a real ``python -m mpreg.host.server`` process on an ephemeral
 loopback port; the first is the head, the others join it. The processes
 watch their stdin and stop when the parent closes it or dies.
 :func:`start_detached` starts one node that outlives its caller (``mpreg start``).
@@ -78,7 +78,7 @@ class LocalCluster:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "mpreg.server",
+                "mpreg.host.server",
                 "--exit-with-parent",
                 "--announce-fd",
                 str(ready_w),
@@ -168,7 +168,15 @@ def start_detached(
     try:
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", "mpreg.server", "--announce-fd", "3", "--log-level", log_level],
+            [
+                sys.executable,
+                "-m",
+                "mpreg.host.server",
+                "--announce-fd",
+                "3",
+                "--log-level",
+                log_level,
+            ],
             child_env(),
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, config_r, 0),

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mpreg.node.routing import Endpoint, RoutingTable
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
-from mpreg.routing import Endpoint, RoutingTable
 
 log = logging.getLogger(__name__)
 

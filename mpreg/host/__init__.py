@@ -1,0 +1,1 @@
+"""Host and process plumbing: node processes, per-host state, config files."""

@@ -1,0 +1,1 @@
+"""The node side: one node per host, listening, routing and running DAGs."""
