@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import cluster_actors as ca
@@ -66,3 +68,69 @@ def no_unhandled_loop_exceptions() -> Iterator[None]:
     _loop_errors.clear()
     yield
     assert not _loop_errors, f"unhandled event-loop exceptions: {_loop_errors}"
+
+
+# --- the cluster mark ------------------------------------------------------------
+# Only tests marked ``cluster`` may start processes, so ``-m "not cluster"`` is a
+# fast tier of pure tests. The mark is checked, not trusted: an unmarked test
+# that spawns (directly, or through a fixture or an embedded cluster) fails.
+
+_CHILDREN_BEFORE = pytest.StashKey[set[int]]()
+
+
+class _StartsProcess(Exception):
+    """Raised in a test not marked ``cluster`` that starts a process."""
+
+
+def _live_children() -> set[int]:
+    """Pids of this process's children that have not exited (zombies excluded)."""
+    me = str(os.getpid())
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
+def _refuse_spawns(item: pytest.Item, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise _StartsProcess(f"{item.nodeid} starts a process: mark it @pytest.mark.cluster")
+
+    monkeypatch.setattr(os, "posix_spawn", refuse)
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", refuse)
+    monkeypatch.setattr(asyncio, "create_subprocess_shell", refuse)
+
+
+@pytest.fixture(autouse=True)
+def processes_only_in_cluster_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("cluster") is None:
+        _refuse_spawns(request.node, monkeypatch)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_CHILDREN_BEFORE] = _live_children()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield
+    # Catches what the spawn guard cannot see: uvloop spawns through libuv.
+    if item.get_closest_marker("cluster") is None:
+        started = _live_children() - item.stash.get(_CHILDREN_BEFORE, set())
+        if started:
+            raise _StartsProcess(
+                f"{item.nodeid} ran with child processes {sorted(started)}: "
+                "mark it @pytest.mark.cluster"
+            )

@@ -16,6 +16,8 @@ from mpreg import (
     SerializationError,
 )
 
+pytestmark = pytest.mark.cluster
+
 
 async def _recorded(client: Client) -> list[object]:
     """What every Iris replica recorded: asks until each replica has answered."""

@@ -24,7 +24,6 @@ from typing import Any
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
-from mpreg.driver.planner import resolve_refs
 from mpreg.errors import SerializationError
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -37,6 +36,7 @@ from mpreg.protocol.messages import (
     WorkerFailed,
     WorkerReady,
 )
+from mpreg.protocol.refs import resolve_refs
 from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
 

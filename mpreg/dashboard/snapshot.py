@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rich.console import RenderableType
-
 from mpreg.protocol.messages import EndpointStats
 from mpreg.status import ClusterStatus
 
@@ -73,11 +71,6 @@ class Snapshot:
     nodes: tuple[NodeRow, ...] = ()
     endpoints: tuple[EndpointRow, ...] = ()
     error: str = ""
-
-    def __rich__(self) -> RenderableType:
-        from mpreg.dashboard.draw import render_top
-
-        return render_top(self)
 
 
 def build_snapshot(

@@ -33,21 +33,7 @@ from typing import Any, cast
 
 from mpreg.commands import Command, Ref
 from mpreg.errors import PlanError
-
-# Values of these exact types can never be, or contain, a reference (nested
-# strings are not references), so the walkers skip them without a call.
-_ATOMS: frozenset[type] = frozenset({str, bytes, bytearray, int, float, complex, bool, type(None)})
-
-
-@dataclass(frozen=True, slots=True)
-class DepRef:
-    """Placeholder for the result of task ``task_id``.
-
-    Put in a task's arguments by the planner before pickling; the executing
-    worker swaps it for the result with :func:`resolve_refs`.
-    """
-
-    task_id: int
+from mpreg.protocol.refs import ATOMS, DepRef, rewrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +153,7 @@ def _plan_plain_single(command: _Checked, task_id: int) -> Plan | None:
     reference and no future, so linking and ordering are skipped: about
     half of a small call's cost in the driver.
     """
-    atoms = _ATOMS
+    atoms = ATOMS
     for value in command.args:
         if type(value) not in atoms:
             return None
@@ -185,23 +171,6 @@ def _plan_plain_single(command: _Checked, task_id: int) -> Plan | None:
         want_result=True,
     )
     return Plan(tasks=(task,))
-
-
-def resolve_refs(value: Any, results: Mapping[int, Any]) -> Any:
-    """Return ``value`` with every :class:`DepRef` replaced by ``results[task_id]``.
-
-    Walks the same places the planner fills: the value itself and, at any
-    depth, list and tuple items and dict values. Containers with no
-    :class:`DepRef` inside come back as the same object. Raises ``KeyError``
-    for a DepRef whose result is missing from ``results``.
-    """
-
-    def leaf(item: Any) -> Any:
-        if type(item) is DepRef:
-            return results[item.task_id]
-        return item
-
-    return _rewrite(value, leaf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +297,7 @@ class _Linker:
                 return value
             self.internal.add(position)
             return DepRef(self.first_id + position)
-        return _rewrite(value, self.leaf)
+        return rewrite(value, self.leaf)
 
     def leaf(self, value: Any) -> Any:
         """Rewrite one value that is not a walked container."""
@@ -361,42 +330,6 @@ class _Linker:
                 self.external.add(task_id)
                 return DepRef(task_id)
         return value
-
-
-def _rewrite(value: Any, leaf: Callable[[Any], Any]) -> Any:
-    """Apply ``leaf`` to every non-container value inside ``value``.
-
-    Lists, tuples and dict values are walked at any depth and rebuilt with the
-    same type only when something inside changed; otherwise the same object is
-    returned. ``leaf`` returns its argument itself to mean "unchanged".
-    """
-    cls = type(value)
-    if cls is list or cls is tuple:
-        rebuilt: list[Any] | None = None
-        for i, item in enumerate(value):
-            new = item if type(item) in _ATOMS else _rewrite(item, leaf)
-            if rebuilt is None:
-                if new is item:
-                    continue
-                rebuilt = list(value[:i])
-            rebuilt.append(new)
-        if rebuilt is None:
-            return value
-        return rebuilt if cls is list else tuple(rebuilt)
-    if cls is dict:
-        changed: dict[Any, Any] | None = None
-        for key, item in value.items():
-            if type(item) in _ATOMS:
-                continue
-            new = _rewrite(item, leaf)
-            if new is not item:
-                if changed is None:
-                    changed = dict(value)
-                changed[key] = new
-        return value if changed is None else changed
-    if cls in _ATOMS:
-        return value
-    return leaf(value)
 
 
 def _topological_order(commands: Sequence[_Checked], internal: Sequence[set[int]]) -> list[int]:
@@ -449,4 +382,4 @@ def _find_cycle(stuck: set[int], internal: Sequence[set[int]]) -> list[int]:
     return cycle[start:] + cycle[:start]
 
 
-__all__ = ["DepRef", "Plan", "PlannedTask", "plan_request", "resolve_refs"]
+__all__ = ["Plan", "PlannedTask", "plan_request"]

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
+from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.config import NodeConfig
 from mpreg.errors import ActorDiedError, ClusterUnavailable, RemoteError
 from mpreg.node.dispatch import CallDispatcher
-from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
 from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -33,6 +33,7 @@ from mpreg.protocol.messages import (
     Call,
     CallDone,
     Deploy,
+    Endpoint,
     EndpointsChanged,
     EndpointStats,
     ErrorInfo,

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from mpreg.errors import NoRouteError, UnknownFunctionError
-
-EndpointKind = Literal["actor", "worker"]
+from mpreg.protocol.messages import Endpoint
 
 
 class RoutableTask(Protocol):
@@ -39,23 +37,6 @@ class RoutableTask(Protocol):
 
 # How many distinct dataset sets a NoRouteError lists before summarising.
 _MAX_LISTED_OFFERS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One process that can run calls: an actor replica or a plain-function worker.
-
-    ``endpoint_id`` is unique in the cluster (e.g. ``"nodeA/actor-3"``);
-    ``node_id`` is the node hosting it; ``label`` is a human name such as the
-    actor class.
-    """
-
-    endpoint_id: str
-    node_id: str
-    kind: EndpointKind
-    functions: frozenset[str]
-    datasets: frozenset[str]
-    label: str = ""
 
 
 class RoutingTable:
@@ -229,4 +210,4 @@ def _describe_offers(fun: str, serving: dict[str, Endpoint]) -> str:
     return f"{fun!r} is offered with datasets: " + ", ".join(shown)
 
 
-__all__ = ["Endpoint", "EndpointKind", "RoutingTable"]
+__all__ = ["RoutingTable"]

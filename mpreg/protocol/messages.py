@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mpreg.node.routing import Endpoint
 from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.protocol.schema import message
 
@@ -42,6 +41,27 @@ class ErrorInfo:
     fun: str = ""
     datasets: tuple[str, ...] = ()
     where: str = ""
+
+
+EndpointKind = Literal["actor", "worker"]
+
+
+@fast_pickle
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One process that can run calls: an actor replica or a plain-function worker.
+
+    ``endpoint_id`` is unique in the cluster (e.g. ``"nodeA/actor-3"``);
+    ``node_id`` is the node hosting it; ``label`` is a human name such as the
+    actor class.
+    """
+
+    endpoint_id: str
+    node_id: str
+    kind: EndpointKind
+    functions: frozenset[str]
+    datasets: frozenset[str]
+    label: str = ""
 
 
 # --- client -> node ---------------------------------------------------------

@@ -36,6 +36,7 @@ def test_a_missing_file_says_so(tmp_path: Path) -> None:
         load_module(str(tmp_path / "nope.py"))
 
 
+@pytest.mark.cluster
 async def test_a_file_module_is_served_and_its_tracebacks_point_at_the_file(
     tmp_path: Path,
 ) -> None:

@@ -7,10 +7,10 @@ import pickle
 import pytest
 
 from mpreg.errors import ProtocolError
-from mpreg.node.routing import Endpoint
 from mpreg.protocol import messages as m
 from mpreg.protocol.codec import decode_message, dumps_value, encode_message, loads_value
 from mpreg.protocol.frames import Frame, FrameDecoder, FrameKind
+from mpreg.protocol.messages import Endpoint
 
 BLOB = dumps_value({"x": [1, 2]})
 ERROR = m.ErrorInfo(kind="user", message="boom", exc_type="ValueError", command="c")

@@ -11,6 +11,7 @@ from mpreg.driver.sync_client import SyncClient
 from mpreg.host.cluster import LocalCluster
 
 
+@pytest.mark.cluster
 async def test_sync_client_round_trips_small_and_large_arguments(one_node: LocalCluster) -> None:
     client = SyncClient(one_node.address, one_node.token)
     big = bytes(range(256)) * 8192  # 2 MiB: sent as scattered pieces, not joined
@@ -27,6 +28,7 @@ async def test_sync_client_round_trips_small_and_large_arguments(one_node: Local
     assert large == {"e": big}
 
 
+@pytest.mark.cluster
 async def test_sync_client_with_a_wrong_token_is_refused(one_node: LocalCluster) -> None:
     client = SyncClient(one_node.address, "wrong")
     with pytest.raises(AuthenticationError):

@@ -10,7 +10,7 @@ from mpreg.actors.loader import ModuleLoadError
 from mpreg.config import NodeConfig
 from mpreg.host.config_file import ConfigError, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -6,6 +6,8 @@ import pytest
 
 from mpreg import Client, Command
 
+pytestmark = pytest.mark.cluster
+
 SEED_EXAMPLES = [
     (
         [Command("first", "echo", ["hi there!"], [])],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.messages import (
     BatchRejected,
+    Endpoint,
     ErrorInfo,
     Release,
     SubmitBatch,

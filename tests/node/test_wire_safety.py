@@ -19,6 +19,8 @@ from mpreg.protocol.frames import HANDSHAKE_MAX_FRAME, PROTOCOL_VERSION, FrameKi
 from mpreg.protocol.handshake import local_versions
 from mpreg.transport.connection import parse_address
 
+pytestmark = pytest.mark.cluster
+
 
 class _Touch:
     """Unpickling this creates a file: proof that a node unpickled it."""

@@ -6,9 +6,12 @@ import asyncio
 import os
 
 import cluster_actors as ca
+import pytest
 
 from mpreg import Client, Command
 from mpreg.testing import node, run_cluster
+
+pytestmark = pytest.mark.cluster
 
 MiB = 1024 * 1024
 

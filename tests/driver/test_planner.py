@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from mpreg.commands import Command, Ref
-from mpreg.driver.planner import DepRef, Plan, PlannedTask, plan_request, resolve_refs
+from mpreg.driver.planner import Plan, PlannedTask, plan_request
 from mpreg.errors import PlanError
+from mpreg.protocol.refs import DepRef, resolve_refs
 
 
 def plan(commands: list[Command], **options: Any) -> Plan:

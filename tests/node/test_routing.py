@@ -11,7 +11,8 @@ import pytest
 from mpreg.commands import Command
 from mpreg.driver.planner import plan_request
 from mpreg.errors import NoRouteError, UnknownFunctionError
-from mpreg.node.routing import Endpoint, EndpointKind, RoutingTable
+from mpreg.node.routing import RoutingTable
+from mpreg.protocol.messages import Endpoint, EndpointKind
 
 
 def endpoint(

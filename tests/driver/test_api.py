@@ -52,6 +52,7 @@ def embedded() -> Iterator[None]:
         mpreg.shutdown()
 
 
+@pytest.mark.cluster
 def test_embedded_cluster_runs_the_seed_example(embedded: None) -> None:
     assert mpreg.request(
         [
@@ -62,11 +63,13 @@ def test_embedded_cluster_runs_the_seed_example(embedded: None) -> None:
     ) == {"|second": "hi there!", "|third": ["hi there!", "AND ME TOO"]}
 
 
+@pytest.mark.cluster
 def test_init_is_idempotent(embedded: None) -> None:
     address = mpreg.cluster_status().nodes[0].node.address
     assert mpreg.init() == address
 
 
+@pytest.mark.cluster
 def test_futures_chain_inside_the_cluster(embedded: None) -> None:
     a = mpreg.submit("add", 1, 2)
     b = mpreg.submit("add", a, 10)
@@ -75,6 +78,7 @@ def test_futures_chain_inside_the_cluster(embedded: None) -> None:
     assert mpreg.get([a, b]) == [3, 13]
 
 
+@pytest.mark.cluster
 def test_wait_returns_done_and_pending(embedded: None) -> None:
     quick = mpreg.submit("add", 1, 1)
     slow = mpreg.submit("slow", 2.0)
@@ -83,11 +87,13 @@ def test_wait_returns_done_and_pending(embedded: None) -> None:
     assert mpreg.get(quick) == 2
 
 
+@pytest.mark.cluster
 def test_get_raises_the_remote_error(embedded: None) -> None:
     with pytest.raises(mpreg.RemoteError, match="kaput"):
         mpreg.get(mpreg.submit("fail", "kaput"))
 
 
+@pytest.mark.cluster
 def test_sync_calls_work_while_an_event_loop_runs_in_this_thread(embedded: None) -> None:
     async def notebook_cell() -> dict[str, object]:
         # Jupyter runs cells inside its own loop; a sync call must not need it.
@@ -97,6 +103,7 @@ def test_sync_calls_work_while_an_event_loop_runs_in_this_thread(embedded: None)
     assert result["p"]["label"] == "Iris"
 
 
+@pytest.mark.cluster
 def test_cluster_status_lists_nodes_actors_and_datasets(embedded: None) -> None:
     status = mpreg.cluster_status()
     assert len(status.nodes) == 1
@@ -110,6 +117,7 @@ def test_calls_before_init_say_what_to_do() -> None:
         mpreg.request([Command("e", "echo", [1])])
 
 
+@pytest.mark.cluster
 def test_embedded_cluster_ends_with_the_driver_even_on_kill() -> None:
     script = textwrap.dedent(
         """
@@ -145,6 +153,7 @@ def _kill_driver_and_check_children(driver: subprocess.Popen[bytes]) -> None:
             driver.wait()
 
 
+@pytest.mark.cluster
 def test_shutdown_leaves_no_child_processes() -> None:
     mpreg.init(workers=1)
     assert _children(os.getpid())
@@ -160,11 +169,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.cluster
 def test_request_with_a_future_argument_resolves_it_in_the_cluster(embedded: None) -> None:
     base = mpreg.submit("add", 20, 1)
     assert mpreg.request([Command("x", "add", [base, 21])]) == {"x": 42}
 
 
+@pytest.mark.cluster
 def test_requests_from_many_threads_at_once_all_get_their_own_answers(embedded: None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -176,6 +187,7 @@ def test_requests_from_many_threads_at_once_all_get_their_own_answers(embedded: 
     assert results == [[t * 1000 + i for i in range(25)] for t in range(8)]
 
 
+@pytest.mark.cluster
 def test_a_timed_out_request_does_not_leak_its_late_answer_into_the_next(embedded: None) -> None:
     with pytest.raises(mpreg.DeadlineExceeded):
         mpreg.request([Command("s", "slow", [0.5, "late"])], timeout=0.1)
@@ -184,6 +196,7 @@ def test_a_timed_out_request_does_not_leak_its_late_answer_into_the_next(embedde
     assert mpreg.request([Command("e", "echo", ["next"])]) == {"e": "next"}
 
 
+@pytest.mark.cluster
 def test_a_short_deadline_does_not_leave_a_timeout_on_the_next_big_request(
     embedded: None,
 ) -> None:

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "quickstart.ipynb"
 
 
 def test_quickstart_notebook_runs_top_to_bottom() -> None:

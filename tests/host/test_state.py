@@ -88,6 +88,7 @@ def test_token_precedence_is_explicit_then_env_then_stored(
     assert state.default_token("given") == "given"
 
 
+@pytest.mark.cluster
 def test_records_of_live_processes_are_listed_and_stale_ones_pruned(home: Path) -> None:
     live = record(os.getpid())
     state.write_record(live)
@@ -111,6 +112,7 @@ def test_read_local_cluster_prefers_the_head_and_explains_when_nothing_runs(home
     assert (found.address, found.token) == ("127.0.0.1:1", "tok")
 
 
+@pytest.mark.cluster
 def test_stop_nodes_terminates_then_kills_the_stubborn_with_their_group(
     home: Path, sleepers: list[subprocess.Popen[bytes]]
 ) -> None:

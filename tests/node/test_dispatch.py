@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mpreg.node.dispatch import CallDispatcher
-from mpreg.node.routing import Endpoint, RoutingTable
+from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import dumps_value
-from mpreg.protocol.messages import Call, ErrorInfo
+from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
 
 ARGS = dumps_value(((1,), {}))
 

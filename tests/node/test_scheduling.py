@@ -6,7 +6,11 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from mpreg import Client, Command
+
+pytestmark = pytest.mark.cluster
 
 
 async def test_two_hundred_calls_spread_over_both_replicas(client: Client) -> None:

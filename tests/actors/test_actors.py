@@ -14,6 +14,8 @@ from mpreg import Client, Command, RemoteError
 from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
+pytestmark = pytest.mark.cluster
+
 
 async def _actor_pids(client: Client, label: str) -> list[int]:
     status = await client.status()

@@ -58,6 +58,7 @@ def shout(text):
 """
 
 
+@pytest.mark.cluster
 def test_seed_demo_runs_through_the_cli_and_stop_leaves_nothing(
     shell: Shell, tmp_path: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_seed_demo_runs_through_the_cli_and_stop_leaves_nothing(
     assert "no mpreg nodes" in shell.ok("stop")
 
 
+@pytest.mark.cluster
 def test_head_and_join_with_two_modules_route_by_dataset(shell: Shell, tmp_path: Path) -> None:
     (tmp_path / "mod_a.py").write_text(MODULE_A)
     (tmp_path / "mod_b.py").write_text(MODULE_B)
@@ -118,6 +120,7 @@ def test_head_and_join_with_two_modules_route_by_dataset(shell: Shell, tmp_path:
         assert word in frame
 
 
+@pytest.mark.cluster
 def test_demo_prints_every_seed_result_and_the_dataset_dag(shell: Shell) -> None:
     proc = shell.run("demo", timeout=50)
     assert proc.returncode == 0, proc.stderr
@@ -153,6 +156,7 @@ EMBEDDED_DRIVER = """
 
 
 @pytest.mark.parametrize("ending", ["exit", "kill -9"])
+@pytest.mark.cluster
 def test_init_embedded_cluster_ends_with_its_driver(shell: Shell, ending: str) -> None:
     code = EMBEDDED_DRIVER.replace("WAIT", str(ending != "exit"))
     with _driver(shell, code) as driver:
@@ -172,6 +176,7 @@ def test_init_embedded_cluster_ends_with_its_driver(shell: Shell, ending: str) -
     wait_until(lambda: gone(pids), 15, "the embedded cluster to exit")
 
 
+@pytest.mark.cluster
 def test_init_auto_and_a_plain_address_find_the_started_cluster(shell: Shell) -> None:
     shell.ok("start", "--head", "--port", "0", "--workers", "1")
     address = state.read_local_cluster().address
@@ -193,6 +198,7 @@ def test_init_auto_and_a_plain_address_find_the_started_cluster(shell: Shell) ->
     assert "{'x': 'addressed'}" in out
 
 
+@pytest.mark.cluster
 def test_block_runs_in_the_foreground_and_stops_cleanly_on_sigterm(
     shell: Shell, tmp_path: Path
 ) -> None:
@@ -223,6 +229,7 @@ FOOTER = "Ctrl-C quits."
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.cluster
 def test_top_into_a_pipe_prints_a_frame_per_interval_and_stops_cleanly(
     shell: Shell, stop: signal.Signals
 ) -> None:
@@ -252,6 +259,7 @@ def test_top_into_a_pipe_prints_a_frame_per_interval_and_stops_cleanly(
     assert (first + rest.decode()).count("mpreg top") >= 1
 
 
+@pytest.mark.cluster
 def test_top_into_a_pipe_keeps_printing_frames(shell: Shell) -> None:
     shell.ok("start", "--head", "--port", "0", "--workers", "1")
     shell.records()

@@ -134,7 +134,7 @@ def test_top_fits_the_console_width_keeping_the_key_figures(width: int) -> None:
     snapshot = build_snapshot(
         cluster(300, 60, restarts=2), source="127.0.0.1:7773", now=1002.0, previous=first
     )
-    text = draw(snapshot, width)  # a Snapshot renders itself as the top frame
+    text = draw(render_top(snapshot), width)
     assert all(len(line) <= width for line in text.splitlines())
     flat = " ".join(text.split())
     for needle in ("mpreg top", "2 nodes (1 SERVER, 1 BALANCER)", "datasets: london"):

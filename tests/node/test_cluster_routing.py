@@ -11,6 +11,8 @@ from mpreg import Client, Command, NoRouteError, Ref, UnknownFunctionError
 from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture
 async def two_nodes() -> AsyncIterator[LocalCluster]:

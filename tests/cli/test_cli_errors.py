@@ -12,6 +12,8 @@ from cli_support import Shell, free_port, private_shell
 
 from mpreg.host import state
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture
 def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
