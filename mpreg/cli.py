@@ -27,21 +27,23 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from mpreg.actors.loader import ModuleLoadError
 from mpreg.config import DEFAULT_PORT, NodeConfig
-from mpreg.errors import AuthenticationError, MpregError, RemoteError
+from mpreg.errors import (
+    AuthenticationError,
+    ConfigError,
+    ModuleLoadError,
+    MpregError,
+    RemoteError,
+    UsageError,
+)
 from mpreg.host import state
-from mpreg.host.config_file import ConfigError, load_config, resolve_module
+from mpreg.host.config_file import load_config, resolve_module
 from mpreg.transport.connection import parse_address
 
 log = logging.getLogger("mpreg.cli")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
-
-
-class UsageError(Exception):
-    """The command line does not make sense; exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):

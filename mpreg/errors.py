@@ -4,6 +4,8 @@ Every error mpreg raises on purpose is an :class:`MpregError`, grouped by
 where it comes from::
 
     MpregError
+    ├── UsageError                 the caller: a command line or call that makes no sense
+    │   └── ConfigError                a config file is missing or malformed (ValueError)
     ├── PlanError                  the caller: a request that cannot be planned
     ├── NoRouteError               the cluster: nothing live offers (fun, datasets)
     │   └── UnknownFunctionError       no process anywhere serves the function
@@ -12,15 +14,38 @@ where it comes from::
     ├── ProtocolError              the wire: malformed, oversized or unknown frames
     ├── AuthenticationError        the wire: bad token or version mismatch
     ├── SerializationError         the caller or user code: a value cloudpickle refuses
+    ├── ModuleLoadError            user code: a module to serve could not be imported
     ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
     └── RemoteError                user code: the function raised
 """
 
 from __future__ import annotations
 
+import os
+
 
 class MpregError(Exception):
     """Root of every error mpreg raises on purpose."""
+
+
+class UsageError(MpregError):
+    """A command line, option or call does not make sense; the message says what to do.
+
+    Raised before anything starts. The CLI prints it as one line with exit code 2.
+    """
+
+
+class ConfigError(UsageError, ValueError):
+    """A config file is missing or malformed; the message names the file and line.
+
+    ``path`` is the file, ``line`` the 1-based line when known.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
 
 
 class PlanError(MpregError):
@@ -86,6 +111,14 @@ class SerializationError(MpregError):
         self.command = command
 
 
+class ModuleLoadError(MpregError):
+    """A user module (by name or file path) could not be imported.
+
+    The message is meant to be shown as it is: one line when the module is
+    missing, else the user's own frames of the import's traceback.
+    """
+
+
 class DeadlineExceeded(MpregError, TimeoutError):
     """A request did not finish by its deadline."""
 
@@ -127,7 +160,9 @@ __all__ = [
     "ActorDiedError",
     "AuthenticationError",
     "ClusterUnavailable",
+    "ConfigError",
     "DeadlineExceeded",
+    "ModuleLoadError",
     "MpregError",
     "NoRouteError",
     "PlanError",
@@ -135,4 +170,5 @@ __all__ = [
     "RemoteError",
     "SerializationError",
     "UnknownFunctionError",
+    "UsageError",
 ]

@@ -18,11 +18,7 @@ from mpreg.actors.definitions import (
     function_name,
 )
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
-
-
-class ModuleLoadError(Exception):
-    """A user module could not be imported; the message carries its traceback."""
-
+from mpreg.errors import ModuleLoadError
 
 # Modules this process imported from files, by the name they were given:
 # child processes import the same files under the same names (environment.py),

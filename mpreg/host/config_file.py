@@ -29,17 +29,8 @@ import yaml
 
 from mpreg.actors.loader import load_module
 from mpreg.config import NodeConfig
+from mpreg.errors import ConfigError
 from mpreg.transport.connection import parse_address
-
-
-class ConfigError(ValueError):
-    """A config file is missing or malformed; the message names file and line."""
-
-    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path = str(path)
-        self.line = line
 
 
 def _text(value: Any, field: str) -> str:

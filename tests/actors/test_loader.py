@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mpreg import Client, Command, RemoteError
-from mpreg.actors.loader import ModuleLoadError, load_module
+from mpreg.actors.loader import load_module
+from mpreg.errors import ModuleLoadError
 from mpreg.testing import node, run_cluster
 
 

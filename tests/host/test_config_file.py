@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mpreg.actors.loader import ModuleLoadError
 from mpreg.config import NodeConfig
-from mpreg.host.config_file import ConfigError, load_config
+from mpreg.errors import ConfigError, ModuleLoadError
+from mpreg.host.config_file import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
