@@ -16,7 +16,7 @@ FILE_MODULES_ENV = "MPREG_FILE_MODULES"
 
 # glibc returns freed memory to the kernel eagerly and serves big buffers with
 # fresh mmaps, so every large message pays 100-1,000 page faults per MiB
-# (PERF_NOTES). Nodes and workers keep up to this much freed heap for reuse.
+# (docs/design.md, "Measured facts"). Nodes and workers keep up to this much freed heap.
 MALLOC_TUNING = {
     "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
     "MALLOC_MMAP_THRESHOLD_": str(256 * 1024 * 1024),

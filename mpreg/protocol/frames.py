@@ -8,7 +8,7 @@ A frame is an 8-byte prefix and a body::
 The header is small (JSON during the handshake, a pickled message after it);
 buffers carry opaque payloads, so a node forwards them without reading them.
 A buffer may be lz4-compressed (flag bit 0): only on links that cross hosts,
-above a size threshold, and only when it shrinks (PERF_NOTES: lz4 never pays
+above a size threshold, and only when it shrinks (docs/design.md: lz4 never pays
 on loopback).
 
 Until the peer authenticated, nothing large is accepted: the connection's

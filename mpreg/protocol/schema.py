@@ -4,7 +4,7 @@ A message class registers with ``@message(type_id)``. The codec then sends it
 as a flat tuple ``(type_id, field, ...)`` whose Blobs are replaced by their
 position among the frame's buffers and whose nested messages are flattened
 the same way: no class reference and no Python ``__reduce__`` per message,
-about half the cost of pickling the dataclass itself (PERF_NOTES: the node's
+about half the cost of pickling the dataclass itself (docs/design.md: the node's
 per-message work is its bottleneck). Field kinds come from the annotations,
 resolved on first use because they name classes defined later. Pure: no I/O.
 """
