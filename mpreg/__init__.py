@@ -27,7 +27,9 @@ from mpreg.errors import (
     ActorDiedError,
     AuthenticationError,
     ClusterUnavailable,
+    ConfigError,
     DeadlineExceeded,
+    ModuleLoadError,
     MpregError,
     NoRouteError,
     PlanError,
@@ -35,6 +37,7 @@ from mpreg.errors import (
     RemoteError,
     SerializationError,
     UnknownFunctionError,
+    UsageError,
 )
 from mpreg.status import ClusterStatus
 
@@ -47,8 +50,10 @@ __all__ = [
     "ClusterStatus",
     "ClusterUnavailable",
     "Command",
+    "ConfigError",
     "DeadlineExceeded",
     "Future",
+    "ModuleLoadError",
     "MpregError",
     "NoRouteError",
     "NodeConfig",
@@ -58,6 +63,7 @@ __all__ = [
     "RemoteError",
     "SerializationError",
     "UnknownFunctionError",
+    "UsageError",
     "actor",
     "cluster_status",
     "deploy",
