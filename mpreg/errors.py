@@ -17,6 +17,9 @@ where it comes from::
     ├── ModuleLoadError            user code: a module to serve could not be imported
     ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
     └── RemoteError                user code: the function raised
+
+An error crosses a connection as an ``ErrorInfo``; the one conversion both
+ways is :mod:`mpreg.protocol.failures` (``to_info`` / ``from_info``).
 """
 
 from __future__ import annotations

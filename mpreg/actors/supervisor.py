@@ -13,13 +13,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mpreg.actors.environment import child_env
-from mpreg.errors import ActorDiedError, RemoteError
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.messages import ErrorInfo
+from mpreg.protocol.failures import ErrorInfo, from_info
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +92,13 @@ class Supervisor:
             return
         slot.state = ActorState.FAILED
         if not slot.ready.done():
-            failure: Exception
             if error.kind == "user":  # its __init__ (or module import) raised
-                failure = RemoteError(
-                    command=f"start {slot.label}",
-                    exc_type=error.exc_type,
-                    message=error.message,
-                    remote_traceback=error.traceback,
-                    actor=endpoint_id,
-                )
+                error = replace(error, command=f"start {slot.label}", where=endpoint_id)
             else:
-                failure = ActorDiedError(f"{slot.label} ({endpoint_id}): {error.message}")
-            slot.ready.set_exception(failure)
+                error = ErrorInfo(
+                    kind="actor-died", message=f"{slot.label} ({endpoint_id}): {error.message}"
+                )
+            slot.ready.set_exception(from_info(error))
             slot.ready.exception()  # the deployer reads it; never "never retrieved"
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:

@@ -17,21 +17,20 @@ import inspect
 import logging
 import os
 import signal
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
-from mpreg.errors import SerializationError
+from mpreg.errors import NoRouteError, SerializationError
 from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.failures import to_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Assign,
     Call,
     CallDone,
-    ErrorInfo,
     Shutdown,
     WorkerFailed,
     WorkerReady,
@@ -41,20 +40,6 @@ from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
 
 log = logging.getLogger(__name__)
-
-
-def error_from_exception(exc: BaseException, *, kind: str = "user", command: str = "") -> ErrorInfo:
-    """Describe ``exc`` for the wire; a user error's traceback starts in user code."""
-    tb = exc.__traceback__
-    if kind == "user" and tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next  # drop the worker's own frame: the user wants their code
-    return ErrorInfo(
-        kind=kind,  # type: ignore[arg-type]
-        message=str(exc),
-        exc_type=type(exc).__name__,
-        traceback="".join(traceback.format_exception(type(exc), exc, tb)),
-        command=command,
-    )
 
 
 class Worker:
@@ -94,7 +79,7 @@ class Worker:
                 case _:
                     raise TypeError(f"unknown worker spec {type(spec).__name__}")
         except BaseException as exc:  # SystemExit in __init__ is a failed start too
-            conn.send(WorkerFailed(self.endpoint_id, error_from_exception(exc)))
+            conn.send(WorkerFailed(self.endpoint_id, to_info(exc, user_code=True)))
             self.stopped.set()
             return
         conn.send(
@@ -118,19 +103,19 @@ class Worker:
                 args = resolve_refs(args, results)
                 kwargs = resolve_refs(kwargs, results)
         except SerializationError as exc:
-            conn.send(CallDone(call.call_id, None, error_from_exception(exc, kind="serialization")))
+            conn.send(CallDone(call.call_id, None, to_info(exc)))
             return
         fn = self.functions.get(call.fun)
         if fn is None:
-            error = ErrorInfo(kind="no-route", message=f"this worker does not serve {call.fun!r}")
-            conn.send(CallDone(call.call_id, None, error))
+            error = NoRouteError(f"this worker does not serve {call.fun!r}")
+            conn.send(CallDone(call.call_id, None, to_info(error)))
             return
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             # Whatever user code raises, sys.exit() included, is the user's
             # error: reported, never retried, and the worker lives on.
-            conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
+            conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(self._finish(conn, call, result))
@@ -144,7 +129,7 @@ class Worker:
             result = await awaitable
         except BaseException as exc:  # CancelledError raised by user code too: always answer
             if conn.state.name == "OPEN":
-                conn.send(CallDone(call.call_id, None, error_from_exception(exc)))
+                conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
         if conn.state.name == "OPEN":
             self._reply(conn, call, result)
@@ -153,7 +138,7 @@ class Worker:
         try:
             blob = dumps_value(result, what=f"the result of {call.command or call.fun!r}")
         except SerializationError as exc:
-            conn.send(CallDone(call.call_id, None, error_from_exception(exc, kind="serialization")))
+            conn.send(CallDone(call.call_id, None, to_info(exc)))
             return
         conn.send(CallDone(call.call_id, blob, None))
 

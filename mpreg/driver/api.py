@@ -19,7 +19,7 @@ from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver.client import STATUS_TIMEOUT, Client, Future
 from mpreg.driver.requests import DEFAULT_RETRIES
-from mpreg.driver.sync_client import NotHere, SyncClient
+from mpreg.driver.sync_client import SyncClient
 from mpreg.errors import DeadlineExceeded, MpregError
 from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
@@ -186,11 +186,8 @@ def request(
     runtime, client = _require()
     sync = runtime.sync
     if sync is not None and threading.current_thread() is not runtime.thread:
-        try:
-            result = sync.request(commands, timeout=timeout, return_all=return_all, retries=retries)
-        except NotHere:
-            pass  # Futures inside, or another thread is using the sync connection
-        else:
+        result = sync.request(commands, timeout=timeout, return_all=return_all, retries=retries)
+        if result is not None:  # None: Futures inside, or another thread has the connection
             runtime.last_where = sync.last_where
             return result
     result = runtime.run(

@@ -25,11 +25,11 @@ from mpreg.driver.requests import (
     Collector,
     TaskIds,
     build_batch,
-    error_from_info,
     task_spec,
 )
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, SerializationError
 from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
@@ -252,7 +252,7 @@ class Client:
             lambda rid: Deploy(rid, spec.label, count, blob), timeout, f"deploying {spec.label}"
         )
         if reply.error is not None:
-            raise error_from_info(reply.error)
+            raise from_info(reply.error)
         return list(reply.value)  # type: ignore[call-overload]
 
     # --- internals ------------------------------------------------------------------
@@ -301,9 +301,9 @@ class Client:
                 if isinstance(waiter, Future):
                     self._waiting.pop(bid, None)
                 if isinstance(waiter, _Request):
-                    waiter.fail(error_from_info(error))
+                    waiter.fail(from_info(error))
                 elif isinstance(waiter, Future) and not waiter._future.done():
-                    waiter._future.set_exception(error_from_info(error))
+                    waiter._future.set_exception(from_info(error))
             case Reply(request_id=rid):
                 future = self._replies.get(rid)
                 if future is not None and not future.done():
@@ -316,7 +316,7 @@ class Client:
             return
         future.where = message.where
         if message.error is not None:
-            future._future.set_exception(error_from_info(message.error, message.where))
+            future._future.set_exception(from_info(message.error, message.where))
             return
         assert message.result is not None
         try:

@@ -12,53 +12,12 @@ from typing import Any
 
 from mpreg.commands import Command
 from mpreg.driver.planner import PlannedTask, plan_request
-from mpreg.errors import (
-    ActorDiedError,
-    ClusterUnavailable,
-    MpregError,
-    NoRouteError,
-    PlanError,
-    RemoteError,
-    SerializationError,
-    UnknownFunctionError,
-)
+from mpreg.errors import SerializationError
 from mpreg.protocol.codec import Blob, dumps_value, loads_value
-from mpreg.protocol.messages import ErrorInfo, SubmitBatch, TaskDone, TaskSpec
+from mpreg.protocol.failures import from_info
+from mpreg.protocol.messages import SubmitBatch, TaskDone, TaskSpec
 
 DEFAULT_RETRIES = 3
-
-
-def error_from_info(info: ErrorInfo, where: str = "") -> MpregError:
-    """The typed exception an ErrorInfo stands for; ``where`` is the endpoint that ran it."""
-    where = where or info.where
-    cmd = info.command or None
-    prefix = f"command {info.command!r}: " if info.command else ""
-    match info.kind:
-        case "user":
-            return RemoteError(
-                command=info.command,
-                exc_type=info.exc_type,
-                message=info.message,
-                remote_traceback=info.traceback,
-                actor=where,
-                node=where.partition("/")[0],  # endpoint ids are "node_id/label-n"
-            )
-        case "serialization":
-            return SerializationError(prefix + info.message, command=cmd)
-        case "actor-died":
-            return ActorDiedError(prefix + info.message)
-        case "unknown-function":
-            return UnknownFunctionError(
-                info.message, command=cmd, fun=info.fun, datasets=info.datasets
-            )
-        case "no-route":
-            return NoRouteError(info.message, command=cmd, fun=info.fun, datasets=info.datasets)
-        case "plan":
-            return PlanError(info.message, command=cmd)
-        case "unavailable":
-            return ClusterUnavailable(info.message)
-        case _:
-            return MpregError(f"{info.kind}: {info.message}")
 
 
 def task_spec(task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
@@ -136,7 +95,7 @@ class Collector:
         if self.finished:
             return True
         if message.error is not None:
-            self.error = error_from_info(message.error, message.where)
+            self.error = from_info(message.error, message.where)
             return True
         name = self.names.get(message.task_id)
         if name is None:

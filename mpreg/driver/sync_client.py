@@ -15,16 +15,21 @@ from typing import Any
 
 from mpreg.commands import Command
 from mpreg.driver.client import Future
-from mpreg.driver.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch, error_from_info
+from mpreg.driver.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded
+from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import BatchRejected, TaskDone
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
 
 
-class NotHere(Exception):
-    """This request must go the async way (Futures inside, or the connection is busy)."""
+class _NotHere(Exception):
+    """Found a Future while planning: the request must go the async way.
+
+    Raised from inside the planner's ``futures`` callback to stop planning at
+    once, and caught in :meth:`SyncClient.request`: it never leaves this module.
+    """
 
 
 class SyncClient:
@@ -45,12 +50,18 @@ class SyncClient:
         timeout: float | None,
         return_all: bool,
         retries: int = DEFAULT_RETRIES,
-    ) -> dict[str, Any]:
-        """Like Client.request; raises NotHere when the async path must take it."""
+    ) -> dict[str, Any] | None:
+        """Like Client.request; None when the async path must take it.
+
+        That is when ``commands`` pass Futures (they live in the async
+        client's session) or another thread is using this connection.
+        """
         if not self._lock.acquire(blocking=False):
-            raise NotHere
+            return None
         try:
             return self._request(commands, timeout, return_all, retries)
+        except _NotHere:
+            return None
         finally:
             self._lock.release()
 
@@ -82,7 +93,7 @@ class SyncClient:
                 case TaskDone(task_id=task_id) if task_id in ids:
                     collector.on_done(message)
                 case BatchRejected(batch_id=batch_id, error=error) if batch_id == first:
-                    raise error_from_info(error)
+                    raise from_info(error)
                 case _:
                     pass  # a late answer to a request that timed out
         if collector.error is not None:
@@ -113,5 +124,5 @@ class SyncClient:
 
 def _no_futures(value: Any) -> int | None:
     if isinstance(value, Future):
-        raise NotHere
+        raise _NotHere
     return None

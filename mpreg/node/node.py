@@ -22,11 +22,12 @@ from mpreg.actors.definitions import discover
 from mpreg.actors.loader import actor_spec, functions_spec, load_module
 from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.config import NodeConfig
-from mpreg.errors import ActorDiedError, ClusterUnavailable, RemoteError
+from mpreg.errors import ClusterUnavailable
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
 from mpreg.protocol.codec import Blob, dumps_value
+from mpreg.protocol.failures import to_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Assign,
@@ -269,7 +270,7 @@ class Node:
             await asyncio.gather(*(slot.ready for slot in slots))
             reply = Reply(message.request_id, tuple(s.endpoint_id for s in slots))
         except Exception as exc:
-            reply = Reply(message.request_id, None, _error_info(exc))
+            reply = Reply(message.request_id, None, to_info(exc))
         if conn.state is ConnState.OPEN:
             conn.send(reply)
 
@@ -536,18 +537,3 @@ def _reply_forward(
 ) -> None:
     if conn.state is ConnState.OPEN:
         conn.send(ForwardDone(call_id, result, error))
-
-
-def _error_info(exc: BaseException) -> ErrorInfo:
-    if isinstance(exc, RemoteError):
-        return ErrorInfo(
-            kind="user",
-            message=exc.message,
-            exc_type=exc.exc_type,
-            traceback=exc.remote_traceback,
-            command=exc.command,
-            where=exc.actor,
-        )
-    if isinstance(exc, ActorDiedError):
-        return ErrorInfo(kind="actor-died", message=str(exc), exc_type=type(exc).__name__)
-    return ErrorInfo(kind="internal", message=str(exc), exc_type=type(exc).__name__)

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from mpreg.errors import NoRouteError, UnknownFunctionError
+from mpreg.errors import NoRouteError, PlanError
 from mpreg.protocol.codec import Blob
+from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
     BatchRejected,
     ErrorInfo,
-    ErrorKind,
     Release,
     SubmitBatch,
     TaskDone,
@@ -92,29 +92,19 @@ class Session:
         try:
             self.node.routes.check(batch.tasks)
         except NoRouteError as exc:
-            kind: ErrorKind = (
-                "unknown-function" if isinstance(exc, UnknownFunctionError) else "no-route"
-            )
-            return ErrorInfo(
-                kind=kind,
-                message=str(exc),
-                command=exc.command or "",
-                fun=exc.fun or "",
-                datasets=exc.datasets,
-            )
+            return to_info(exc)
         ids = {t.task_id for t in batch.tasks}
         for spec in batch.tasks:
             if spec.task_id in self.tasks:
-                return ErrorInfo(
-                    kind="plan", message=f"task id {spec.task_id} reused", command=spec.name
-                )
+                return to_info(PlanError(f"task id {spec.task_id} reused", command=spec.name))
             for dep_id in spec.deps:
                 if dep_id not in ids and dep_id not in self.tasks:
-                    return ErrorInfo(
-                        kind="plan",
-                        message=f"command {spec.name!r} depends on a result that was "
-                        "released or never submitted",
-                        command=spec.name,
+                    return to_info(
+                        PlanError(
+                            f"command {spec.name!r} depends on a result that was "
+                            "released or never submitted",
+                            command=spec.name,
+                        )
                     )
         return None
 

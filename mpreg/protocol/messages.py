@@ -5,7 +5,9 @@ wire type id (``@message(n)``: never reuse or renumber one). Payload fields are
 :class:`~mpreg.protocol.codec.Blob`s, which a node forwards without
 unpickling. Names say who sends them: client -> node, node -> worker
 (a worker is an actor replica or a plain-function worker process),
-node <-> node.
+node <-> node. A failure travels as an :class:`ErrorInfo`, defined with its
+conversion to and from exceptions in :mod:`mpreg.protocol.failures` and
+re-exported here.
 """
 
 from __future__ import annotations
@@ -14,34 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mpreg.protocol.codec import Blob, fast_pickle
+from mpreg.protocol.failures import ErrorInfo as ErrorInfo
+from mpreg.protocol.failures import ErrorKind as ErrorKind
 from mpreg.protocol.schema import message
-
-ErrorKind = Literal[
-    "user",  # the function raised
-    "serialization",  # an argument or result would not (un)pickle
-    "actor-died",  # the process died and no retry was left
-    "no-route",  # nothing offers (fun, datasets)
-    "unknown-function",  # nothing offers fun at all
-    "plan",  # the request itself is malformed
-    "unavailable",  # a node or link went away
-    "internal",  # a bug in mpreg
-]
-
-
-@fast_pickle
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """A failure as it travels: enough to raise the right typed error remotely."""
-
-    kind: ErrorKind
-    message: str
-    exc_type: str = ""
-    traceback: str = ""
-    command: str = ""
-    fun: str = ""
-    datasets: tuple[str, ...] = ()
-    where: str = ""
-
 
 EndpointKind = Literal["actor", "worker"]
 
