@@ -216,7 +216,7 @@ class Node:
             return  # logged by the connection; nothing was unpickled
         match peer.role:
             case "client":
-                session = Session(self, conn)
+                session = Session(conn, self.routes.check, self.calls.submit)
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
                 conn.on_pressure = self._on_client_pressure
