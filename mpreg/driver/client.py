@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ from mpreg.protocol.messages import (
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address
+from mpreg.transport.replies import PendingReplies
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,8 @@ class Client:
         self.node_name = ""
         self._conn: Connection | None = None
         self._task_ids = TaskIds()
-        self._request_ids = itertools.count(1)  # for Reply correlation
         self._waiting: dict[int, _Request | Future] = {}
-        self._replies: dict[int, asyncio.Future[Reply]] = {}
+        self._replies = PendingReplies()  # status and deploy questions
         self._to_release: list[int] = []
         self._release_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -274,17 +273,12 @@ class Client:
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         conn = self._require_conn()
-        rid = next(self._request_ids)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._replies[rid] = future
         try:
-            async with asyncio.timeout(timeout):
+            async with self._replies.expect() as (rid, future), asyncio.timeout(timeout):
                 conn.send(make(rid))
                 return await future
         except TimeoutError:
             raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s") from None
-        finally:
-            self._replies.pop(rid, None)
 
     def _on_message(self, conn: Connection, message: object) -> None:
         match message:
@@ -304,10 +298,8 @@ class Client:
                     waiter.fail(from_info(error))
                 elif isinstance(waiter, Future) and not waiter._future.done():
                     waiter._future.set_exception(from_info(error))
-            case Reply(request_id=rid):
-                future = self._replies.get(rid)
-                if future is not None and not future.done():
-                    future.set_result(message)
+            case Reply():
+                self._replies.resolve(message)
             case _:
                 log.warning("node sent unexpected %s", type(message).__name__)
 
@@ -334,9 +326,7 @@ class Client:
             elif not waiter._future.done():
                 waiter._future.set_exception(lost)
         self._waiting.clear()
-        for future in self._replies.values():
-            if not future.done():
-                future.set_exception(lost)
+        self._replies.fail_all(lost)
 
     def _release_later(self, task_id: int) -> None:
         """Called from Future.__del__ (any thread): batch releases into one message."""

@@ -9,10 +9,13 @@ dependent needs them, and only wanted results travel back to the driver.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mpreg.errors import NoRouteError, PlanError
+from mpreg.node.dispatch import DoneCallback
+from mpreg.node.routing import RoutableTask
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
@@ -25,10 +28,27 @@ from mpreg.protocol.messages import (
 )
 from mpreg.transport.connection import Connection, ConnState
 
-if TYPE_CHECKING:
-    from mpreg.node.node import Node
-
 log = logging.getLogger(__name__)
+
+
+RouteCheck = Callable[[Iterable[RoutableTask]], None]
+"""Raises NoRouteError unless every task has somewhere to run (``RoutingTable.check``)."""
+
+
+class Submit(Protocol):
+    """Starts one call in the cluster (``CallDispatcher.submit``)."""
+
+    def __call__(
+        self,
+        *,
+        fun: str,
+        datasets: frozenset[str],
+        args: Blob,
+        deps: tuple[tuple[int, Blob], ...],
+        command: str,
+        retries: int,
+        on_done: DoneCallback,
+    ) -> None: ...
 
 
 @dataclass(eq=False)
@@ -45,11 +65,16 @@ class TaskState:
 
 
 class Session:
-    """Task table of one client connection."""
+    """Task table of one client connection.
 
-    def __init__(self, node: Node, conn: Connection) -> None:
-        self.node = node
+    It needs two things of its node: ``check`` that a batch can be routed, and
+    ``submit`` to start a call; both are given, so it never sees the node.
+    """
+
+    def __init__(self, conn: Connection, check: RouteCheck, submit: Submit) -> None:
         self.conn = conn
+        self._check = check
+        self._submit = submit
         self.tasks: dict[int, TaskState] = {}
 
     def __repr__(self) -> str:
@@ -90,7 +115,7 @@ class Session:
 
     def _validate(self, batch: SubmitBatch) -> ErrorInfo | None:
         try:
-            self.node.routes.check(batch.tasks)
+            self._check(batch.tasks)
         except NoRouteError as exc:
             return to_info(exc)
         ids = {t.task_id for t in batch.tasks}
@@ -118,7 +143,7 @@ class Session:
             deps.append((dep_id, dep.result))
             dep.pending_dependents -= 1
             self._maybe_forget(dep)
-        self.node.calls.submit(
+        self._submit(
             fun=spec.fun,
             datasets=spec.datasets,
             args=spec.args,

@@ -45,6 +45,8 @@ class FakeCalls:
 
 
 class FakeNode:
+    """What a session uses of its node: a real routing table and a recording dispatcher."""
+
     def __init__(self) -> None:
         self.routes = RoutingTable()
         self.routes.add(Endpoint("n/w", "n", "worker", frozenset({"f"}), frozenset()))
@@ -59,7 +61,7 @@ def _spec(
 
 def _session() -> tuple[Session, FakeNode, FakeConn]:
     node, conn = FakeNode(), FakeConn()
-    return Session(node, conn), node, conn  # type: ignore[arg-type]
+    return Session(conn, node.routes.check, node.calls.submit), node, conn  # type: ignore[arg-type]
 
 
 def test_a_chain_runs_in_order_and_only_the_sink_comes_back() -> None:

@@ -1,0 +1,106 @@
+"""Status answers: this node's own stats, and the whole cluster's gathered from its peers.
+
+A client's ``StatusRequest`` asks for the cluster; a peer's asks for the
+node's own stats only (``local_only``), so a status never fans out twice.
+Peers are asked in parallel; one that does not answer within
+``PEER_STATUS_TIMEOUT`` is shown as unreachable instead of holding up the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import cast
+
+from mpreg.actors.supervisor import Supervisor
+from mpreg.errors import ClusterUnavailable
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.peers import Peer, PeerTable
+from mpreg.node.routing import RoutingTable
+from mpreg.protocol.messages import EndpointStats, NodeInfo, NodeStats, Reply, StatusRequest
+from mpreg.status import ClusterStatus, percentile, rss_bytes
+from mpreg.transport.connection import Connection
+from mpreg.transport.replies import PendingReplies
+
+PEER_STATUS_TIMEOUT = 3.0
+
+
+class NodeStatus:
+    """Answers status questions about one node and, through its peers, the cluster."""
+
+    def __init__(
+        self,
+        info: Callable[[], NodeInfo],
+        supervisor: Supervisor,
+        routes: RoutingTable,
+        calls: CallDispatcher,
+        peers: PeerTable[Connection],
+    ) -> None:
+        self._info = info
+        self._supervisor = supervisor
+        self._routes = routes
+        self._calls = calls
+        self._peers = peers
+        self.replies = PendingReplies()  # our status questions to peers
+
+    def __repr__(self) -> str:
+        return f"<NodeStatus {self._info().node_id} asking={len(self.replies)}>"
+
+    def local(self) -> NodeStats:
+        info = self._info()
+        endpoints = []
+        for endpoint_id, slot in self._supervisor.slots.items():
+            ep = self._routes.get(endpoint_id)
+            counters = self._calls.counters.get(endpoint_id)
+            lat = counters.latencies_ms if counters else []
+            endpoints.append(
+                EndpointStats(
+                    endpoint_id=endpoint_id,
+                    node_id=info.node_id,
+                    kind=slot.kind,
+                    label=slot.label,
+                    functions=tuple(sorted(ep.functions)) if ep else (),
+                    datasets=tuple(sorted(ep.datasets)) if ep else (),
+                    pid=slot.pid,
+                    state=slot.state.value,
+                    in_flight=self._routes.outstanding(endpoint_id),
+                    calls=counters.calls if counters else 0,
+                    errors=counters.errors if counters else 0,
+                    restarts=slot.restarts,
+                    rss_bytes=rss_bytes(slot.pid),
+                    p50_ms=percentile(lat, 0.5),
+                    p99_ms=percentile(lat, 0.99),
+                )
+            )
+        return NodeStats(
+            node=info,
+            state="alive",
+            pid=os.getpid(),
+            rss_bytes=rss_bytes(os.getpid()),
+            calls=sum(c.calls for c in self._calls.counters.values()),
+            in_flight=len(self._calls.in_flight),
+            endpoints=tuple(endpoints),
+        )
+
+    async def cluster(self) -> ClusterStatus:
+        """This node's stats and every reachable peer's, asked in parallel."""
+        others = await asyncio.gather(*(self._ask(peer) for peer in self._peers.alive()))
+        return ClusterStatus((self.local(), *others))
+
+    async def answer(self, request_id: int, local_only: bool) -> Reply:
+        value: object = self.local() if local_only else await self.cluster()
+        return Reply(request_id, value)
+
+    async def _ask(self, peer: Peer[Connection]) -> NodeStats:
+        assert peer.info is not None and peer.link is not None  # an ALIVE peer has both
+        try:
+            async with self.replies.expect() as (rid, future):
+                peer.link.send(StatusRequest(rid, local_only=True))
+                async with asyncio.timeout(PEER_STATUS_TIMEOUT):
+                    reply = await future
+                return cast(NodeStats, reply.value)  # a peer answers local_only with its NodeStats
+        except (TimeoutError, ClusterUnavailable):
+            return NodeStats(
+                node=peer.info, state="unreachable", pid=0, rss_bytes=0, calls=0, in_flight=0
+            )

@@ -1,0 +1,143 @@
+"""This node's own worker processes: their slots, their links, their endpoints.
+
+The :class:`~mpreg.actors.supervisor.Supervisor` starts and restarts the
+processes; this registry pairs each one's connection with its endpoint id,
+adds the endpoint to the routing table once the worker serves (and tells the
+peers), and takes it away when the process or its link dies. A deploy is the
+same thing asked for by a client at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+
+from mpreg.actors.supervisor import Supervisor, WorkerSlot
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.routing import RoutingTable
+from mpreg.protocol.codec import Blob
+from mpreg.protocol.failures import to_info
+from mpreg.protocol.messages import (
+    Assign,
+    Call,
+    Deploy,
+    Endpoint,
+    EndpointsChanged,
+    Reply,
+    Shutdown,
+    WorkerFailed,
+    WorkerReady,
+)
+from mpreg.transport.connection import Connection, ConnState
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    """Worker slots of the node ``node_id`` and the live connection of each."""
+
+    def __init__(
+        self,
+        node_id: str,
+        node_address: Callable[[], str],
+        token: str,
+        routes: RoutingTable,
+        calls: CallDispatcher,
+        announce: Callable[[EndpointsChanged], None],
+    ) -> None:
+        self.node_id = node_id
+        self.routes = routes
+        self.calls = calls
+        self._announce = announce  # tells the peers about endpoint changes
+        self.supervisor = Supervisor(node_address, token, self._on_exit)
+        self._conns: dict[str, Connection] = {}  # endpoint_id -> its process's connection
+        self._endpoint_seq = itertools.count(1)
+
+    def __repr__(self) -> str:
+        slots = len(self.supervisor.slots)
+        return f"<Workers {self.node_id} slots={slots} linked={len(self._conns)}>"
+
+    def add_slot(self, kind: str, label: str, spec: Blob) -> WorkerSlot:
+        """Start one process serving ``spec``; its ``ready`` resolves once it serves."""
+        endpoint_id = f"{self.node_id}/{label}-{next(self._endpoint_seq)}"
+        return self.supervisor.add(endpoint_id, kind, label, spec)
+
+    def attach(self, endpoint_id: str, conn: Connection) -> bool:
+        """A worker process connected: hand it its spec. False if no slot expects it."""
+        slot = self.supervisor.slots.get(endpoint_id)
+        if slot is None:
+            return False
+        self._conns[endpoint_id] = conn
+        conn.send(Assign(endpoint_id, slot.spec))
+        return True
+
+    def send(self, endpoint_id: str, call: Call) -> bool:
+        """Deliver ``call`` to a local endpoint; False if its process is not reachable now."""
+        conn = self._conns.get(endpoint_id)
+        if conn is None or conn.state is not ConnState.OPEN:
+            return False
+        conn.send(call)
+        return True
+
+    # --- events ---------------------------------------------------------------------
+
+    def on_ready(self, message: WorkerReady) -> None:
+        """The worker serves: route to it, tell the peers, wake calls waiting for a route."""
+        slot = self.supervisor.slots.get(message.endpoint_id)
+        if slot is None:
+            return
+        endpoint = Endpoint(
+            endpoint_id=message.endpoint_id,
+            node_id=self.node_id,
+            kind="actor" if slot.kind == "actor" else "worker",
+            functions=frozenset(message.functions),
+            datasets=frozenset(message.datasets),
+            label=message.label,
+        )
+        self.routes.add(endpoint)
+        self.supervisor.mark_ready(message.endpoint_id)
+        self._announce(EndpointsChanged(self.node_id, added=(endpoint,)))
+        self.calls.endpoints_added()
+
+    def on_failed(self, message: WorkerFailed) -> None:
+        log.error("worker %s failed to start: %s", message.endpoint_id, message.error.message)
+        self.supervisor.mark_failed(message.endpoint_id, message.error)
+
+    def on_close(self, endpoint_id: str, conn: Connection) -> None:
+        # A restarted replica may already have registered under the same id:
+        # only the current connection's loss takes the endpoint away.
+        if self._conns.get(endpoint_id) is conn:
+            del self._conns[endpoint_id]
+            self._endpoint_gone(endpoint_id)
+
+    def _on_exit(self, slot: WorkerSlot) -> None:
+        self._endpoint_gone(slot.endpoint_id)
+
+    def _endpoint_gone(self, endpoint_id: str) -> None:
+        if self.routes.get(endpoint_id) is None:
+            return
+        self.routes.remove(endpoint_id)
+        self._announce(EndpointsChanged(self.node_id, removed=(endpoint_id,)))
+        self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
+
+    # --- deploy and stop ------------------------------------------------------------
+
+    async def deploy(self, message: Deploy) -> Reply:
+        """Start the asked actor replicas; reply with their endpoint ids once all serve."""
+        slots = [
+            self.add_slot("actor", message.label, message.spec) for _ in range(message.replicas)
+        ]
+        try:
+            await asyncio.gather(*(slot.ready for slot in slots))
+            return Reply(message.request_id, tuple(s.endpoint_id for s in slots))
+        except Exception as exc:
+            return Reply(message.request_id, None, to_info(exc))
+
+    async def stop(self) -> None:
+        """Ask every worker to exit, then let the supervisor wait for them (or kill them)."""
+        for conn in list(self._conns.values()):
+            if conn.state is ConnState.OPEN:
+                conn.send(Shutdown())
+        await self.supervisor.stop()
