@@ -114,13 +114,6 @@ class LocalCluster:
         node.node_id = announced["node_id"]
         return node
 
-    async def kill(self, index: int) -> None:
-        """SIGKILL one node process (failure tests)."""
-        node = self.nodes[index]
-        if node.process.returncode is None:
-            node.process.kill()
-            await node.process.wait()
-
     async def stop(self) -> None:
         """Close every node's stdin (a clean stop), then escalate: SIGTERM, SIGKILL."""
         procs = [n.process for n in self.nodes if n.process.returncode is None]
