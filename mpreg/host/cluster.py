@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
-import select
 import signal
 import sys
 import time
@@ -26,6 +24,7 @@ import cloudpickle
 from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
+from mpreg.host.announce import Announce, read_announce
 
 log = logging.getLogger(__name__)
 
@@ -94,24 +93,19 @@ class LocalCluster:
         process.stdin.write(b"%d\n" % len(blob) + blob)
         await process.stdin.drain()
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            line = await asyncio.to_thread(_read_line, ready_r, deadline)
-        finally:
-            os.close(ready_r)
-        if line is None:
+            announced = await asyncio.to_thread(read_announce, ready_r, START_TIMEOUT)
+        except TimeoutError:
             raise ClusterUnavailable(
                 f"node {config.name!r} did not start within {START_TIMEOUT:g}s"
-            )
-        try:
-            announced = json.loads(line) if line else {}
-        except json.JSONDecodeError:
-            announced = {}
-        if not announced:
-            announced = {"error": f"node exited with code {await process.wait()}"}
-        if "error" in announced:
-            raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced['error']}")
-        node.address = announced["address"]
-        node.node_id = announced["node_id"]
+            ) from None
+        finally:
+            os.close(ready_r)
+        if announced is None:
+            announced = Announce(error=f"node exited with code {await process.wait()}")
+        if announced.error is not None:
+            raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced.error}")
+        node.address = announced.address
+        node.node_id = announced.node_id
         return node
 
     async def stop(self) -> None:
@@ -188,40 +182,20 @@ def start_detached(
     except BrokenPipeError:
         pass  # it died before reading its config: reported below from its log
     try:
-        line = _read_line(ready_r, time.monotonic() + timeout)
-    finally:
-        os.close(ready_r)
-    if line is None:
+        announced = read_announce(ready_r, timeout)
+    except TimeoutError:
         _kill_group(pid)
         raise ClusterUnavailable(
             f"node {config.name!r} did not start within {timeout:g}s (log: {log_path})"
-        )
-    try:
-        announced = json.loads(line) if line else {}
-    except json.JSONDecodeError:
-        announced = {}
-    if "address" in announced:
-        return DetachedNode(announced["address"], announced["node_id"], int(announced["pid"]))
+        ) from None
+    finally:
+        os.close(ready_r)
+    if announced is not None and announced.error is None:
+        return DetachedNode(announced.address, announced.node_id, announced.pid)
     code = _reap(pid, time.monotonic() + STOP_GRACE)
-    error = announced.get("error") or _exit_reason(code, log_path)
-    raise ClusterUnavailable(f"node {config.name!r} failed to start: {error}")
-
-
-def _read_line(fd: int, deadline: float) -> str | None:
-    """One line from ``fd`` ("" at end of file without a line), or None at the deadline."""
-    data = b""
-    while b"\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        readable, _, _ = select.select([fd], [], [], left)
-        if not readable:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").partition("\n")[0]
+    error = announced.error if announced is not None else None
+    reason = error or _exit_reason(code, log_path)
+    raise ClusterUnavailable(f"node {config.name!r} failed to start: {reason}")
 
 
 def _reap(pid: int, deadline: float) -> int | None:
