@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from enum import Enum
 
 from mpreg.actors.environment import child_env
 from mpreg.errors import ActorDiedError, RemoteError
+from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import ErrorInfo
 
@@ -159,16 +161,9 @@ class Supervisor:
         procs = [
             s.process for s in self.slots.values() if s.process and s.process.returncode is None
         ]
-        if procs:
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    await asyncio.gather(*(p.wait() for p in procs))
-            except TimeoutError:
-                for p in procs:
-                    if p.returncode is None:
-                        log.warning("killing worker pid=%s that did not stop", p.pid)
-                        p.kill()
-                await asyncio.gather(*(p.wait() for p in procs))
+        # The node sent Shutdown already; a worker still running past the grace
+        # is stuck (in user code), and only SIGKILL stops that for sure.
+        await stop_processes(procs, grace=STOP_GRACE, what="worker", escalate=(signal.SIGKILL,))
         for task in list(self._watchers):
             task.cancel()
         await asyncio.gather(*self._watchers, return_exceptions=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import signal
@@ -25,8 +24,7 @@ from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
 from mpreg.host.announce import Announce, read_announce
-
-log = logging.getLogger(__name__)
+from mpreg.processes import stop_processes
 
 START_TIMEOUT = 300.0  # actors may load large datasets in __init__
 STOP_GRACE = 10.0
@@ -114,19 +112,7 @@ class LocalCluster:
         for proc in procs:
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
-        for signal_name in ("terminate", "kill"):
-            alive = [p for p in procs if p.returncode is None]
-            if not alive:
-                break
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    await asyncio.gather(*(p.wait() for p in alive))
-            except TimeoutError:
-                for p in alive:
-                    if p.returncode is None:
-                        log.warning("node pid=%s did not stop; %s", p.pid, signal_name)
-                        getattr(p, signal_name)()
-        await asyncio.gather(*(p.wait() for p in procs))
+        await stop_processes(procs, grace=STOP_GRACE, what="node")
 
 
 @dataclass(frozen=True, slots=True)
