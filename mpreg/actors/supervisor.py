@@ -22,6 +22,7 @@ from mpreg.errors import ActorDiedError, RemoteError
 from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import ErrorInfo
+from mpreg.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,13 @@ class Supervisor:
         self._token = token
         self._on_exit = on_exit
         self.slots: dict[str, WorkerSlot] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers = TaskSet("supervisor")  # one per slot: runs and restarts its process
         self._stopping = False
 
     def add(self, endpoint_id: str, kind: str, label: str, spec: Blob) -> WorkerSlot:
         slot = WorkerSlot(endpoint_id, kind, label, spec)
         self.slots[endpoint_id] = slot
-        task = asyncio.ensure_future(self._run(slot))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._watchers.spawn(self._run(slot))
         return slot
 
     def mark_ready(self, endpoint_id: str) -> None:
@@ -164,6 +163,4 @@ class Supervisor:
         # The node sent Shutdown already; a worker still running past the grace
         # is stuck (in user code), and only SIGKILL stops that for sure.
         await stop_processes(procs, grace=STOP_GRACE, what="worker", escalate=(signal.SIGKILL,))
-        for task in list(self._watchers):
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await self._watchers.close()
