@@ -27,6 +27,7 @@ from mpreg.actors.loader import load_module
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver.client import Client
+from mpreg.driver.planner import sink_names
 from mpreg.errors import ClusterUnavailable
 from mpreg.host.cluster import LocalCluster
 
@@ -147,10 +148,7 @@ def dag_table(outcome: Outcome) -> Table:
 
 def sinks(commands: Sequence[Command], results: dict[str, Any]) -> dict[str, Any]:
     """The results of the commands no other command references (what a request returns)."""
-    names = {c.name for c in commands}
-    values = [v for c in commands for v in [*c.args, *(c.kwargs or {}).values()]]
-    used = {v for v in values if isinstance(v, str) and v in names}
-    return {c.name: results[c.name] for c in commands if c.name not in used}
+    return {name: results[name] for name in sink_names(commands)}
 
 
 async def wait_for_datasets(client: Client, datasets: set[str], timeout: float) -> None:

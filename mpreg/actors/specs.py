@@ -25,6 +25,3 @@ class ActorSpec:
     label: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] | None = None
-
-
-WorkerSpec = FunctionsSpec | ActorSpec

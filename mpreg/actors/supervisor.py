@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mpreg.actors.environment import child_env
+from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import ErrorInfo, from_info
+from mpreg.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,13 @@ class Supervisor:
         self._token = token
         self._on_exit = on_exit
         self.slots: dict[str, WorkerSlot] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers = TaskSet("supervisor")  # one per slot: runs and restarts its process
         self._stopping = False
 
     def add(self, endpoint_id: str, kind: str, label: str, spec: Blob) -> WorkerSlot:
         slot = WorkerSlot(endpoint_id, kind, label, spec)
         self.slots[endpoint_id] = slot
-        task = asyncio.ensure_future(self._run(slot))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._watchers.spawn(self._run(slot))
         return slot
 
     def mark_ready(self, endpoint_id: str) -> None:
@@ -153,16 +154,7 @@ class Supervisor:
         procs = [
             s.process for s in self.slots.values() if s.process and s.process.returncode is None
         ]
-        if procs:
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    await asyncio.gather(*(p.wait() for p in procs))
-            except TimeoutError:
-                for p in procs:
-                    if p.returncode is None:
-                        log.warning("killing worker pid=%s that did not stop", p.pid)
-                        p.kill()
-                await asyncio.gather(*(p.wait() for p in procs))
-        for task in list(self._watchers):
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        # The node sent Shutdown already; a worker still running past the grace
+        # is stuck (in user code), and only SIGKILL stops that for sure.
+        await stop_processes(procs, grace=STOP_GRACE, what="worker", escalate=(signal.SIGKILL,))
+        await self._watchers.close()

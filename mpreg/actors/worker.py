@@ -36,6 +36,7 @@ from mpreg.protocol.messages import (
     WorkerReady,
 )
 from mpreg.protocol.refs import resolve_refs
+from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
 
@@ -49,7 +50,7 @@ class Worker:
         self.endpoint_id = endpoint_id
         self.functions: dict[str, Callable[..., Any]] = {}
         self.conn: Connection | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"worker {endpoint_id}")  # the calls of async functions
         self.stopped = asyncio.Event()
 
     def on_message(self, conn: Connection, message: object) -> None:
@@ -118,9 +119,7 @@ class Worker:
             conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(self._finish(conn, call, result))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._finish(conn, call, result))
         else:
             self._reply(conn, call, result)
 
@@ -156,6 +155,7 @@ async def run_worker(address: str, endpoint_id: str, token: str) -> None:
     await asyncio.wait([stop, closed], return_when=asyncio.FIRST_COMPLETED)
     stop.cancel()
     conn.close()
+    await worker._tasks.close()
 
 
 def main(argv: list[str] | None = None) -> None:

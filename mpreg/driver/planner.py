@@ -146,6 +146,18 @@ def plan_request(
     return Plan(tasks=tasks)
 
 
+def sink_names(commands: Sequence[Command]) -> tuple[str, ...]:
+    """The names of the commands no other command references, in the order given.
+
+    These are the results a request returns (without ``return_all``). Raises
+    :class:`PlanError` for a request :func:`plan_request` would refuse.
+    """
+    wanted = {
+        task.task_id for task in plan_request(commands, first_task_id=0).tasks if task.want_result
+    }
+    return tuple(command.name for position, command in enumerate(commands) if position in wanted)
+
+
 def _plan_plain_single(command: _Checked, task_id: int) -> Plan | None:
     """The plan of a lone command whose arguments are all scalars, or None.
 

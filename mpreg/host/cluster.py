@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import os
 import secrets
-import select
 import signal
 import sys
 import time
@@ -26,8 +23,8 @@ import cloudpickle
 from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
-
-log = logging.getLogger(__name__)
+from mpreg.host.announce import Announce, read_announce
+from mpreg.processes import stop_processes
 
 START_TIMEOUT = 300.0  # actors may load large datasets in __init__
 STOP_GRACE = 10.0
@@ -94,32 +91,20 @@ class LocalCluster:
         process.stdin.write(b"%d\n" % len(blob) + blob)
         await process.stdin.drain()
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            line = await asyncio.to_thread(_read_line, ready_r, deadline)
-        finally:
-            os.close(ready_r)
-        if line is None:
+            announced = await asyncio.to_thread(read_announce, ready_r, START_TIMEOUT)
+        except TimeoutError:
             raise ClusterUnavailable(
                 f"node {config.name!r} did not start within {START_TIMEOUT:g}s"
-            )
-        try:
-            announced = json.loads(line) if line else {}
-        except json.JSONDecodeError:
-            announced = {}
-        if not announced:
-            announced = {"error": f"node exited with code {await process.wait()}"}
-        if "error" in announced:
-            raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced['error']}")
-        node.address = announced["address"]
-        node.node_id = announced["node_id"]
+            ) from None
+        finally:
+            os.close(ready_r)
+        if announced is None:
+            announced = Announce(error=f"node exited with code {await process.wait()}")
+        if announced.error is not None:
+            raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced.error}")
+        node.address = announced.address
+        node.node_id = announced.node_id
         return node
-
-    async def kill(self, index: int) -> None:
-        """SIGKILL one node process (failure tests)."""
-        node = self.nodes[index]
-        if node.process.returncode is None:
-            node.process.kill()
-            await node.process.wait()
 
     async def stop(self) -> None:
         """Close every node's stdin (a clean stop), then escalate: SIGTERM, SIGKILL."""
@@ -127,19 +112,7 @@ class LocalCluster:
         for proc in procs:
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
-        for signal_name in ("terminate", "kill"):
-            alive = [p for p in procs if p.returncode is None]
-            if not alive:
-                break
-            try:
-                async with asyncio.timeout(STOP_GRACE):
-                    await asyncio.gather(*(p.wait() for p in alive))
-            except TimeoutError:
-                for p in alive:
-                    if p.returncode is None:
-                        log.warning("node pid=%s did not stop; %s", p.pid, signal_name)
-                        getattr(p, signal_name)()
-        await asyncio.gather(*(p.wait() for p in procs))
+        await stop_processes(procs, grace=STOP_GRACE, what="node")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,40 +168,20 @@ def start_detached(
     except BrokenPipeError:
         pass  # it died before reading its config: reported below from its log
     try:
-        line = _read_line(ready_r, time.monotonic() + timeout)
-    finally:
-        os.close(ready_r)
-    if line is None:
+        announced = read_announce(ready_r, timeout)
+    except TimeoutError:
         _kill_group(pid)
         raise ClusterUnavailable(
             f"node {config.name!r} did not start within {timeout:g}s (log: {log_path})"
-        )
-    try:
-        announced = json.loads(line) if line else {}
-    except json.JSONDecodeError:
-        announced = {}
-    if "address" in announced:
-        return DetachedNode(announced["address"], announced["node_id"], int(announced["pid"]))
+        ) from None
+    finally:
+        os.close(ready_r)
+    if announced is not None and announced.error is None:
+        return DetachedNode(announced.address, announced.node_id, announced.pid)
     code = _reap(pid, time.monotonic() + STOP_GRACE)
-    error = announced.get("error") or _exit_reason(code, log_path)
-    raise ClusterUnavailable(f"node {config.name!r} failed to start: {error}")
-
-
-def _read_line(fd: int, deadline: float) -> str | None:
-    """One line from ``fd`` ("" at end of file without a line), or None at the deadline."""
-    data = b""
-    while b"\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        readable, _, _ = select.select([fd], [], [], left)
-        if not readable:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").partition("\n")[0]
+    error = announced.error if announced is not None else None
+    reason = error or _exit_reason(code, log_path)
+    raise ClusterUnavailable(f"node {config.name!r} failed to start: {reason}")
 
 
 def _reap(pid: int, deadline: float) -> int | None:

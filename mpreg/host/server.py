@@ -2,7 +2,8 @@
 
 Reads its NodeConfig (cloudpickled, length-prefixed) from stdin, starts the
 node, prints one JSON line ``{"address": ..., "node_id": ..., "pid": ...}``
-once every initial worker serves (or ``{"error": ...}`` and exits 1), then
+once every initial worker serves (or ``{"error": ...}`` and exits 1; the
+format is :class:`~mpreg.host.announce.Announce`), then
 serves until SIGTERM/SIGINT or, with ``--exit-with-parent``, until its stdin
 closes: an embedded cluster ends when its driver does, even after kill -9.
 With ``--announce-fd N`` that line goes to file descriptor N, which is then
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -25,6 +25,7 @@ import cloudpickle
 
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
+from mpreg.host.announce import Announce
 from mpreg.node.node import Node
 from mpreg.transport.loop import install_best_loop
 
@@ -72,12 +73,12 @@ async def serve(
     except Exception as exc:
         await node.stop()
         if announce:
-            say(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+            say(Announce(error=f"{type(exc).__name__}: {exc}").line())
         else:
             raise
         return 1
     if announce:
-        say(json.dumps({"address": address, "node_id": node.node_id, "pid": os.getpid()}))
+        say(Announce(address, node.node_id, os.getpid()).line())
     if on_ready is not None:
         on_ready(node)
     await stop.wait()

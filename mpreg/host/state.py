@@ -210,6 +210,11 @@ def stop_nodes(records: list[NodeRecord], *, grace: float = 15.0) -> list[NodeRe
     them too would race its supervisor). Escalation and the final sweep kill
     a detached node's whole process group, so nothing it started survives.
     Returns the nodes that had to be killed.
+
+    The policy of :func:`mpreg.processes.stop_processes`, done by pid: these
+    nodes are not this process's children (nothing to wait() on, so their
+    exit is polled), a recorded pid may belong to another process by now
+    (checked by start time), and the caller is the synchronous CLI.
     """
     for record in records:
         if record.alive:

@@ -124,8 +124,3 @@ def loads_value(blob: Blob, *, what: str = "value") -> Any:
         return pickle.loads(blob.parts[0], buffers=blob.parts[1:])
     except Exception as exc:
         raise SerializationError(f"cannot unpickle {what}: {type(exc).__name__}: {exc}") from exc
-
-
-def dumps_by_value(obj: Any) -> bytes:
-    """Cloudpickle code objects (actor classes, functions) for deployment."""
-    return cloudpickle.dumps(obj)

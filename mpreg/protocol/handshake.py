@@ -11,6 +11,11 @@ Both sides prove they hold the cluster token without sending it::
 Messages are JSON. Proofs are compared in constant time. Versions that must
 match: the protocol, Python major.minor (cloudpickled code is bytecode) and
 cloudpickle.
+
+:class:`Handshake` works on messages; :class:`FramedHandshake` drives it over
+a byte stream (frames in, frames out, the pre-authentication frame limit), so
+a transport only moves bytes: the asyncio connection and the blocking one
+share it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,16 @@ from typing import Any, Literal
 import cloudpickle
 
 from mpreg.errors import AuthenticationError, ProtocolError
-from mpreg.protocol.frames import PROTOCOL_VERSION
+from mpreg.protocol.frames import (
+    DEFAULT_MAX_FRAME,
+    HANDSHAKE_MAX_FRAME,
+    PROTOCOL_VERSION,
+    Buffer,
+    Frame,
+    FrameDecoder,
+    FrameKind,
+    encode_frame,
+)
 
 Role = Literal["client", "worker", "node"]
 ROLES: tuple[Role, ...] = ("client", "worker", "node")
@@ -217,3 +231,67 @@ class Handshake:
             return self._refuse("authentication failed: wrong cluster token")
         self.state = HandshakeState.DONE
         return Step(send=_encode(type="welcome"), peer=self._peer)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a :class:`FramedHandshake` wants done after some bytes arrived.
+
+    Write ``send`` first (in order), then: ``failure`` set, close the link;
+    ``peer`` set, the link is open and ``frames`` are the frames that came
+    right behind the last handshake message (message frames, unless the peer
+    misbehaves: the caller checks their kind as it does after the handshake);
+    neither set, wait for more bytes.
+    """
+
+    send: list[Buffer] = field(default_factory=list)
+    peer: PeerIdentity | None = None
+    failure: AuthenticationError | None = None
+    frames: list[Frame] = field(default_factory=list)
+
+
+class FramedHandshake:
+    """A :class:`Handshake` over a byte stream: bytes in, frames to write out.
+
+    Until the peer authenticated, ``decoder`` takes frames of at most
+    ``HANDSHAKE_MAX_FRAME`` bytes (an unknown peer must not make this process
+    buffer or decompress megabytes) and only handshake frames (nothing from
+    an unauthenticated peer is ever unpickled). Once it did, the limit is
+    ``max_frame`` and the caller keeps using ``decoder`` for the messages.
+    """
+
+    def __init__(self, handshake: Handshake, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.handshake = handshake
+        self.decoder = FrameDecoder(min(max_frame, HANDSHAKE_MAX_FRAME))
+        self.frames_received = 0  # none yet and a ProtocolError: likely not mpreg at all
+        self._max_frame = max_frame
+
+    def __repr__(self) -> str:
+        return f"<FramedHandshake {self.handshake!r} frames={self.frames_received}>"
+
+    def start(self) -> list[Buffer]:
+        """The frame to write first (the connector's hello); empty for the acceptor."""
+        first = self.handshake.start()
+        return [] if first is None else encode_frame(FrameKind.HANDSHAKE, first)
+
+    def receive(self, data: Buffer) -> Progress:
+        """Take bytes from the peer; raises ProtocolError for anything malformed."""
+        send: list[Buffer] = []
+        frames = self.decoder.feed(data)
+        # The decoder stops after each handshake frame (so the frames behind the
+        # last one are parsed under the raised limit); b"" parses what follows.
+        while frames:
+            for frame in frames:
+                if frame.kind is not FrameKind.HANDSHAKE:
+                    raise ProtocolError("message frame before authentication")
+                self.frames_received += 1
+                step = self.handshake.receive(frame.header)
+                if step.send is not None:
+                    send.extend(encode_frame(FrameKind.HANDSHAKE, step.send))
+                if step.failure is not None:
+                    return Progress(send, failure=step.failure)
+                if step.peer is not None:
+                    self.decoder.max_frame = self._max_frame
+                    return Progress(send, peer=step.peer, frames=self.decoder.feed(b""))
+            frames = self.decoder.feed(b"")
+        return Progress(send)

@@ -80,7 +80,7 @@ class Release:
 @message(4)
 @dataclass(frozen=True, slots=True)
 class Deploy:
-    """Start ``replicas`` processes serving ``spec`` (a cloudpickled WorkerSpec)."""
+    """Start ``replicas`` processes serving ``spec`` (a cloudpickled FunctionsSpec or ActorSpec)."""
 
     request_id: int
     label: str

@@ -15,15 +15,8 @@ from collections import deque
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, DeadlineExceeded, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
-from mpreg.protocol.frames import (
-    DEFAULT_MAX_FRAME,
-    HANDSHAKE_MAX_FRAME,
-    Buffer,
-    FrameDecoder,
-    FrameKind,
-    encode_frame,
-)
-from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.frames import Buffer, Frame, FrameDecoder, FrameKind
+from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
 
 RECV_BYTES = 256 * 1024
 JOIN_BELOW = 64 * 1024  # frames smaller than this are joined into one send
@@ -53,36 +46,22 @@ class BlockingConnection:
             raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)  # small frames until authenticated
-            first = handshake.start()
-            assert first is not None
-            sock.sendall(b"".join(bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, first)))
+            auth = FramedHandshake(handshake)
+            sock.sendall(b"".join(auth.start()))
             while True:
                 data = sock.recv(RECV_BYTES)
                 if not data:
                     raise ClusterUnavailable(f"{host}:{port} closed during the handshake")
-                # feed() stops after each handshake frame; b"" parses the rest.
-                while frames := decoder.feed(data):
-                    data = b""
-                    for frame in frames:
-                        if frame.kind is not FrameKind.HANDSHAKE:
-                            raise ProtocolError("message frame before authentication")
-                        step = handshake.receive(frame.header)
-                        if step.send is not None:
-                            sock.sendall(
-                                b"".join(
-                                    bytes(p) for p in encode_frame(FrameKind.HANDSHAKE, step.send)
-                                )
-                            )
-                        if step.failure is not None:
-                            raise step.failure
-                        if step.peer is not None:
-                            sock.settimeout(None)
-                            decoder.max_frame = DEFAULT_MAX_FRAME
-                            conn = cls(sock, step.peer, decoder)
-                            # Messages that arrived with the welcome.
-                            conn._frames.extend(decode_message(f) for f in decoder.feed(b""))
-                            return conn
+                progress = auth.receive(data)
+                if progress.send:
+                    sock.sendall(b"".join(progress.send))
+                if progress.failure is not None:
+                    raise progress.failure
+                if progress.peer is not None:
+                    sock.settimeout(None)
+                    conn = cls(sock, progress.peer, auth.decoder)
+                    conn._take(progress.frames)  # messages that arrived with the welcome
+                    return conn
         except TimeoutError as exc:
             sock.close()
             raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
@@ -150,17 +129,19 @@ class BlockingConnection:
             if not size:
                 self.close()
                 raise ClusterUnavailable("the node closed the connection")
-            data = self._recv_view[:size]
             try:
-                for frame in self._decoder.feed(data):
-                    if frame.kind is not FrameKind.MESSAGE:
-                        # (feed() would also stop there, stalling the frames behind it.)
-                        raise ProtocolError("handshake frame after the handshake")
-                    self._frames.append(decode_message(frame))
+                self._take(self._decoder.feed(self._recv_view[:size]))
             except ProtocolError:
                 self.close()
                 raise
         return self._frames.popleft()
+
+    def _take(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            if frame.kind is not FrameKind.MESSAGE:
+                # (feed() would also stop there, stalling the frames behind it.)
+                raise ProtocolError("handshake frame after the handshake")
+            self._frames.append(decode_message(frame))
 
     def close(self) -> None:
         if not self.closed:

@@ -24,15 +24,8 @@ from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
-from mpreg.protocol.frames import (
-    DEFAULT_MAX_FRAME,
-    HANDSHAKE_MAX_FRAME,
-    Buffer,
-    FrameDecoder,
-    FrameKind,
-    encode_frame,
-)
-from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind
+from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +76,10 @@ class Connection(asyncio.Protocol):
     ) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._handshake = handshake
-        # Small frames only until the peer authenticated: an unknown peer
-        # must not make this process buffer (or decompress) megabytes.
-        self._decoder = FrameDecoder(min(max_frame, HANDSHAKE_MAX_FRAME))
-        self._max_frame = max_frame
+        # Small frames only until the peer authenticated (see FramedHandshake);
+        # its decoder then carries the messages.
+        self._auth = FramedHandshake(handshake, max_frame)
+        self._decoder = self._auth.decoder
         self.on_message = on_message
         self.on_close = on_close
         self.on_pressure: PressureHandler | None = None
@@ -105,7 +97,6 @@ class Connection(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
         self._failed = False
         self._first_bytes = bytearray()  # what a peer first sent, for a clear refusal
-        self._handshake_frames = 0
 
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
@@ -125,9 +116,9 @@ class Connection(asyncio.Protocol):
             self.peer_address = f"{peer[0]}:{peer[1]}"
             self.compress = not _is_loopback(peer[0])
         self._timeout = self._loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timed_out)
-        first = self._handshake.start()
-        if first is not None:
-            self._write_now(encode_frame(FrameKind.HANDSHAKE, first))
+        first = self._auth.start()
+        if first:
+            self._write_now(first)
 
     def data_received(self, data: bytes) -> None:
         batch = _write_batch
@@ -142,33 +133,19 @@ class Connection(asyncio.Protocol):
                     conn._flush()
 
     def _receive(self, data: bytes) -> None:
-        if self.state is ConnState.HANDSHAKING and len(self._first_bytes) < FOREIGN_PREVIEW:
-            self._first_bytes += data[: FOREIGN_PREVIEW - len(self._first_bytes)]
         try:
-            frames = self._decoder.feed(data)
-            while True:
-                for frame in frames:
-                    if self._failed:
-                        return
-                    if self.state is ConnState.OPEN:
-                        if frame.kind is not FrameKind.MESSAGE:
-                            raise ProtocolError("handshake frame after the handshake")
-                        self._dispatch(decode_message(frame))
-                    elif self.state is ConnState.HANDSHAKING:
-                        if frame.kind is not FrameKind.HANDSHAKE:
-                            # Never unpickle anything from an unauthenticated peer.
-                            raise ProtocolError("message frame before authentication")
-                        self._handshake_frames += 1
-                        self._on_handshake(frame.header)
-                    else:
-                        return
-                if self._failed or not frames or frames[-1].kind is not FrameKind.HANDSHAKE:
+            if self.state is ConnState.HANDSHAKING:
+                frames = self._handshaking(data)
+            else:
+                frames = self._decoder.feed(data)
+            for frame in frames:
+                if self._failed or self.state is not ConnState.OPEN:
                     return
-                # The decoder stops after a handshake frame, so that what follows
-                # it is parsed under the limit that frame may have raised.
-                frames = self._decoder.feed(b"")
+                if frame.kind is not FrameKind.MESSAGE:
+                    raise ProtocolError("handshake frame after the handshake")
+                self._dispatch(decode_message(frame))
         except ProtocolError as exc:
-            if self.state is ConnState.HANDSHAKING and not self._handshake_frames:
+            if self.state is ConnState.HANDSHAKING and not self._auth.frames_received:
                 # Not one valid frame yet: most likely not mpreg at all (a web
                 # server, ssh, a typo in the port). Say so, with what it sent.
                 exc = ProtocolError(
@@ -267,21 +244,25 @@ class Connection(asyncio.Protocol):
 
     # --- internals ------------------------------------------------------------
 
-    def _on_handshake(self, header: bytes) -> None:
-        step = self._handshake.receive(header)
-        if step.send is not None:
-            self._write_now(encode_frame(FrameKind.HANDSHAKE, step.send))
-        if step.failure is not None:
-            log.warning("handshake failed peer=%s: %s", self.peer_address, step.failure)
-            self._fail(step.failure)
-            return
-        if step.peer is not None:
-            self.peer = step.peer
-            self.state = ConnState.OPEN
-            self._decoder.max_frame = self._max_frame
-            if self._timeout:
-                self._timeout.cancel()
-            self.ready.set_result(step.peer)
+    def _handshaking(self, data: bytes) -> list[Frame]:
+        """Drive the handshake with ``data``; the frames that came after it, once open."""
+        if len(self._first_bytes) < FOREIGN_PREVIEW:
+            self._first_bytes += data[: FOREIGN_PREVIEW - len(self._first_bytes)]
+        progress = self._auth.receive(data)
+        if progress.send:
+            self._write_now(progress.send)
+        if progress.failure is not None:
+            log.warning("handshake failed peer=%s: %s", self.peer_address, progress.failure)
+            self._fail(progress.failure)
+            return []
+        if progress.peer is None:
+            return []
+        self.peer = progress.peer
+        self.state = ConnState.OPEN
+        if self._timeout:
+            self._timeout.cancel()
+        self.ready.set_result(progress.peer)
+        return progress.frames
 
     def _dispatch(self, message: object) -> None:
         if self.on_message is None:

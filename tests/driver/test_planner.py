@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mpreg.commands import Command, Ref
-from mpreg.driver.planner import Plan, PlannedTask, plan_request
+from mpreg.driver.planner import Plan, PlannedTask, plan_request, sink_names
 from mpreg.errors import PlanError
 from mpreg.protocol.refs import DepRef, resolve_refs
 
@@ -110,6 +110,22 @@ def test_return_all_wants_every_result() -> None:
     )
     assert result.result_names() == {1: "a", 2: "b"}
     assert run_locally(result) == {"a": "x", "b": "x"}
+
+
+def test_sink_names_are_the_unreferenced_commands_in_given_order() -> None:
+    commands = [
+        Command("c", "echos", ["a", {"x": Ref("b")}]),
+        Command("a", "echo", ["x"]),
+        Command("b", "echo", ["a"]),
+        Command("d", "echo", ["d"]),  # its own name is a plain string
+    ]
+    assert sink_names(commands) == ("c", "d")
+    assert set(sink_names(commands)) == sinks(plan(commands))
+
+
+def test_sink_names_refuses_what_the_planner_refuses() -> None:
+    with pytest.raises(PlanError, match="cycle"):
+        sink_names([Command("a", "echo", ["b"]), Command("b", "echo", ["a"])])
 
 
 def test_task_ids_follow_given_order_from_first_task_id() -> None:
