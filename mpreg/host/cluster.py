@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cloudpickle
-
 from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
+from mpreg.host.failures import start_error
+from mpreg.host.handoff import encode_config
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class LocalCluster:
         if join and self.nodes and not peers:
             peers = (self.nodes[0].address,)
         config = replace(config, token=self.token, peers=peers, port=config.port)
-        blob = cloudpickle.dumps(config)
+        handoff = encode_config(config)
         # The node imports what the driver can import: classes pickled by
         # reference (defined in the driver's modules) must resolve there.
         env = child_env()
@@ -91,7 +91,7 @@ class LocalCluster:
         node = NodeProcess(config, process)
         self.nodes.append(node)
         assert process.stdin is not None
-        process.stdin.write(b"%d\n" % len(blob) + blob)
+        process.stdin.write(handoff)
         await process.stdin.drain()
         try:
             deadline = time.monotonic() + START_TIMEOUT
@@ -157,11 +157,11 @@ def start_detached(
     """Start a node in its own session that outlives this process; wait until it serves.
 
     The node's stdout and stderr go to ``log_path``; its ready line comes back
-    on a private pipe. Raises ClusterUnavailable with the node's own error (a
-    port in use, a peer that does not answer, a module that fails to import)
-    if it does not start, after making sure it is gone.
+    on a private pipe. Raises a NodeStartError (AddressInUse, JoinFailed, or
+    the node's own error, such as a module that fails to import) if it does
+    not start, after making sure it is gone.
     """
-    blob = cloudpickle.dumps(config)
+    handoff = encode_config(config)
     config_r, config_w = os.pipe()
     ready_r, ready_w = os.pipe()
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -191,7 +191,7 @@ def start_detached(
             os.close(fd)
     try:
         with os.fdopen(config_w, "wb") as pipe:
-            pipe.write(b"%d\n" % len(blob) + blob)
+            pipe.write(handoff)
     except BrokenPipeError:
         pass  # it died before reading its config: reported below from its log
     try:
@@ -210,8 +210,8 @@ def start_detached(
     if "address" in announced:
         return DetachedNode(announced["address"], announced["node_id"], int(announced["pid"]))
     code = _reap(pid, time.monotonic() + STOP_GRACE)
-    error = announced.get("error") or _exit_reason(code, log_path)
-    raise ClusterUnavailable(f"node {config.name!r} failed to start: {error}")
+    detail = None if announced.get("error") else _exit_reason(code, log_path)
+    raise start_error(config, announced, detail)
 
 
 def _read_line(fd: int, deadline: float) -> str | None:
