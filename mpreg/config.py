@@ -1,4 +1,9 @@
-"""Frozen configuration. The CLI, config files and ``mpreg.init()`` all build these."""
+"""Frozen configuration. The CLI, config files and ``mpreg.init()`` all build these.
+
+A config is plain data: names of what to serve, never imported objects, so
+building or reading one runs no user code. The node imports the names when
+it starts (:func:`mpreg.actors.loader.load_served`).
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,13 @@ class NodeConfig:
 
     ``resources`` are the datasets this node's plain-function workers
     advertise (none: the node is a BALANCER unless it hosts actors).
-    ``modules`` are imported by the node; the ``@mpreg.function``s and
-    ``@mpreg.actor``s defined there are served. ``actors`` are extra actor
-    classes (objects, for embedded clusters). ``peers`` are nodes to join.
+    ``modules`` (dotted names or ``.py`` paths) are imported by the node; the
+    ``@mpreg.function``s and ``@mpreg.actor``s defined there are served.
+    ``actors`` and ``functions`` name single ones as ``module:Name``.
+    ``by_value`` carries functions and actor classes handed over as objects
+    (``mpreg.init(actors=[...])``, ``mpreg.testing.node``): the parts of a
+    codec blob, made by :func:`mpreg.actors.loader.pack_served`. ``peers``
+    are nodes to join.
     """
 
     name: str = "mpreg-node"
@@ -32,7 +41,8 @@ class NodeConfig:
     resources: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
-    actors: tuple[object, ...] = field(default=(), compare=False)
-    functions: tuple[object, ...] = field(default=(), compare=False)
+    actors: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    by_value: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
     workers: int = field(default_factory=default_workers)
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``

@@ -169,9 +169,10 @@ async def run_demo(console: Console, module_path: Path = EXAMPLES_MODULE) -> Non
     started = time.perf_counter()
     # Peers leaving at the end is expected here; keep the nodes' logs to errors.
     os.environ.setdefault("MPREG_LOG_LEVEL", "ERROR")
+    # The nodes import the module themselves (by its path); here only to name its functions.
     module = load_module(str(module_path))
     found = discover(module)
-    actors = {cls.__name__: cls for cls in found.actors}
+    source = module.__file__
     layout = {"demo-1": ("London", "Tokyo"), "demo-2": ("Sydney", "Cairo")}
     cluster = LocalCluster()
     try:
@@ -179,8 +180,8 @@ async def run_demo(console: Console, module_path: Path = EXAMPLES_MODULE) -> Non
             config = NodeConfig(
                 name=name,
                 workers=1,
-                actors=tuple(actors[c] for c in classes),
-                functions=tuple(found.functions),
+                actors=tuple(f"{source}:{c}" for c in classes),
+                functions=tuple(f"{source}:{fn.__name__}" for fn in found.functions),
             )
             node = await cluster.add_node(config)
             console.print(f"[bold]{name}[/] at {node.address}: actors {', '.join(classes)}")

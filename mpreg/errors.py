@@ -10,6 +10,9 @@ where it comes from::
     ├── NoRouteError               the cluster: nothing live offers (fun, datasets)
     │   └── UnknownFunctionError       no process anywhere serves the function
     ├── ClusterUnavailable         the cluster: cannot reach a node (ConnectionError)
+    │   └── NodeStartError             a node process did not start
+    │       ├── AddressInUse               its port is taken
+    │       └── JoinFailed                 it could not join the cluster it was given
     ├── ActorDiedError             the cluster: an actor died and retries ran out
     ├── ProtocolError              the wire: malformed, oversized or unknown frames
     ├── AuthenticationError        the wire: bad token or version mismatch
@@ -91,6 +94,37 @@ class ClusterUnavailable(MpregError, ConnectionError):
     """The client cannot reach any node of the cluster, or lost it mid-request."""
 
 
+class NodeStartError(ClusterUnavailable):
+    """A node process did not start; ``node`` is its name.
+
+    The message carries the node's own error as it reported it.
+    """
+
+    def __init__(self, message: str, *, node: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class AddressInUse(NodeStartError):
+    """The node could not listen: ``port`` on ``host`` is taken (EADDRINUSE)."""
+
+    def __init__(self, message: str, *, node: str = "", host: str = "", port: int = 0) -> None:
+        super().__init__(message, node=node)
+        self.host = host
+        self.port = port
+
+
+class JoinFailed(NodeStartError):
+    """The node could not join the cluster at ``peers``; ``reason`` says what went wrong."""
+
+    def __init__(
+        self, message: str, *, node: str = "", peers: tuple[str, ...] = (), reason: str = ""
+    ) -> None:
+        super().__init__(message, node=node)
+        self.peers = peers
+        self.reason = reason
+
+
 class ActorDiedError(MpregError):
     """An actor or worker died while running a call, and no retry was left."""
 
@@ -161,13 +195,16 @@ class RemoteError(MpregError):
 
 __all__ = [
     "ActorDiedError",
+    "AddressInUse",
     "AuthenticationError",
     "ClusterUnavailable",
     "ConfigError",
     "DeadlineExceeded",
+    "JoinFailed",
     "ModuleLoadError",
     "MpregError",
     "NoRouteError",
+    "NodeStartError",
     "PlanError",
     "ProtocolError",
     "RemoteError",

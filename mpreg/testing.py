@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
+from mpreg.actors.loader import served_fields
 from mpreg.config import NodeConfig
 from mpreg.host.cluster import LocalCluster
 
@@ -25,10 +27,20 @@ async def run_cluster(*configs: NodeConfig) -> AsyncIterator[LocalCluster]:
         await cluster.stop()
 
 
-def node(name: str = "node", **fields: object) -> NodeConfig:
-    """A NodeConfig with test-friendly defaults (one function worker)."""
+def node(
+    name: str = "node",
+    *,
+    actors: Iterable[Any] = (),
+    functions: Iterable[Any] = (),
+    **fields: Any,
+) -> NodeConfig:
+    """A NodeConfig with test-friendly defaults (one function worker).
+
+    ``actors`` and ``functions`` may be objects (sent by value, through the
+    codec) or ``"module:Name"`` strings.
+    """
     fields.setdefault("workers", 1)
-    return NodeConfig(name=name, **fields)  # type: ignore[arg-type]
+    return NodeConfig(name=name, **served_fields(actors=actors, functions=functions), **fields)
 
 
 __all__ = ["LocalCluster", "node", "run_cluster"]

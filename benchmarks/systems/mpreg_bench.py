@@ -99,14 +99,14 @@ def run(rec: Recorder) -> None:
 
 async def _async_phase(rec: Recorder) -> None:
     import mpreg
-    from benchmarks.systems.mpreg_actors import Model
     from mpreg import Command, NodeConfig
     from mpreg.testing import run_cluster
 
     sizes = rec.sizes
     clock = time.perf_counter
+    model = "benchmarks.systems.mpreg_actors:Model"
     async with (
-        run_cluster(NodeConfig(name="bench", actors=(Model,), workers=1)) as cluster,
+        run_cluster(NodeConfig(name="bench", actors=(model,), workers=1)) as cluster,
         mpreg.Client(cluster.address, token=cluster.token) as client,
     ):
 

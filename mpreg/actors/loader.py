@@ -1,4 +1,10 @@
-"""Import user modules for a node and turn what they declare into worker specs."""
+"""Import user modules for a node and turn what they declare into worker specs.
+
+A :class:`~mpreg.config.NodeConfig` only names what a node serves; this is
+where the names become objects, once, when the node starts
+(:func:`load_served`). Objects handed over as such (an embedded cluster's
+classes) travel beside the names as a codec blob (:func:`pack_served`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import importlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,10 +22,14 @@ from typing import Any
 from mpreg.actors.definitions import (
     BUILTIN_FUNCTIONS,
     actor_options,
+    discover,
     function_name,
 )
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
+from mpreg.config import NodeConfig
 from mpreg.errors import ModuleLoadError
+from mpreg.protocol.blob import Blob
+from mpreg.protocol.codec import dumps_value, loads_value
 
 # Modules this process imported from files, by the name they were given:
 # child processes import the same files under the same names (environment.py),
@@ -33,7 +44,7 @@ def load_module(target: str) -> ModuleType:
     module does not exist, else the traceback from the user's own code.
     """
     try:
-        if target.endswith(".py") or "/" in target:
+        if is_module_path(target):
             path = Path(target).resolve()
             if not path.is_file():
                 raise ModuleLoadError(f"module file {target!r} does not exist")
@@ -47,6 +58,93 @@ def load_module(target: str) -> ModuleType:
         raise ModuleLoadError(f"cannot import {target!r}:\n{_user_traceback(exc)}") from exc
     except BaseException as exc:
         raise ModuleLoadError(f"cannot import {target!r}:\n{_user_traceback(exc)}") from exc
+
+
+def is_module_path(target: str) -> bool:
+    """Whether a module target is a file path (``x.py``, ``lib/x``), not a dotted name."""
+    return target.endswith(".py") or "/" in target
+
+
+def split_spec(spec: str, kind: str = "actor") -> tuple[str, str]:
+    """``module:Name`` -> (module, name); ValueError if it does not look like that."""
+    module_name, sep, name = spec.rpartition(":")
+    if not sep or not module_name or not name.isidentifier():
+        raise ValueError(f"{kind} {spec!r} must look like 'package.module:Class'")
+    return module_name, name
+
+
+def load_object(spec: str, kind: str = "actor") -> Any:
+    """Import ``module:Name`` (a dotted module or a .py path) and return that object.
+
+    Raises ModuleLoadError if the module does not import or has no such
+    name (a class for an actor, a callable for a function).
+    """
+    try:
+        module_name, name = split_spec(spec, kind)
+    except ValueError as exc:
+        raise ModuleLoadError(str(exc)) from None
+    found = getattr(load_module(module_name), name, None)
+    wanted = (lambda v: isinstance(v, type)) if kind == "actor" else callable
+    if not wanted(found):
+        what = "class" if kind == "actor" else "function"
+        raise ModuleLoadError(f"{kind} {spec!r}: {module_name} has no {what} {name!r}")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ServedObjects:
+    """Functions and actor classes handed to a node as objects, not names."""
+
+    functions: tuple[Callable[..., Any], ...] = ()
+    actors: tuple[type, ...] = ()
+
+
+def pack_served(functions: Iterable[Any] = (), actors: Iterable[type] = ()) -> tuple[bytes, ...]:
+    """Objects for :attr:`NodeConfig.by_value`: a codec blob's parts (by reference
+    where they import, by value otherwise, as cloudpickle decides)."""
+    served = ServedObjects(tuple(functions), tuple(actors))
+    if not (served.functions or served.actors):
+        return ()
+    blob = dumps_value(served, what="the functions and actors to serve")
+    return tuple(bytes(part) for part in blob.parts)
+
+
+def served_fields(actors: Iterable[Any] = (), functions: Iterable[Any] = ()) -> dict[str, Any]:
+    """NodeConfig fields serving ``actors`` and ``functions``, each an object or a name.
+
+    ``"module:Name"`` strings stay names; objects are packed by value.
+    """
+    actors, functions = list(actors), list(functions)
+    return {
+        "actors": tuple(a for a in actors if isinstance(a, str)),
+        "functions": tuple(f for f in functions if isinstance(f, str)),
+        "by_value": pack_served(
+            functions=[f for f in functions if not isinstance(f, str)],
+            actors=[a for a in actors if not isinstance(a, str)],
+        ),
+    }
+
+
+def load_served(config: NodeConfig) -> tuple[list[Callable[..., Any]], list[type]]:
+    """What a node serves: (functions, actor classes), imported now.
+
+    In order: the objects handed over by value, the named ``actors`` and
+    ``functions``, then what each of ``modules`` declares. Raises
+    ModuleLoadError (with the user's traceback) if any of them fails.
+    """
+    functions: list[Callable[..., Any]] = []
+    actors: list[type] = []
+    if config.by_value:
+        served = loads_value(Blob(config.by_value), what="the functions and actors to serve")
+        functions += served.functions
+        actors += [a for a in served.actors if isinstance(a, type)]
+    actors += [load_object(spec, "actor") for spec in config.actors]
+    functions += [load_object(spec, "function") for spec in config.functions]
+    for target in config.modules:
+        found = discover(load_module(target))
+        functions += found.functions
+        actors += found.actors
+    return functions, actors
 
 
 def import_file(path: Path, name: str | None = None) -> ModuleType:

@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
+from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver.client import STATUS_TIMEOUT, Client, Future
@@ -97,7 +98,8 @@ def init(
     ``address``: ``host:port`` (or ``tcp://`` / ``mpreg://``), ``"auto"`` for
     the cluster ``mpreg start`` runs on this host, or None to start an
     embedded local cluster (one node with its default workers plus
-    ``actors``) in child processes that end with this process. Calling it
+    ``actors`` and ``functions``: objects, or ``"module:Name"`` strings) in
+    child processes that end with this process. Calling it
     again with the same address is a no-op. Raises ClusterUnavailable or
     AuthenticationError.
     """
@@ -139,10 +141,9 @@ async def _connect(
             fields["workers"] = workers
         config = NodeConfig(
             name="local",
-            actors=tuple(actors),
-            functions=tuple(functions),
             modules=tuple(modules),
             resources=tuple(resources),
+            **served_fields(actors=actors, functions=functions),
             **fields,
         )
         await cluster.add_node(config)

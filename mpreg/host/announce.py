@@ -4,7 +4,12 @@
 reads it (:func:`read_announce`), so both sides share one format::
 
     {"address": "127.0.0.1:40123", "node_id": "...", "pid": 4242}   it serves
-    {"error": "OSError: [Errno 98] Address already in use"}          it could not start
+    {"error": "OSError: [Errno 98] Address already in use",          it could not start
+     "reason": "address_in_use", "message": "...", "errno": 98}
+
+``reason`` is a :class:`~mpreg.host.start_failures.StartFailure`, chosen by the node
+where it still holds the exception, so the starter never reads meaning out of
+the error's text.
 
 A separate module so that the driver, which starts nodes, does not import
 the node itself.
@@ -26,13 +31,20 @@ class Announce:
     address: str = ""
     node_id: str = ""
     pid: int = 0
-    error: str | None = None
+    error: str | None = None  # the failure as shown to a person
+    reason: str = ""  # a StartFailure value
+    message: str = ""  # the exception's own text
+    errno: int | None = None
 
     def line(self) -> str:
         """The JSON line the node writes (no newline)."""
-        if self.error is not None:
-            return json.dumps({"error": self.error})
-        return json.dumps({"address": self.address, "node_id": self.node_id, "pid": self.pid})
+        if self.error is None:
+            return json.dumps({"address": self.address, "node_id": self.node_id, "pid": self.pid})
+        fields: dict[str, object] = {"error": self.error, "reason": self.reason}
+        fields["message"] = self.message
+        if self.errno is not None:
+            fields["errno"] = self.errno
+        return json.dumps(fields)
 
     @classmethod
     def parse(cls, line: str) -> Announce | None:
@@ -44,7 +56,13 @@ class Announce:
         if not isinstance(fields, dict):
             return None
         if "error" in fields:
-            return cls(error=str(fields["error"]))
+            code = fields.get("errno")
+            return cls(
+                error=str(fields["error"]),
+                reason=str(fields.get("reason", "")),
+                message=str(fields.get("message", "")),
+                errno=code if isinstance(code, int) else None,
+            )
         if "address" in fields:
             return cls(fields["address"], fields["node_id"], int(fields["pid"]))
         return None

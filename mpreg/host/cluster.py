@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cloudpickle
-
 from mpreg.actors.environment import child_env
 from mpreg.config import NodeConfig
 from mpreg.errors import ClusterUnavailable
-from mpreg.host.announce import Announce, read_announce
+from mpreg.host.announce import read_announce
+from mpreg.host.handoff import encode_config
+from mpreg.host.start_failures import start_error
 from mpreg.processes import stop_processes
 
 START_TIMEOUT = 300.0  # actors may load large datasets in __init__
@@ -63,7 +63,7 @@ class LocalCluster:
         if join and self.nodes and not peers:
             peers = (self.nodes[0].address,)
         config = replace(config, token=self.token, peers=peers, port=config.port)
-        blob = cloudpickle.dumps(config)
+        handoff = encode_config(config)
         # The node imports what the driver can import: classes pickled by
         # reference (defined in the driver's modules) must resolve there.
         env = child_env()
@@ -88,7 +88,7 @@ class LocalCluster:
         node = NodeProcess(config, process)
         self.nodes.append(node)
         assert process.stdin is not None
-        process.stdin.write(b"%d\n" % len(blob) + blob)
+        process.stdin.write(handoff)
         await process.stdin.drain()
         try:
             announced = await asyncio.to_thread(read_announce, ready_r, START_TIMEOUT)
@@ -99,9 +99,9 @@ class LocalCluster:
         finally:
             os.close(ready_r)
         if announced is None:
-            announced = Announce(error=f"node exited with code {await process.wait()}")
+            raise start_error(config, None, f"node exited with code {await process.wait()}")
         if announced.error is not None:
-            raise ClusterUnavailable(f"node {config.name!r} failed to start: {announced.error}")
+            raise start_error(config, announced)
         node.address = announced.address
         node.node_id = announced.node_id
         return node
@@ -130,11 +130,11 @@ def start_detached(
     """Start a node in its own session that outlives this process; wait until it serves.
 
     The node's stdout and stderr go to ``log_path``; its ready line comes back
-    on a private pipe. Raises ClusterUnavailable with the node's own error (a
-    port in use, a peer that does not answer, a module that fails to import)
-    if it does not start, after making sure it is gone.
+    on a private pipe. Raises a NodeStartError (AddressInUse, JoinFailed, or
+    the node's own error, such as a module that fails to import) if it does
+    not start, after making sure it is gone.
     """
-    blob = cloudpickle.dumps(config)
+    handoff = encode_config(config)
     config_r, config_w = os.pipe()
     ready_r, ready_w = os.pipe()
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -164,7 +164,7 @@ def start_detached(
             os.close(fd)
     try:
         with os.fdopen(config_w, "wb") as pipe:
-            pipe.write(b"%d\n" % len(blob) + blob)
+            pipe.write(handoff)
     except BrokenPipeError:
         pass  # it died before reading its config: reported below from its log
     try:
@@ -179,9 +179,8 @@ def start_detached(
     if announced is not None and announced.error is None:
         return DetachedNode(announced.address, announced.node_id, announced.pid)
     code = _reap(pid, time.monotonic() + STOP_GRACE)
-    error = announced.error if announced is not None else None
-    reason = error or _exit_reason(code, log_path)
-    raise ClusterUnavailable(f"node {config.name!r} failed to start: {reason}")
+    detail = None if announced is not None and announced.error else _exit_reason(code, log_path)
+    raise start_error(config, announced, detail)
 
 
 def _reap(pid: int, deadline: float) -> int | None:

@@ -14,20 +14,24 @@ Fields, all optional (a file needs at least one)::
     advertise_host: 10.0.0.5      # the host other nodes and clients dial
     funs: null                    # seed field; must stay empty (use modules)
 
-Every error is a :class:`ConfigError` naming the file and line.
+Every error is a :class:`ConfigError` naming the file and line. Reading a
+file imports nothing: modules and actors stay names (paths made absolute)
+that the node imports when it starts. An actor in a ``.py`` file is checked
+without running it (its source must define the class, unless it binds names
+in ways a reader cannot follow), so a typo is still caught with its line.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mpreg.actors.loader import load_module
+from mpreg.actors.loader import is_module_path, split_spec
 from mpreg.config import NodeConfig
 from mpreg.errors import ConfigError
 from mpreg.transport.connection import parse_address
@@ -106,9 +110,8 @@ FIELDS: dict[str, Parser] = {
 def load_config(path: str | Path) -> NodeConfig:
     """Read a YAML node config; raise ConfigError (with the line) if it is not valid.
 
-    Module paths are resolved against the file's directory; actor classes
-    (``module:Class``) are imported here, so an import failure raises
-    ModuleLoadError with its traceback.
+    Module paths are resolved against the file's directory. Nothing is
+    imported: a module that fails to import fails the node's start.
     """
     path = Path(path)
     try:
@@ -135,17 +138,13 @@ def load_config(path: str | Path) -> NodeConfig:
         for name, module in zip(names, fields["modules"], strict=True):
             if is_module_path(name) and not Path(module).exists():
                 raise ConfigError(path, f"module file {name} does not exist ({module})", line)
-    config = NodeConfig(**fields)
     if values.get("actors") is not None:
         specs, line = values["actors"]
-        classes = []
-        for spec in specs:
-            try:
-                classes.append(load_actor(spec, base))
-            except ValueError as exc:
-                raise ConfigError(path, str(exc), line) from None
-        config = replace(config, actors=tuple(classes))
-    return config
+        try:
+            fields["actors"] = tuple(actor_spec(spec, base) for spec in specs)
+        except ValueError as exc:
+            raise ConfigError(path, str(exc), line) from None
+    return NodeConfig(**fields)
 
 
 def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[Any, int]]:
@@ -198,11 +197,6 @@ def parse_fields(text: str, path: str | Path = "<config>") -> dict[str, tuple[An
         loader.dispose()
 
 
-def is_module_path(target: str) -> bool:
-    """Whether a module target is a file path (``x.py``, ``lib/x``), not a dotted name."""
-    return target.endswith(".py") or "/" in target
-
-
 def resolve_module(target: str, base: Path) -> str:
     """A module path relative to ``base`` made absolute; dotted names are kept."""
     if is_module_path(target):
@@ -210,17 +204,69 @@ def resolve_module(target: str, base: Path) -> str:
     return target
 
 
-def load_actor(spec: str, base: Path = Path()) -> type:
-    """Import ``module:Class`` (a dotted module or a .py path).
+def actor_spec(spec: str, base: Path = Path()) -> str:
+    """``module:Class`` with a module path made absolute against ``base``, checked unrun.
 
-    Raises ValueError for a malformed spec or a missing class, ModuleLoadError
-    if the module does not import.
+    Raises ValueError for a malformed spec, a module file that does not
+    exist, or one whose source plainly does not define the class.
     """
-    module_name, sep, class_name = spec.rpartition(":")
-    if not sep or not module_name or not class_name:
-        raise ValueError(f"actor {spec!r} must look like 'package.module:Class'")
-    module = load_module(resolve_module(module_name, base))
-    cls = getattr(module, class_name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"actor {spec!r}: {module_name} has no class {class_name!r}")
-    return cls
+    module_name, class_name = split_spec(spec)
+    module = resolve_module(module_name, base)
+    if is_module_path(module_name):
+        if not Path(module).is_file():
+            raise ValueError(f"actor {spec!r}: module file {module_name} does not exist")
+        if class_name not in top_level_names(Path(module)):
+            raise ValueError(f"actor {spec!r}: {module_name} has no class {class_name!r}")
+    return f"{module}:{class_name}"
+
+
+# Reading a module's source can tell what it binds at its top level unless it
+# reaches for names in ways only running it would show.
+_DYNAMIC = frozenset({"globals", "vars", "exec", "eval", "setattr", "__getattr__", "__dict__"})
+
+
+class _Anything:
+    """Contains every name: what a source we cannot read statically might bind."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+ANYTHING = _Anything()
+
+
+def top_level_names(path: Path) -> Container[str]:
+    """The names a Python file binds at module level, read from its source.
+
+    Returns :data:`ANYTHING` when the source cannot settle it (a star import,
+    a ``global`` statement, ``globals()``, a module ``__getattr__``, or a
+    syntax error, which the import will report).
+    """
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError, OSError):
+        return ANYTHING
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Global)
+            or (isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names))
+            or (isinstance(node, ast.Name) and node.id in _DYNAMIC)
+            or (isinstance(node, ast.Attribute) and node.attr in _DYNAMIC)
+            or (isinstance(node, ast.FunctionDef) and node.name in _DYNAMIC)
+        ):
+            return ANYTHING
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            continue  # their bodies bind their own names
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            names.add(node.name)
+        pending.extend(ast.iter_child_nodes(node))
+    return frozenset(names)

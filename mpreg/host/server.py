@@ -1,9 +1,9 @@
 """A node's process entry: ``python -m mpreg.host.server``.
 
-Reads its NodeConfig (cloudpickled, length-prefixed) from stdin, starts the
+Reads its NodeConfig from stdin (:mod:`mpreg.host.handoff`), starts the
 node, prints one JSON line ``{"address": ..., "node_id": ..., "pid": ...}``
-once every initial worker serves (or ``{"error": ...}`` and exits 1; the
-format is :class:`~mpreg.host.announce.Announce`), then
+once every initial worker serves (or ``{"error": ..., "reason": ...}`` and exits 1;
+the format is :class:`~mpreg.host.announce.Announce`), then
 serves until SIGTERM/SIGINT or, with ``--exit-with-parent``, until its stdin
 closes: an embedded cluster ends when its driver does, even after kill -9.
 With ``--announce-fd N`` that line goes to file descriptor N, which is then
@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-import cloudpickle
-
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
 from mpreg.host.announce import Announce
+from mpreg.host.handoff import read_config
+from mpreg.host.start_failures import failure_announce
 from mpreg.node.node import Node
 from mpreg.transport.loop import install_best_loop
 
@@ -73,7 +73,7 @@ async def serve(
     except Exception as exc:
         await node.stop()
         if announce:
-            say(Announce(error=f"{type(exc).__name__}: {exc}").line())
+            say(failure_announce(exc, config).line())
         else:
             raise
         return 1
@@ -84,15 +84,6 @@ async def serve(
     await stop.wait()
     await node.stop()
     return 0
-
-
-def _read_config() -> NodeConfig:
-    stdin = sys.stdin.buffer
-    size = int(stdin.readline())
-    config = cloudpickle.loads(stdin.read(size))
-    if not isinstance(config, NodeConfig):
-        raise SystemExit("mpreg.host.server: stdin did not carry a NodeConfig")
-    return config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     adopt_parent_path()
-    config = _read_config()
+    config = read_config(sys.stdin.buffer)
     if ns.exit_with_parent:
         die_with_parent()
     install_best_loop()

@@ -23,10 +23,9 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
-from mpreg.actors.definitions import discover
-from mpreg.actors.loader import actor_spec, functions_spec, load_module
+from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig
 from mpreg.node.dispatch import CallDispatcher
@@ -113,12 +112,7 @@ class Node:
     async def start(self) -> str:
         """Listen, start this node's workers and actors, join the configured peers."""
         cfg = self.config
-        functions: list[Any] = list(cfg.functions)
-        actors: list[type] = [a for a in cfg.actors if isinstance(a, type)]
-        for target in cfg.modules:
-            found = discover(load_module(target))
-            functions += found.functions
-            actors += found.actors
+        functions, actors = load_served(cfg)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._accept, cfg.host, cfg.port)
         port = self._server.sockets[0].getsockname()[1]

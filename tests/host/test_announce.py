@@ -26,9 +26,12 @@ def test_a_ready_line_round_trips() -> None:
 
 
 def test_an_error_line_round_trips() -> None:
-    failed = Announce(error="OSError: address in use")
-    assert failed.line() == '{"error": "OSError: address in use"}'
+    failed = Announce(
+        error="OSError: address in use", reason="address_in_use", message="in use", errno=98
+    )
     assert Announce.parse(failed.line()) == failed
+    # An older node's line, with the text only, still reads as a failure.
+    assert Announce.parse('{"error": "boom"}') == Announce(error="boom")
 
 
 @pytest.mark.parametrize("line", ["", "not json", "[1, 2]", '{"other": 1}'])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from mpreg.actors.loader import load_served
 from mpreg.config import NodeConfig
 from mpreg.errors import ConfigError, ModuleLoadError
-from mpreg.host.config_file import load_config
+from mpreg.host.config_file import load_config, top_level_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,8 +64,8 @@ def test_actors_name_classes_in_modules_or_files(tmp_path: Path) -> None:
         "import mpreg\n\n@mpreg.actor(datasets=['z'])\nclass Zebra:\n    def stripes(self):\n"
         "        return 3\n"
     )
-    config = load_config(write(tmp_path, "actors: ['zoo.py:Zebra']\n"))
-    assert [cls.__name__ for cls in config.actors] == ["Zebra"]  # type: ignore[attr-defined]
+    config = load_config(write(tmp_path, "actors: ['zoo.py:Zebra', 'pkg.models:Iris']\n"))
+    assert config.actors == (f"{tmp_path / 'zoo.py'}:Zebra", "pkg.models:Iris")
 
 
 @pytest.mark.parametrize(
@@ -80,12 +82,14 @@ def test_actors_name_classes_in_modules_or_files(tmp_path: Path) -> None:
         ("- just\n- a list\n", 1, "expected a mapping"),
         ("name: a\nresources: [a, b\nhost: x\n", 3, "not valid YAML"),
         ("actors: [NoColon]\n", 1, "must look like 'package.module:Class'"),
-        ("actors: ['os:NoSuchClass']\n", 1, "has no class 'NoSuchClass'"),
+        ("name: a\nactors: ['zoo.py:Zebra', 'zoo.py:Lion']\n", 2, "has no class 'Lion'"),
+        ("actors: ['gone.py:Zebra']\n", 1, "module file gone.py does not exist"),
         ("name: a\nmodules: [nonexist.py]\n", 2, "module file nonexist.py does not exist"),
         ("name: a\nmodules:\n- pkg.mod\n- lib/gone\n", 3, "module file lib/gone does not exist"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    (tmp_path / "zoo.py").write_text("class Zebra:\n    pass\n")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -100,8 +104,57 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
 
 
-def test_an_actor_module_that_fails_to_import_keeps_its_traceback(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text("raise ImportError('no numpy here')\n")
+def test_reading_a_config_imports_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("raise ImportError('no numpy here')\nclass Thing: ...\n")
+    config = load_config(write(tmp_path, "actors: ['bad.py:Thing', 'no_such_pkg:Model']\n"))
+    assert config.actors == (f"{tmp_path / 'bad.py'}:Thing", "no_such_pkg:Model")
+    assert not any("no_such_pkg" in name or "bad" in name for name in sys.modules)
+
+
+def test_the_node_reports_an_actor_module_that_fails_to_import_with_its_traceback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bad.py").write_text("raise ImportError('no numpy here')\nclass Thing: ...\n")
+    config = load_config(write(tmp_path, "actors: ['bad.py:Thing']\n"))
     with pytest.raises(ModuleLoadError, match="no numpy here") as info:
-        load_config(write(tmp_path, "actors: ['bad.py:Thing']\n"))
+        load_served(config)
     assert "Traceback" in str(info.value)
+
+
+def test_a_class_a_dotted_module_lacks_is_named_when_the_node_loads_it(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "actors: ['os:NoSuchClass']\n"))
+    with pytest.raises(ModuleLoadError) as info:
+        load_served(config)
+    assert str(info.value) == "actor 'os:NoSuchClass': os has no class 'NoSuchClass'"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from zoo_parts import *\n",
+        "def make():\n    global Zebra\n    Zebra = type('Zebra', (), {})\nmake()\n",
+        "globals()['Zebra'] = type('Zebra', (), {})\n",
+        "def __getattr__(name):\n    return type(name, (), {})\n",
+        "class Zebra(:\n",
+    ],
+)
+def test_a_source_that_binds_names_dynamically_is_left_to_the_node(
+    tmp_path: Path, source: str
+) -> None:
+    (tmp_path / "zoo.py").write_text(source)
+    config = load_config(write(tmp_path, "actors: ['zoo.py:Zebra']\n"))
+    assert config.actors == (f"{tmp_path / 'zoo.py'}:Zebra",)
+
+
+def test_top_level_names_follow_every_binding_form(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import os.path\nfrom x import y as z\nclass A: pass\nasync def b(): pass\n"
+        "if True:\n    C = 1\nelse:\n    D: int = 2\ntry:\n    import e\nexcept ImportError:\n"
+        "    e = None\nfor f in []: pass\nwith open('x') as g: pass\n(h := 3)\n"
+        "def k():\n    inner = 1\n"
+    )
+    names = top_level_names(source)
+    for name in ("os", "z", "A", "b", "C", "D", "e", "f", "g", "h", "k"):
+        assert name in names
+    assert "inner" not in names and "y" not in names

@@ -10,12 +10,15 @@ import pytest
 from mpreg import errors
 from mpreg.errors import (
     ActorDiedError,
+    AddressInUse,
     AuthenticationError,
     ClusterUnavailable,
     ConfigError,
     DeadlineExceeded,
+    JoinFailed,
     ModuleLoadError,
     MpregError,
+    NodeStartError,
     NoRouteError,
     PlanError,
     ProtocolError,
@@ -91,7 +94,9 @@ def test_every_error_round_trips_with_its_class_and_fields(exc: MpregError) -> N
 
 def test_every_error_class_of_the_tree_has_a_wire_form() -> None:
     # A new error class must get a kind (or a reason not to travel) here.
-    local_only = {MpregError, ConfigError}  # the abstract root; a file on this host
+    # The abstract root; a file on this host; a node process that did not start
+    # (told to its starter on the announce pipe, never on a connection).
+    local_only = {MpregError, ConfigError, NodeStartError, AddressInUse, JoinFailed}
     tree = {getattr(errors, name) for name in errors.__all__} - local_only
     assert tree == {type(e) for e in SAMPLES}
 

@@ -1,0 +1,200 @@
+"""One handler per ``mpreg`` command: read the arguments, build a config, call the library.
+
+Each returns its exit code; errors are raised typed and worded by
+:mod:`mpreg.cli.output`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mpreg.cli.output import console, print_started
+from mpreg.config import DEFAULT_PORT, NodeConfig
+from mpreg.errors import UsageError
+from mpreg.host import launch, state
+from mpreg.host.config_file import load_config, resolve_module
+from mpreg.host.tokens import client_token, start_token
+from mpreg.transport.connection import parse_address
+
+# --- start / stop -----------------------------------------------------------------------
+
+
+def cmd_start(ns: argparse.Namespace) -> int:
+    """``mpreg start``: build the node's config, then start it detached or in the foreground."""
+    if not (ns.head or ns.join or ns.config):
+        raise UsageError(
+            "say what to start: --head (a new cluster), --join HOST:PORT, or --config FILE"
+        )
+    config = load_config(ns.config) if ns.config else NodeConfig(name="head" if ns.head else "node")
+    if ns.head and config.peers:
+        raise UsageError(f"--head starts a new cluster, but {ns.config} joins {config.peers[0]}")
+    if ns.join:
+        _check_address(ns.join, "--join address")
+    config = _apply_options(config, ns)
+    if ns.head:
+        launch.refuse_second_head()
+    config = replace(config, token=start_token(ns.token, joining=bool(config.peers)))
+    if ns.block:
+        return launch.run_foreground(
+            config, on_ready=lambda record: print_started(record, config, blocking=True)
+        )
+    record = launch.start_detached_node(config, timeout=ns.timeout, log_level=ns.log_level)
+    print_started(record, config)
+    return 0
+
+
+def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
+    """Command-line options override the config file's fields."""
+    changes: dict[str, Any] = {}
+    if ns.name:
+        changes["name"] = ns.name
+    if ns.host:
+        changes["host"] = ns.host
+    if ns.port is not None:
+        if not 0 <= ns.port <= 65535:
+            raise UsageError(f"--port must be 0-65535, got {ns.port}")
+        changes["port"] = ns.port
+    elif not ns.config:
+        changes["port"] = 0 if ns.join else DEFAULT_PORT
+    if ns.workers is not None:
+        if ns.workers < 0:
+            raise UsageError("--workers must be >= 0")
+        changes["workers"] = ns.workers
+    modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
+    for module in modules:
+        if module.endswith(".py") and not Path(module).is_file():
+            raise UsageError(f"module file {module} does not exist")
+    changes["modules"] = tuple(modules)
+    changes["resources"] = (*config.resources, *ns.resource)
+    if ns.join:
+        changes["peers"] = (ns.join, *(p for p in config.peers if p != ns.join))
+    host = changes.get("host", config.host)
+    changes["advertise_host"] = launch.advertise_host(
+        host, ns.advertise_host or config.advertise_host
+    )
+    return replace(config, **changes)
+
+
+def cmd_stop(ns: argparse.Namespace) -> int:
+    """``mpreg stop``: stop every node started on this host, with its actors."""
+    records = state.list_records()
+    if not records:
+        print("no mpreg nodes run on this host")
+        return 0
+    killed = state.stop_nodes(records, grace=ns.timeout)
+    names = ", ".join(f"{r.name} (pid {r.pid})" for r in records)
+    print(f"stopped {len(records)} node{'s' if len(records) != 1 else ''}: {names}")
+    if killed:
+        print(f"  killed after {ns.timeout:g}s: {', '.join(r.name for r in killed)}")
+    return 0
+
+
+# --- talking to a cluster ---------------------------------------------------------------
+
+
+def _target(ns: argparse.Namespace) -> tuple[str, str]:
+    """The node address to talk to and the token to use.
+
+    Raises ClusterUnavailable if no address is given and no node runs here,
+    UsageError if the address is malformed or no token is found anywhere.
+    """
+    address = ns.address or state.local_address()
+    _check_address(address, "address")
+    return address, client_token(ns.token)
+
+
+def _check_address(address: str, what: str) -> None:
+    try:
+        parse_address(address)
+    except ValueError as exc:
+        raise UsageError(f"bad {what}: {exc}") from None
+
+
+def cmd_status(ns: argparse.Namespace) -> int:
+    """``mpreg status``: one snapshot of the cluster, as tables or JSON."""
+    from mpreg.dashboard import build_snapshot, fetch_status, render_status
+
+    address, token = _target(ns)
+    status = asyncio.run(fetch_status(address, token))
+    if ns.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0
+    console().print(render_status(build_snapshot(status, source=address, now=time.time())))
+    return 0
+
+
+def cmd_top(ns: argparse.Namespace) -> int:
+    """``mpreg top``: the live dashboard, until Ctrl-C or SIGTERM (both exit 0)."""
+    from mpreg.dashboard import run_top
+
+    if ns.interval <= 0:
+        raise UsageError("--interval must be positive")
+    address, token = _target(ns)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_top(address, token, console=console(), interval=ns.interval, once=ns.once))
+    return 0
+
+
+def parse_value(text: str) -> Any:
+    """A shell argument: JSON where it parses (``3``, ``[1,2]``, ``"x"``), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_call(ns: argparse.Namespace) -> int:
+    """``mpreg call FUN ARGS...``: one call, its result printed as JSON."""
+    from mpreg.commands import Command
+    from mpreg.demo import as_json
+    from mpreg.driver.client import Client
+
+    kwargs: dict[str, Any] = {}
+    for item in ns.kw:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--kw takes KEY=VALUE, got {item!r}")
+        kwargs[key] = parse_value(value)
+    address, token = _target(ns)
+    name = f"<mpreg call {ns.fun}>"  # no argument can be mistaken for a reference to it
+    command = Command(name, ns.fun, [parse_value(a) for a in ns.args], ns.dataset, kwargs or None)
+
+    async def run() -> tuple[Any, str]:
+        async with Client(address, token=token, name="mpreg-call") as client:
+            result = await client.request([command], timeout=ns.timeout)
+            return result[name], client.last_where.get(name, "")
+
+    value, where = asyncio.run(run())
+    print(as_json(value))
+    if ns.where:
+        print(f"ran on {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_client(ns: argparse.Namespace) -> int:
+    """``mpreg client ADDRESS run``: the seed examples against a running cluster."""
+    from mpreg.demo import run_client_examples
+
+    address, token = _target(ns)
+    asyncio.run(run_client_examples(console(), address, token))
+    return 0
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    """``mpreg demo``: an embedded two-node cluster, the seed examples and a dataset DAG."""
+    from mpreg.demo import EXAMPLES_MODULE, run_demo
+
+    if not EXAMPLES_MODULE.is_file():
+        raise UsageError(
+            f"the demo needs examples/weather.py from the mpreg repository ({EXAMPLES_MODULE})"
+        )
+    asyncio.run(run_demo(console()))
+    return 0

@@ -1,0 +1,99 @@
+"""What the CLI prints: the started-node banner, consoles, and every error as one line.
+
+Errors arrive typed from the library; each kind is worded here, with its
+exit code (2 for usage, 1 for everything else, 130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+
+from mpreg.config import NodeConfig
+from mpreg.errors import (
+    AddressInUse,
+    AuthenticationError,
+    ConfigError,
+    JoinFailed,
+    ModuleLoadError,
+    MpregError,
+    RemoteError,
+    UsageError,
+)
+from mpreg.host import state
+from mpreg.host.launch import LOOPBACK
+
+
+def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Namespace) -> int:
+    """Run one command's handler; an error becomes its line on stderr and an exit code."""
+    try:
+        return handler(ns)
+    except KeyboardInterrupt:
+        return 130
+    except (UsageError, ConfigError) as exc:
+        return fail(str(exc), 2)
+    except ModuleLoadError as exc:
+        return fail(str(exc).rstrip(), 1)
+    except RemoteError as exc:
+        return fail(str(exc), 1)
+    except AuthenticationError as exc:
+        stored = state.token_path()
+        hint = f" (this host's token is stored in {stored})" if stored.exists() else ""
+        return fail(f"{exc}{hint}", 1)
+    except AddressInUse as exc:
+        return fail(
+            f"cannot start node {exc.node!r}: port {exc.port} on {exc.host} is already "
+            "in use (another mpreg node? see `mpreg status`); choose another with --port",
+            1,
+        )
+    except JoinFailed as exc:
+        return fail(
+            f"node {exc.node!r} could not join the cluster: {exc.reason} "
+            "(is a node running there, and reachable from here?)",
+            1,
+        )
+    except MpregError as exc:
+        return fail(str(exc), 1)
+    except OSError as exc:
+        return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+
+
+def fail(message: str, code: int) -> int:
+    sys.stderr.write(f"mpreg: error: {message.rstrip()}\n")
+    return code
+
+
+def console() -> Console:
+    """Rich output; wide when piped, so results are never wrapped mid-line."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(width=int(os.environ.get("COLUMNS") or 160), highlight=False)
+
+
+def print_started(record: state.NodeRecord, config: NodeConfig, *, blocking: bool = False) -> None:
+    """What a started node tells its user: where it serves and how to use it."""
+    address = record.address
+    host = address.rpartition(":")[0].strip("[]")
+    lines = [
+        f"mpreg node {record.name!r} ({record.node_id}, pid {record.pid}) serves at {address}",
+    ]
+    if record.log:
+        lines.append(f"  log: {record.log}")
+    lines += [
+        "",
+        f"Add a node on this host:  mpreg start --join {address}",
+    ]
+    if host not in LOOPBACK:
+        lines.append(
+            f"Add a node elsewhere:     mpreg start --join {address} --token {config.token}"
+        )
+    lines += [
+        f'Use it from Python:       mpreg.init("auto")   # or mpreg.init("{address}")',
+        "Look at it:               mpreg status   (live: mpreg top)",
+        "Stop every node here:     " + ("Ctrl-C, or mpreg stop" if blocking else "mpreg stop"),
+    ]
+    print("\n".join(lines), flush=True)

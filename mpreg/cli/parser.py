@@ -1,0 +1,153 @@
+"""The ``mpreg`` arguments: one subparser per command, each bound to its handler."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from mpreg.cli.commands import (
+    cmd_call,
+    cmd_client,
+    cmd_demo,
+    cmd_start,
+    cmd_status,
+    cmd_stop,
+    cmd_top,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with one-line errors (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"MPREG_{name}") or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mpreg",
+        description="mpreg: run function X on dataset Y anywhere in a cluster.",
+    )
+    parser.add_argument("--version", action="version", version=f"mpreg {_version()}")
+    parser.add_argument(
+        "--log-level", default=_env("LOG_LEVEL"), help="DEBUG, INFO, WARNING (MPREG_LOG_LEVEL)"
+    )
+    # Not required here: argparse checks required arguments before it reports unknown
+    # ones, so `mpreg --bogus` would blame the missing command. parse() checks both.
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    start = subparsers.add_parser("start", help="start a node on this host (detached)")
+    mode = start.add_mutually_exclusive_group()
+    mode.add_argument("--head", action="store_true", help="start a new cluster here")
+    mode.add_argument("--join", metavar="HOST:PORT", help="join the cluster at this node")
+    start.add_argument("--config", metavar="FILE", help="a YAML node config (dev-1.config.yaml)")
+    start.add_argument("--host", default=_env("HOST"), help="bind address (default 127.0.0.1)")
+    start.add_argument("--port", type=int, default=_env("PORT"), help="head: 7773; join: free")
+    start.add_argument("--name", default=_env("NAME"), help="node name shown in status")
+    start.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="M",
+        help="dotted module or .py file whose actors and functions this node serves (repeat)",
+    )
+    start.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="DATASET",
+        help="a dataset this node's plain-function workers advertise (repeat)",
+    )
+    start.add_argument("--workers", type=int, default=_env("WORKERS"), help="function workers")
+    start.add_argument("--advertise-host", default=_env("ADVERTISE_HOST"), metavar="HOST")
+    _token_option(start)
+    start.add_argument("--block", action="store_true", help="stay in the foreground")
+    start.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for its actors to load"
+    )
+    start.set_defaults(handler=cmd_start)
+
+    stop = subparsers.add_parser("stop", help="stop every node started on this host")
+    stop.add_argument("--timeout", type=float, default=15.0, help="grace before SIGKILL")
+    stop.set_defaults(handler=cmd_stop)
+
+    status = subparsers.add_parser("status", help="nodes, roles, actors, datasets and load")
+    _address_options(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=cmd_status)
+
+    top = subparsers.add_parser("top", help="live dashboard")
+    _address_options(top)
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
+    top.set_defaults(handler=cmd_top)
+
+    call = subparsers.add_parser("call", help="call one function from the shell")
+    call.add_argument("fun", metavar="FUN")
+    call.add_argument("args", nargs="*", metavar="ARG", help="JSON where it parses, else a string")
+    call.add_argument("--dataset", action="append", default=[], metavar="D", help="(repeat)")
+    call.add_argument(
+        "--kw", action="append", default=[], metavar="KEY=VALUE", help="keyword argument"
+    )
+    call.add_argument("--timeout", type=float, default=None)
+    call.add_argument("--where", action="store_true", help="also say where it ran (stderr)")
+    _address_options(call)
+    call.set_defaults(handler=cmd_call)
+
+    client = subparsers.add_parser("client", help="the seed client: `mpreg client ADDRESS run`")
+    client.add_argument("address", nargs="?", default=_env("ADDRESS"), metavar="ADDRESS")
+    client.add_argument("action", choices=["run"], help="run the seed examples")
+    _token_option(client)
+    client.set_defaults(handler=cmd_client)
+
+    demo = subparsers.add_parser("demo", help="run an embedded cluster with dataset actors")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _token_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token", default=_env("TOKEN"), help="cluster token (MPREG_TOKEN; default: stored)"
+    )
+
+
+def _address_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address",
+        default=_env("ADDRESS"),
+        metavar="HOST:PORT",
+        help="any node (MPREG_ADDRESS; default: the cluster started on this host)",
+    )
+    _token_option(parser)
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; unknown arguments, then a missing command, are usage errors (exit 2)."""
+    parser = build_parser()
+    ns, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if ns.command is None:
+        parser.error("say which command to run: " + ", ".join(_commands(parser)))
+    return ns
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def _version() -> str:
+    from mpreg import __version__
+
+    return __version__

@@ -1,0 +1,117 @@
+"""Starting a node on this host for ``mpreg start``: one head per host, a record per node.
+
+:func:`start_detached_node` starts a node that outlives its caller,
+:func:`run_foreground` serves one in this process; both record it in the
+per-host state (:mod:`mpreg.host.state`) so ``mpreg stop``, ``mpreg status``
+and ``mpreg.init("auto")`` find it. Failures are typed
+(:class:`~mpreg.errors.NodeStartError` and its subclasses); the caller
+words them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mpreg.config import NodeConfig
+from mpreg.errors import NodeStartError, UsageError
+from mpreg.host import state
+from mpreg.host.start_failures import StartFailure, failure_announce, start_error
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARD = ("0.0.0.0", "::", "")
+
+
+def refuse_second_head() -> None:
+    """Raise UsageError if a head node already runs on this host (one cluster per host)."""
+    heads = [r for r in state.list_records() if r.head]
+    if heads:
+        raise UsageError(
+            f"mpreg already runs on this host: {heads[0].name!r} at {heads[0].address} "
+            f"(pid {heads[0].pid}); `mpreg stop` first, or add a node with "
+            f"`mpreg start --join {heads[0].address}`"
+        )
+
+
+def advertise_host(host: str, advertise: str = "") -> str:
+    """The host others dial: ``advertise`` if given, this host's outbound address for a
+    wildcard bind, else empty (the node advertises its bind address)."""
+    if not advertise and host in WILDCARD:
+        return outbound_ip()
+    return advertise
+
+
+def outbound_ip() -> str:
+    """This host's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def start_detached_node(
+    config: NodeConfig, *, timeout: float, log_level: str | None = None
+) -> state.NodeRecord:
+    """Start ``config``'s node detached (logging to a fresh file); record it once it serves.
+
+    Raises NodeStartError (AddressInUse, JoinFailed, ...) if it does not
+    start; nothing is left running or recorded then.
+    """
+    from mpreg.host.cluster import start_detached
+
+    log_path = state.new_log_path(config.name)
+    node = start_detached(config, log_path=log_path, timeout=timeout, log_level=log_level or "INFO")
+    record = state.NodeRecord(
+        pid=node.pid,
+        address=node.address,
+        node_id=node.node_id,
+        name=config.name,
+        head=not config.peers,
+        group=True,
+        start_time=state.process_start_time(node.pid) or 0,
+        log=str(log_path),
+        started_at=time.time(),
+    )
+    state.write_record(record)
+    return record
+
+
+def run_foreground(config: NodeConfig, *, on_ready: Callable[[state.NodeRecord], None]) -> int:
+    """Serve ``config``'s node in this process until SIGINT/SIGTERM; its exit code.
+
+    It is recorded while it serves (``on_ready`` gets the record). Raises
+    AddressInUse if its port is taken, NodeStartError for another OS error.
+    """
+    from mpreg.host.server import serve
+    from mpreg.transport.loop import install_best_loop
+
+    def ready(node: Any) -> None:
+        record = state.NodeRecord(
+            pid=os.getpid(),
+            address=node.address,
+            node_id=node.node_id,
+            name=config.name,
+            head=not config.peers,
+            group=False,
+            start_time=state.process_start_time(os.getpid()) or 0,
+            started_at=time.time(),
+        )
+        state.write_record(record)
+        on_ready(record)
+
+    install_best_loop()
+    try:
+        return asyncio.run(serve(config, announce=False, on_ready=ready))
+    except OSError as exc:
+        announced = failure_announce(exc, config)
+        if announced.reason == StartFailure.ADDRESS_IN_USE:
+            raise start_error(config, announced) from None
+        raise NodeStartError(f"{exc.strerror or exc}", node=config.name) from None
+    finally:
+        state.remove_record(os.getpid())
