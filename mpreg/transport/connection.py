@@ -2,13 +2,13 @@
 
 Protocol callbacks rather than streams: a bytearray frame parser and one
 batched write per loop iteration are 2-3x the throughput of streams on this
-machine class (PERF_NOTES). Messages are handed to ``on_message`` as they are
+machine class (docs/design.md). Messages are handed to ``on_message`` as they are
 decoded, synchronously; handlers that need to wait start owned tasks.
 
 Writes are batched per loop iteration (``call_soon``), never on a timer.
 Backpressure: a connection whose peer does not keep up reports it through
 ``on_pressure``; async senders wait in :meth:`Connection.drain`, and a node
-pauses reading from the clients feeding it work (see Node._on_pressure).
+pauses reading from the clients feeding it work (mpreg.node.pressure).
 """
 
 from __future__ import annotations

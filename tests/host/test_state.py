@@ -15,14 +15,6 @@ from mpreg.errors import ClusterUnavailable
 from mpreg.host import state
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "mpreg-home"
-    monkeypatch.setenv("MPREG_HOME", str(path))
-    monkeypatch.delenv("MPREG_TOKEN", raising=False)
-    return path
-
-
 def record(
     pid: int, *, head: bool = True, group: bool = False, **fields: object
 ) -> state.NodeRecord:

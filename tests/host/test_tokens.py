@@ -13,14 +13,6 @@ from mpreg.host import launch, state
 from mpreg.host.tokens import client_token, start_token
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "mpreg-home"
-    monkeypatch.setenv("MPREG_HOME", str(path))
-    monkeypatch.delenv("MPREG_TOKEN", raising=False)
-    return path
-
-
 def this_process_as_a_node(*, head: bool) -> state.NodeRecord:
     record = state.NodeRecord(
         pid=os.getpid(),
