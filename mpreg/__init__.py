@@ -36,6 +36,7 @@ from mpreg.errors import (
     ProtocolError,
     RemoteError,
     SerializationError,
+    TaskCancelled,
     UnknownFunctionError,
     UsageError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Ref",
     "RemoteError",
     "SerializationError",
+    "TaskCancelled",
     "UnknownFunctionError",
     "UsageError",
     "actor",

@@ -19,6 +19,7 @@ where it comes from::
     ├── SerializationError         the caller or user code: a value cloudpickle refuses
     ├── ModuleLoadError            user code: a module to serve could not be imported
     ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
+    ├── TaskCancelled              the caller: the call was cancelled before it finished
     └── RemoteError                user code: the function raised
 
 An error crosses a connection as an ``ErrorInfo``; the one conversion both
@@ -160,6 +161,12 @@ class DeadlineExceeded(MpregError, TimeoutError):
     """A request did not finish by its deadline."""
 
 
+class TaskCancelled(MpregError):
+    """The call was cancelled (``Future.cancel()``, ``mpreg.cancel``, an interrupt)
+    before it finished; raised by whoever then asks for its result.
+    """
+
+
 class RemoteError(MpregError):
     """The user's function raised; carries where and what.
 
@@ -209,6 +216,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "SerializationError",
+    "TaskCancelled",
     "UnknownFunctionError",
     "UsageError",
 ]

@@ -40,6 +40,7 @@ from mpreg.errors import (
     ProtocolError,
     RemoteError,
     SerializationError,
+    TaskCancelled,
     UnknownFunctionError,
     UsageError,
 )
@@ -54,6 +55,7 @@ ErrorKind = Literal[
     "plan",  # the request itself is malformed
     "unavailable",  # a node or link went away           -> ClusterUnavailable
     "deadline",  # a request passed its deadline
+    "cancelled",  # the caller cancelled it
     "protocol",  # malformed frames or messages
     "auth",  # bad token or version mismatch
     "module-load",  # a module to serve would not import
@@ -87,6 +89,7 @@ _MESSAGE_ONLY: dict[ErrorKind, type[MpregError]] = {
     "actor-died": ActorDiedError,
     "unavailable": ClusterUnavailable,
     "deadline": DeadlineExceeded,
+    "cancelled": TaskCancelled,
     "protocol": ProtocolError,
     "auth": AuthenticationError,
     "module-load": ModuleLoadError,

@@ -58,6 +58,7 @@ class TaskSpec:
     want_result: bool
     keep: bool = False  # hold the result on the node until Release (futures)
     retries: int = 3
+    deadline: float = 0.0  # absolute, time.time() seconds; 0: none
 
 
 @message(2)
@@ -86,6 +87,14 @@ class Deploy:
     label: str
     replicas: int
     spec: Blob
+
+
+@message(19)
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """The client gave up on these tasks: drop them if queued, cancel them if running."""
+
+    task_ids: tuple[int, ...]
 
 
 @message(5)
@@ -148,6 +157,15 @@ class Call:
     args: Blob
     deps: tuple[tuple[int, Blob], ...] = ()
     command: str = ""
+    deadline: float = 0.0  # absolute, time.time() seconds; 0: none. Expired calls never start.
+
+
+@message(20)
+@dataclass(frozen=True, slots=True)
+class CancelCall:
+    """Stop call ``call_id``: skip it if not started, cancel it if it is a running coroutine."""
+
+    call_id: int
 
 
 @message(11)
@@ -211,9 +229,18 @@ class PeerHello:
 @message(16)
 @dataclass(frozen=True, slots=True)
 class EndpointsChanged:
+    """Endpoints of ``node_id`` that appeared, went for good, or paused for a restart.
+
+    A ``suspended`` endpoint is restarting: it stays known (its function and
+    datasets stay routable, calls wait for it) but takes no calls until it is
+    ``resumed``.
+    """
+
     node_id: str
     added: tuple[Endpoint, ...] = ()
     removed: tuple[str, ...] = ()
+    suspended: tuple[str, ...] = ()
+    resumed: tuple[str, ...] = ()
 
 
 @message(17)
@@ -234,6 +261,14 @@ class ForwardDone:
     error: ErrorInfo | None
 
 
+@message(21)
+@dataclass(frozen=True, slots=True)
+class ForwardCancel:
+    """Cancel the forwarded call the sender knows as ``call_id``."""
+
+    call_id: int
+
+
 @fast_pickle
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
@@ -252,6 +287,7 @@ class EndpointStats:
     rss_bytes: int
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    last_error: str = ""  # why its process last failed to start (a crash loop), if it did
 
 
 @fast_pickle

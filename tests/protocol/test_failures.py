@@ -24,6 +24,7 @@ from mpreg.errors import (
     ProtocolError,
     RemoteError,
     SerializationError,
+    TaskCancelled,
     UnknownFunctionError,
     UsageError,
 )
@@ -69,6 +70,7 @@ SAMPLES: list[MpregError] = [
     AuthenticationError("wrong cluster token"),
     ModuleLoadError("No module named 'nothere'"),
     UsageError("--replicas must be at least 1"),
+    TaskCancelled("command 'slow': cancelled"),
 ]
 
 
