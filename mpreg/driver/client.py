@@ -24,6 +24,7 @@ from mpreg.driver.requests import (
     Collector,
     TaskIds,
     build_batch,
+    deadline_after,
     task_spec,
 )
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, SerializationError
@@ -32,6 +33,7 @@ from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
+    Cancel,
     Deploy,
     Release,
     Reply,
@@ -180,6 +182,7 @@ class Client:
             return_all=return_all,
             retries=retries,
             futures=self._future_id,
+            deadline=deadline_after(timeout),
         )
         first = batch.batch_id
         conn = self._require_conn()
@@ -195,6 +198,7 @@ class Client:
                     conn.send(batch)
                     await waiter.done
             except TimeoutError:
+                self.cancel_tasks(spec.task_id for spec in batch.tasks)
                 raise DeadlineExceeded(
                     f"request did not finish within {timeout:g}s "
                     f"(waiting on {collector.missing_names()})"
@@ -253,6 +257,17 @@ class Client:
         if reply.error is not None:
             raise from_info(reply.error)
         return list(reply.value)  # type: ignore[call-overload]
+
+    def cancel_tasks(self, task_ids: Iterable[int]) -> None:
+        """Tell the node to drop these tasks if queued and cancel them if running.
+
+        Fire and forget: the node answers nothing; their waiters are settled by
+        the caller. Tasks that already finished are ignored by the node.
+        """
+        ids = tuple(task_ids)
+        if ids and self.connected:
+            assert self._conn is not None
+            self._conn.send(Cancel(ids))
 
     # --- internals ------------------------------------------------------------------
 

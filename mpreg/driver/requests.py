@@ -7,6 +7,7 @@ Shared by the async :class:`~mpreg.driver.client.Client` and the blocking sync p
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,7 +21,15 @@ from mpreg.protocol.messages import SubmitBatch, TaskDone, TaskSpec
 DEFAULT_RETRIES = 3
 
 
-def task_spec(task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
+def deadline_after(timeout: float | None) -> float:
+    """The absolute deadline (``time.time()`` seconds) ``timeout`` seconds from now; 0: none.
+
+    Wall-clock time, because it travels to other processes and hosts.
+    """
+    return 0.0 if timeout is None else time.time() + timeout
+
+
+def task_spec(task: PlannedTask, retries: int, *, keep: bool, deadline: float = 0.0) -> TaskSpec:
     """A planned task as it travels: its arguments cloudpickled (placeholders and all)."""
     try:
         args: Blob = dumps_value((task.args, task.kwargs), what="the arguments")
@@ -36,6 +45,7 @@ def task_spec(task: PlannedTask, retries: int, *, keep: bool) -> TaskSpec:
         want_result=task.want_result,
         keep=keep,
         retries=retries,
+        deadline=deadline,
     )
 
 
@@ -61,15 +71,18 @@ def build_batch(
     return_all: bool,
     retries: int,
     futures: Callable[[Any], int | None] | None,
+    deadline: float = 0.0,
 ) -> tuple[SubmitBatch, dict[int, str]]:
     """Plan ``commands`` and pickle their arguments: the batch, and wanted id -> name.
+
+    ``deadline`` (absolute, see :func:`deadline_after`) travels with every task.
 
     Raises PlanError or SerializationError before anything is sent; only a
     valid request uses up task ids.
     """
     first = ids.next_id
     plan = plan_request(commands, first_task_id=first, return_all=return_all, futures=futures)
-    specs = tuple(task_spec(t, retries, keep=False) for t in plan.tasks)
+    specs = tuple(task_spec(t, retries, keep=False, deadline=deadline) for t in plan.tasks)
     ids.take(len(specs))
     return SubmitBatch(first, specs), plan.result_names()
 

@@ -8,20 +8,30 @@ session), or a second thread calling at the same time, goes the async way.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mpreg.commands import Command
 from mpreg.driver.client import Future
-from mpreg.driver.requests import DEFAULT_RETRIES, Collector, TaskIds, build_batch
-from mpreg.errors import ClusterUnavailable, DeadlineExceeded
+from mpreg.driver.requests import (
+    DEFAULT_RETRIES,
+    Collector,
+    TaskIds,
+    build_batch,
+    deadline_after,
+)
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded, MpregError
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
-from mpreg.protocol.messages import BatchRejected, TaskDone
+from mpreg.protocol.messages import BatchRejected, Cancel, TaskDone
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
+
+# A cancel is a courtesy to the cluster: never hold the caller up for long sending it.
+CANCEL_SEND_TIMEOUT = 1.0
 
 
 class _NotHere(Exception):
@@ -65,6 +75,11 @@ class SyncClient:
         finally:
             self._lock.release()
 
+    def _cancel(self, conn: BlockingConnection, task_ids: Iterable[int]) -> None:
+        """Ask the node to drop or cancel tasks this caller gave up on (best effort)."""
+        with contextlib.suppress(MpregError, OSError):
+            conn.send(Cancel(tuple(task_ids)), time.monotonic() + CANCEL_SEND_TIMEOUT)
+
     def _request(
         self, commands: Sequence[Command], timeout: float | None, return_all: bool, retries: int
     ) -> dict[str, Any]:
@@ -75,6 +90,7 @@ class SyncClient:
             return_all=return_all,
             retries=retries,
             futures=_no_futures,
+            deadline=deadline_after(timeout),
         )
         first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
@@ -85,6 +101,7 @@ class SyncClient:
             try:
                 message = conn.receive(deadline)
             except DeadlineExceeded:
+                self._cancel(conn, ids)
                 raise DeadlineExceeded(
                     f"request did not finish within {timeout:g}s "
                     f"(waiting on {collector.missing_names()})"
