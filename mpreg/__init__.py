@@ -12,6 +12,8 @@ from mpreg.actors.definitions import actor, function
 from mpreg.commands import Command, Ref
 from mpreg.config import NodeConfig
 from mpreg.driver.api import (
+    as_completed,
+    cancel,
     cluster_status,
     deploy,
     get,
@@ -22,7 +24,8 @@ from mpreg.driver.api import (
     submit,
     wait,
 )
-from mpreg.driver.client import Client, Future
+from mpreg.driver.client import Client
+from mpreg.driver.futures import Future
 from mpreg.errors import (
     ActorDiedError,
     AuthenticationError,
@@ -67,6 +70,8 @@ __all__ = [
     "UnknownFunctionError",
     "UsageError",
     "actor",
+    "as_completed",
+    "cancel",
     "cluster_status",
     "deploy",
     "function",

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
-from mpreg.driver.client import STATUS_TIMEOUT, Client, Future
+from mpreg.driver import futures as _futures
+from mpreg.driver.client import STATUS_TIMEOUT, Client
+from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
 from mpreg.driver.sync_client import SyncClient
 from mpreg.errors import DeadlineExceeded, MpregError
@@ -51,8 +53,11 @@ class _Runtime:
         except FutureTimeout:
             future.cancel()
             raise DeadlineExceeded(f"no answer within {timeout:g}s") from None
+        except KeyboardInterrupt:
+            future.cancel()  # the coroutine sees CancelledError; a request cancels its tasks
+            raise
 
-    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Run a plain function on the loop thread (objects bound to the loop are made there)."""
 
         async def inner() -> Any:
@@ -198,61 +203,46 @@ def request(
     return result
 
 
-def submit(fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
-    """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return a Future at once."""
+def submit(
+    fun: str,
+    /,
+    *args: Any,
+    datasets: Iterable[str] = (),
+    retries: int = DEFAULT_RETRIES,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> Future:
+    """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return a Future at once.
+
+    ``datasets``, ``retries`` and ``timeout`` are mpreg's own keyword options
+    and never reach ``fun`` (pass an argument of ``fun`` with one of those
+    names positionally). ``retries``: how often the call is tried again if
+    its process dies (0: at most once). ``timeout``: seconds until its
+    deadline; the Future then fails with DeadlineExceeded and the cluster
+    drops the call.
+    """
     runtime, client = _require()
-    future: Future = runtime.call(client.submit, fun, *args, datasets=datasets, **kwargs)
+    future: Future = runtime.call(
+        client.submit, fun, *args, datasets=datasets, retries=retries, timeout=timeout, **kwargs
+    )
     return future
 
 
 def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any:
-    """The result of a Future, or a list of results for a list of Futures."""
-    runtime, _ = _require()
-    many = not isinstance(futures, Future)
-    items: list[Future] = [futures] if isinstance(futures, Future) else list(futures)
+    """The result of a Future, or a list of results for a list of Futures.
 
-    async def gather() -> list[Any]:
-        try:
-            async with asyncio.timeout(timeout):
-                return list(await asyncio.gather(*(_awaitable(f) for f in items)))
-        except TimeoutError:
-            raise DeadlineExceeded(f"results not ready within {timeout:g}s") from None
-
-    results = runtime.run(gather())
-    return results if many else results[0]
+    Raises the first error to arrive, DeadlineExceeded if not all are done
+    within ``timeout`` (they keep running). A KeyboardInterrupt cancels the
+    unfinished calls, then propagates.
+    """
+    if isinstance(futures, Future):
+        return _futures.get([futures], timeout)[0]
+    return _futures.get(list(futures), timeout)
 
 
-def wait(
-    futures: Sequence[Future], *, num_returns: int = 1, timeout: float | None = None
-) -> tuple[list[Future], list[Future]]:
-    """Wait until ``num_returns`` futures are done (or ``timeout``); return (done, pending)."""
-    runtime, _ = _require()
-    items = list(futures)
-    num_returns = min(num_returns, len(items))
-
-    async def waiter() -> None:
-        pending = {asyncio.ensure_future(_awaitable(f)) for f in items if not f.done()}
-        needed = num_returns - (len(items) - len(pending))
-        try:
-            async with asyncio.timeout(timeout):
-                while needed > 0 and pending:
-                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    needed -= len(done)
-        except TimeoutError:
-            pass
-        finally:
-            for task in pending:
-                task.cancel()
-
-    runtime.run(waiter())
-    done = [f for f in items if f.done()]
-    return done[:num_returns] if len(done) > num_returns else done, [
-        f for f in items if f not in done[:num_returns]
-    ]
-
-
-async def _awaitable(future: Future) -> Any:
-    return await future
+wait = _futures.wait
+as_completed = _futures.as_completed
+cancel = _futures.cancel
 
 
 def deploy(cls: type, replicas: int | None = None, *, timeout: float | None = None) -> list[str]:

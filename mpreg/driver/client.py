@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
+from mpreg.driver.futures import Future
 from mpreg.driver.planner import plan_request
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
@@ -27,7 +29,13 @@ from mpreg.driver.requests import (
     deadline_after,
     task_spec,
 )
-from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, SerializationError
+from mpreg.errors import (
+    ClusterUnavailable,
+    DeadlineExceeded,
+    PlanError,
+    SerializationError,
+    TaskCancelled,
+)
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -48,38 +56,6 @@ from mpreg.transport.replies import PendingReplies
 log = logging.getLogger(__name__)
 
 STATUS_TIMEOUT = 30.0
-
-
-class Future:
-    """A result that will exist: what ``submit`` returns; pass it to another submit.
-
-    Like a Ray ObjectRef: passing it as an argument makes the cluster feed the
-    result in directly, without a trip back to the driver.
-    """
-
-    __slots__ = ("__weakref__", "_client", "_future", "command", "task_id", "where")
-
-    def __init__(self, client: Client, task_id: int, command: str) -> None:
-        self._client = client
-        self.task_id = task_id
-        self.command = command
-        self.where = ""
-        self._future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def __repr__(self) -> str:
-        state = "done" if self._future.done() else "pending"
-        return f"<mpreg.Future {self.command} task={self.task_id} {state}>"
-
-    def __await__(self) -> Any:
-        return self._future.__await__()
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def __del__(self) -> None:
-        # At interpreter shutdown or with a closed loop there is nothing to release.
-        with contextlib.suppress(Exception):
-            self._client._release_later(self.task_id)
 
 
 class _Request:
@@ -127,6 +103,7 @@ class Client:
         self._to_release: list[int] = []
         self._release_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -146,6 +123,7 @@ class Client:
     async def connect(self) -> None:
         host, port = parse_address(self.address)
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         identity = PeerIdentity("client", self.name)
         self._conn = await connect(
             host,
@@ -203,6 +181,10 @@ class Client:
                     f"request did not finish within {timeout:g}s "
                     f"(waiting on {collector.missing_names()})"
                 ) from None
+            except asyncio.CancelledError:
+                # Whoever awaited gave up (a cancelled task, a sync caller's interrupt).
+                self.cancel_tasks(spec.task_id for spec in batch.tasks)
+                raise
         finally:
             for spec in batch.tasks:
                 self._waiting.pop(spec.task_id, None)
@@ -210,8 +192,24 @@ class Client:
         self.last_where = collector.where
         return collector.ordered_results()
 
-    def submit(self, fun: str, *args: Any, datasets: Iterable[str] = (), **kwargs: Any) -> Future:
-        """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once."""
+    def submit(
+        self,
+        fun: str,
+        /,
+        *args: Any,
+        datasets: Iterable[str] = (),
+        retries: int = DEFAULT_RETRIES,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Future:
+        """Start ``fun(*args, **kwargs)`` where ``datasets`` live; return its Future at once.
+
+        ``datasets``, ``retries`` and ``timeout`` are mpreg's own options, never
+        passed to ``fun``: give ``fun`` an argument of one of those names
+        positionally. ``retries``: as for :meth:`request`. ``timeout``: seconds
+        until the call's deadline; the Future then fails with DeadlineExceeded
+        and the cluster drops the call. Call this on the client's loop.
+        """
         task_id = self._task_ids.take()
         name = f"{fun}#{task_id}"
         # A bare str stays one, so the planner refuses it ("iris" is not ["iris"]).
@@ -221,12 +219,17 @@ class Client:
             first_task_id=task_id,
             futures=self._future_id,
         )
-        spec = task_spec(plan.tasks[0], DEFAULT_RETRIES, keep=True)
+        spec = task_spec(plan.tasks[0], retries, keep=True, deadline=deadline_after(timeout))
         conn = self._require_conn()
         future = Future(self, task_id, name)
         self._waiting[task_id] = future
         self._waiting[-task_id] = future
         conn.send(SubmitBatch(task_id, (spec,)))
+        if timeout is not None:
+            # Settled here at the deadline, whatever the node does.
+            future.timer = asyncio.get_running_loop().call_later(
+                timeout, self._expire, future, timeout
+            )
         return future
 
     async def status(self, *, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:
@@ -269,6 +272,29 @@ class Client:
             assert self._conn is not None
             self._conn.send(Cancel(ids))
 
+    def on_loop_thread(self) -> bool:
+        """True in the thread that runs this client's loop (and settles its futures)."""
+        return threading.get_ident() == self._loop_thread
+
+    def cancel_futures(self, futures: Sequence[Future]) -> None:
+        """Forget these settled futures and send one Cancel for them; from any thread."""
+        if self.on_loop_thread():
+            self._drop_futures(futures)
+        elif self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to tell
+                self._loop.call_soon_threadsafe(self._drop_futures, list(futures))
+
+    def _drop_futures(self, futures: Sequence[Future]) -> None:
+        for future in futures:
+            self._forget(future)
+        self.cancel_tasks(f.task_id for f in futures)
+
+    def _expire(self, future: Future, timeout: float) -> None:
+        future.timer = None
+        error = DeadlineExceeded(f"{future.command} did not finish within {timeout:g}s")
+        if future._fail(error):
+            self._drop_futures([future])
+
     # --- internals ------------------------------------------------------------------
 
     def _future_id(self, value: Any) -> int | None:
@@ -279,6 +305,8 @@ class Client:
             raise PlanError(
                 f"{value!r} belongs to another connection; pass its result (await it) instead"
             )
+        if value.cancelled():
+            raise TaskCancelled(f"{value!r} was cancelled: its result will never exist")
         return value.task_id
 
     def _require_conn(self) -> Connection:
@@ -302,44 +330,51 @@ class Client:
                 if isinstance(waiter, _Request):
                     waiter.on_done(message)
                 elif isinstance(waiter, Future):
-                    self._waiting.pop(tid, None)
-                    self._waiting.pop(-tid, None)
+                    self._forget(waiter)
                     self._settle(waiter, message)
             case BatchRejected(batch_id=bid, error=error):
-                waiter = self._waiting.pop(-bid, None)
-                if isinstance(waiter, Future):
-                    self._waiting.pop(bid, None)
+                waiter = self._waiting.get(-bid)
                 if isinstance(waiter, _Request):
+                    self._waiting.pop(-bid, None)
                     waiter.fail(from_info(error))
-                elif isinstance(waiter, Future) and not waiter._future.done():
-                    waiter._future.set_exception(from_info(error))
+                elif isinstance(waiter, Future):
+                    self._forget(waiter)
+                    waiter._fail(from_info(error))
             case Reply():
                 self._replies.resolve(message)
             case _:
                 log.warning("node sent unexpected %s", type(message).__name__)
 
+    def _forget(self, future: Future) -> None:
+        """No more answers expected for it: drop its entries and its deadline timer."""
+        for key in (future.task_id, -future.task_id):
+            if self._waiting.get(key) is future:
+                del self._waiting[key]
+        if future.timer is not None:
+            future.timer.cancel()
+            future.timer = None
+
     def _settle(self, future: Future, message: TaskDone) -> None:
-        if future._future.done():
-            return
+        if future.done():
+            return  # cancelled, or expired, here first: the late answer is dropped
         future.where = message.where
         if message.error is not None:
-            future._future.set_exception(from_info(message.error, message.where))
+            future._fail(from_info(message.error, message.where))
             return
         assert message.result is not None
         try:
-            future._future.set_result(
-                loads_value(message.result, what=f"the result of {future.command!r}")
-            )
+            future._finish(loads_value(message.result, what=f"the result of {future.command!r}"))
         except SerializationError as exc:
-            future._future.set_exception(exc)
+            future._fail(exc)
 
     def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
         lost = ClusterUnavailable(f"lost the connection to {self.address}")
         for waiter in set(self._waiting.values()):
             if isinstance(waiter, _Request):
                 waiter.fail(lost)
-            elif not waiter._future.done():
-                waiter._future.set_exception(lost)
+            else:
+                self._forget(waiter)
+                waiter._fail(lost)
         self._waiting.clear()
         self._replies.fail_all(lost)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mpreg.commands import Command
-from mpreg.driver.client import Future
+from mpreg.driver.futures import Future
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
     Collector,
@@ -95,8 +95,32 @@ class SyncClient:
         first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
         conn = self._connection()
-        conn.send(batch, deadline)
-        collector = Collector(names)
+        sent = False
+        try:
+            conn.send(batch, deadline)
+            sent = True
+            return self._collect(conn, Collector(names), ids, first, deadline, timeout)
+        except KeyboardInterrupt:
+            # The interrupt button: stop the work in the cluster, then let it propagate.
+            # It may have cut a frame in half either way, so this connection is done
+            # (the next request opens a new one); a half-sent batch gets no Cancel, the
+            # node only sees a broken frame and a disconnect.
+            try:
+                if sent:
+                    self._cancel(conn, ids)
+            finally:
+                conn.close()
+            raise
+
+    def _collect(
+        self,
+        conn: BlockingConnection,
+        collector: Collector,
+        ids: set[int],
+        first: int,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> dict[str, Any]:
         while not collector.finished:
             try:
                 message = conn.receive(deadline)
