@@ -133,3 +133,11 @@ class SlowSink:
     def take(self, payload: bytes) -> int:
         time.sleep(0.01)  # ok-sleep: the workload is a slow consumer
         return len(payload)
+
+
+def slow_flagged(flag: str, seconds: float) -> float:
+    """Creates the file ``flag`` once it runs, then sleeps: a test knows the call started."""
+    with open(flag, "w"):
+        pass
+    time.sleep(seconds)  # ok-sleep: the workload is a slow function
+    return seconds
