@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
-from mpreg.driver import futures as _futures
+from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
@@ -236,13 +236,13 @@ def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any
     unfinished calls, then propagates.
     """
     if isinstance(futures, Future):
-        return _futures.get([futures], timeout)[0]
-    return _futures.get(list(futures), timeout)
+        return _waiting.get([futures], timeout)[0]
+    return _waiting.get(list(futures), timeout)
 
 
-wait = _futures.wait
-as_completed = _futures.as_completed
-cancel = _futures.cancel
+wait = _waiting.wait
+as_completed = _waiting.as_completed
+cancel = _waiting.cancel
 
 
 def deploy(cls: type, replicas: int | None = None, *, timeout: float | None = None) -> list[str]:

@@ -21,9 +21,7 @@ import contextlib
 import enum
 import logging
 import threading
-import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
 from mpreg.errors import DeadlineExceeded, TaskCancelled, UsageError
@@ -70,6 +68,7 @@ class Future:
         "_lock",
         "_state",
         "_value",
+        "_woken",
         "command",
         "task_id",
         "timer",
@@ -86,6 +85,9 @@ class Future:
         self._value: Any = None
         self._error: BaseException | None = None
         self._callbacks: list[DoneCallback] = []
+        # What coroutines awaiting it on the client's own loop sleep on (the common
+        # async case, kept cheaper than a done callback: no closure, no lock).
+        self._woken: list[asyncio.Future[None]] = []
         # The client's timer for a submit(timeout=...): touched on its loop thread only.
         self.timer: asyncio.TimerHandle | None = None
 
@@ -158,20 +160,32 @@ class Future:
         _call(fn, self)
 
     def __await__(self) -> Generator[Any, None, Any]:
-        if self._state is FutureState.PENDING:
+        if self._state is FutureState.PENDING and self._client.on_loop_thread():
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._woken.append(woken)
+            if self._state is not FutureState.PENDING:  # settled from another thread meanwhile
+                _set_none(woken)
+            try:
+                yield from woken.__await__()
+            finally:
+                if self._state is FutureState.PENDING:  # this awaiter gave up
+                    with contextlib.suppress(ValueError):  # (settled just now)
+                        self._woken.remove(woken)
+        elif self._state is FutureState.PENDING:
+            # Another loop than the client's: woken by a done callback, across threads.
             loop = asyncio.get_running_loop()
-            woken: asyncio.Future[None] = loop.create_future()
+            elsewhere: asyncio.Future[None] = loop.create_future()
 
             def wake(_: Future) -> None:
                 if _running_loop() is loop:
-                    _set_none(woken)
+                    _set_none(elsewhere)
                 else:
                     with contextlib.suppress(RuntimeError):  # that loop has closed
-                        loop.call_soon_threadsafe(_set_none, woken)
+                        loop.call_soon_threadsafe(_set_none, elsewhere)
 
             self.add_done_callback(wake)
             try:
-                yield from woken.__await__()
+                yield from elsewhere.__await__()
             finally:
                 self._remove_callback(wake)
         return self._outcome()
@@ -191,11 +205,21 @@ class Future:
                 return False
             self._state, self._value, self._error = state, value, error
             callbacks, self._callbacks = self._callbacks, []
+        if self._woken:
+            self._wake_awaiters()
         for fn in callbacks:
             _call(fn, self)
         return True
 
     # --- internals --------------------------------------------------------------------
+
+    def _wake_awaiters(self) -> None:
+        woken, self._woken = self._woken, []
+        if self._client.on_loop_thread():
+            _set_all(woken)
+        else:
+            with contextlib.suppress(RuntimeError):  # the client's loop has closed
+                woken[0].get_loop().call_soon_threadsafe(_set_all, woken)
 
     def _outcome(self) -> Any:
         if self._state is FutureState.CANCELLED:
@@ -210,7 +234,7 @@ class Future:
     def _wait(self, timeout: float | None) -> None:
         if self._state is not FutureState.PENDING:
             return
-        _refuse_loop_thread([self])
+        refuse_loop_thread([self])
         settled = threading.Event()
 
         def wake(_: Future) -> None:
@@ -227,8 +251,10 @@ class Future:
             self._remove_callback(wake)
 
     def _remove_callback(self, fn: DoneCallback) -> None:
-        with self._lock, contextlib.suppress(ValueError):
-            self._callbacks.remove(fn)
+        if self._state is FutureState.PENDING:  # else settling already took it
+            with self._lock:
+                if fn in self._callbacks:
+                    self._callbacks.remove(fn)
 
 
 def _call(fn: DoneCallback, future: Future) -> None:
@@ -250,143 +276,15 @@ def _set_none(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-def _refuse_loop_thread(futures: Iterable[Future]) -> None:
+def _set_all(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        _set_none(waiter)
+
+
+def refuse_loop_thread(futures: Iterable[Future]) -> None:
     for future in futures:
         if not future.done() and future._client.on_loop_thread():
             raise UsageError(
                 f"waiting for {future!r} here would block the event loop that settles it; "
                 "await it instead"
             )
-
-
-# --- many futures ------------------------------------------------------------------------
-
-
-class _Watch:
-    """Which of some futures have finished, in finishing order, seen from the caller's thread."""
-
-    def __init__(self, futures: Sequence[Future]) -> None:
-        self._futures = futures
-        self._cond = threading.Condition()
-        self._finished: deque[Future] = deque()
-        for future in futures:  # those done already arrive at once, in the given order
-            future.add_done_callback(self._on_done)
-        if len(self._finished) < len(futures):
-            try:
-                _refuse_loop_thread(futures)
-            except UsageError:
-                self.close()
-                raise
-
-    def _on_done(self, future: Future) -> None:
-        with self._cond:
-            self._finished.append(future)
-            self._cond.notify_all()
-
-    def next_finished(self, deadline: float | None) -> Future | None:
-        """The next future to finish; None if none did by ``deadline`` (time.monotonic())."""
-        with self._cond:
-            while not self._finished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            return self._finished.popleft()
-
-    def close(self) -> None:
-        for future in self._futures:
-            future._remove_callback(self._on_done)
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def get(futures: Sequence[Future], timeout: float | None = None) -> list[Any]:
-    """The results of ``futures`` in their order; the first error to arrive is raised.
-
-    DeadlineExceeded if not all are done within ``timeout`` (they keep running).
-    A KeyboardInterrupt cancels the unfinished ones, then propagates.
-    """
-    unique = list(dict.fromkeys(futures))
-    deadline = _deadline(timeout)
-    watch = _Watch(unique)
-    try:
-        for left in range(len(unique), 0, -1):
-            future = watch.next_finished(deadline)
-            if future is None:
-                raise DeadlineExceeded(
-                    f"{left} of {len(unique)} results not ready within {timeout:g}s"
-                )
-            if future._state is FutureState.CANCELLED or future._error is not None:
-                future._outcome()  # raises: fail fast, do not wait for the rest
-    except KeyboardInterrupt:
-        cancel([f for f in unique if not f.done()])
-        raise
-    finally:
-        watch.close()
-    return [f._outcome() for f in futures]
-
-
-def wait(
-    futures: Sequence[Future], *, num_returns: int = 1, timeout: float | None = None
-) -> tuple[list[Future], list[Future]]:
-    """Wait until ``num_returns`` futures are done or ``timeout`` passes; (done, pending).
-
-    ``done`` holds at most ``num_returns`` futures, in the given order;
-    ``pending`` the rest, untouched: they keep running and can be waited on again.
-    """
-    if num_returns < 0:
-        raise UsageError(f"num_returns must be 0 or more, not {num_returns}")
-    items = list(futures)
-    wanted = min(num_returns, len(items))
-    deadline = _deadline(timeout)
-    watch = _Watch(list(dict.fromkeys(items)))
-    try:
-        finished = sum(1 for f in items if f.done())
-        while finished < wanted and watch.next_finished(deadline) is not None:
-            finished = sum(1 for f in items if f.done())
-    finally:
-        watch.close()
-    done = [f for f in items if f.done()][:wanted]
-    chosen = {id(f) for f in done}
-    return done, [f for f in items if id(f) not in chosen]
-
-
-def as_completed(futures: Iterable[Future], timeout: float | None = None) -> Iterator[Future]:
-    """Yield ``futures`` as they finish (those already done first, in the given order).
-
-    ``timeout`` counts from this call; once it passes with some unfinished,
-    the iterator raises DeadlineExceeded (they keep running).
-    """
-    return _completed(list(dict.fromkeys(futures)), _deadline(timeout), timeout)
-
-
-def _completed(
-    futures: list[Future], deadline: float | None, timeout: float | None
-) -> Iterator[Future]:
-    watch = _Watch(futures)
-    try:
-        for left in range(len(futures), 0, -1):
-            future = watch.next_finished(deadline)
-            if future is None:
-                raise DeadlineExceeded(
-                    f"{left} of {len(futures)} futures unfinished after {timeout:g}s"
-                )
-            yield future
-    finally:
-        watch.close()
-
-
-def cancel(futures: Future | Iterable[Future]) -> None:
-    """Cancel every unfinished one of ``futures`` (see :meth:`Future.cancel`).
-
-    One Cancel message per client, whatever the number of futures.
-    """
-    items = [futures] if isinstance(futures, Future) else list(futures)
-    by_client: dict[int, tuple[FutureOwner, list[Future]]] = {}
-    for future in items:
-        if future._set(FutureState.CANCELLED, None, None):
-            by_client.setdefault(id(future._client), (future._client, []))[1].append(future)
-    for client, cancelled in by_client.values():
-        client.cancel_futures(cancelled)

@@ -268,3 +268,26 @@ def test_an_interrupt_in_get_cancels_the_unfinished_calls(owner: FakeClient, tim
     with pytest.raises(KeyboardInterrupt):
         mpreg.get([done, slow, slower], timeout=10)
     assert owner.cancelled == [[2, 3]] and done.result() == 0
+
+
+def test_await_on_the_owners_loop_settled_here_or_cancelled_from_another_thread(
+    owner: FakeClient, timers: list
+) -> None:
+    f, g, h = _futures(owner, 3)
+    owner.loop_thread = threading.get_ident()  # this thread runs "the client's loop"
+
+    async def main() -> object:
+        asyncio.get_running_loop().call_later(0.02, f._finish, "here")
+        timers.append(_later(0.05, g.cancel))  # cancel() from another thread
+        both = asyncio.gather(_await(f), _await(f))
+        with pytest.raises(mpreg.TaskCancelled):
+            await g
+        giving_up = asyncio.ensure_future(_await(h))
+        await asyncio.sleep(0.01)  # ok-sleep: let the task start awaiting
+        giving_up.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await giving_up
+        return await both
+
+    assert asyncio.run(main()) == ["here", "here"]
+    assert not h.done() and h._woken == []
