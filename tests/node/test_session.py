@@ -32,15 +32,32 @@ class FakeConn:
         self.sent.append(message)
 
 
+class FakeHandle:
+    """A started call as the session sees it: answered yet, and cancel()."""
+
+    def __init__(self, calls: FakeCalls, command: str) -> None:
+        self.calls, self.command = calls, command
+        self.done = False
+
+    def cancel(self) -> None:
+        self.calls.cancelled.append(self.command)
+        self.calls.finish(self.command, error=ErrorInfo(kind="cancelled", message="cancelled"))
+
+
 class FakeCalls:
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
+        self.handles: dict[str, FakeHandle] = {}
+        self.cancelled: list[str] = []
 
-    def submit(self, **call: Any) -> None:
+    def submit(self, **call: Any) -> FakeHandle:
         self.started[call["command"]] = call
+        handle = self.handles[call["command"]] = FakeHandle(self, call["command"])
+        return handle
 
     def finish(self, command: str, value: object = None, error: ErrorInfo | None = None) -> None:
         result = None if error else dumps_value(value)
+        self.handles[command].done = True
         self.started[command]["on_done"](result, error, f"n/{command}-worker")
 
 
