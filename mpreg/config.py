@@ -14,7 +14,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7773
 # Unfinished tasks one client may have on its node before the node stops
 # reading its requests (backpressure); ~2.5 KiB each on the node.
-DEFAULT_MAX_QUEUED_PER_CLIENT = 4096
+DEFAULT_MAX_QUEUED_PER_CLIENT = 2048
 
 
 def default_workers() -> int:
