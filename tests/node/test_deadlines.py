@@ -94,11 +94,13 @@ async def test_a_client_that_goes_away_cancels_its_running_calls(timed: LocalClu
 
 
 async def test_a_cancel_reaches_a_call_forwarded_to_another_node() -> None:
-    async with run_cluster(
-        node("front", workers=0), node("back", workers=0, actors=(ca.Timed,))
-    ) as cluster:
-        async with Client(cluster.address, token=cluster.token) as client:
-            future = client.submit("asleep", 30.0, datasets=TIMED)
-            await _eventually(client, "started", 1)
-            _cancel(client, future)
-            await _eventually(client, "cancelled", 1)
+    async with (
+        run_cluster(
+            node("front", workers=0), node("back", workers=0, actors=(ca.Timed,))
+        ) as cluster,
+        Client(cluster.address, token=cluster.token) as client,
+    ):
+        future = client.submit("asleep", 30.0, datasets=TIMED)
+        await _eventually(client, "started", 1)
+        _cancel(client, future)
+        await _eventually(client, "cancelled", 1)

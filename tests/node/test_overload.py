@@ -85,7 +85,9 @@ async def test_fifty_thousand_calls_at_once_stay_bounded_and_all_end() -> None:
         f"node RSS grew {grown:.1f} MiB (peak {peak / MiB:.0f} MiB); "
         f"next call answered {idle_after * 1e3:.0f} ms after"
     )
-    assert ok + late == 50_000, [o for o in outcomes if not isinstance(o, dict | DeadlineExceeded)][:3]
+    assert ok + late == 50_000, [o for o in outcomes if not isinstance(o, dict | DeadlineExceeded)][
+        :3
+    ]
     assert ok > 0
     assert grown <= 25, f"node grew by {grown:.1f} MiB"
     assert status.nodes[0].in_flight == 0
