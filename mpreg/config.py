@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7773
+# Unfinished tasks one client may have on its node before the node stops
+# reading its requests (backpressure); ~2.5 KiB each on the node.
+DEFAULT_MAX_QUEUED_PER_CLIENT = 2048
 
 
 def default_workers() -> int:
@@ -46,3 +49,4 @@ class NodeConfig:
     by_value: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
     workers: int = field(default_factory=default_workers)
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``
+    max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT

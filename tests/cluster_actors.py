@@ -141,3 +141,45 @@ def slow_flagged(flag: str, seconds: float) -> float:
         pass
     time.sleep(seconds)  # ok-sleep: the workload is a slow function
     return seconds
+
+
+@mpreg.actor(datasets=["timed"])
+class Timed:
+    """Counts what its methods started, finished and had cancelled: deadlines, cancels, limits."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self.cancelled = 0
+
+    def sleep(self, seconds: float) -> float:
+        self.started += 1
+        time.sleep(seconds)  # ok-sleep: the workload is a slow sync method
+        self.finished += 1
+        return seconds
+
+    async def asleep(self, seconds: float) -> float:
+        self.started += 1
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+        return seconds
+
+    def big(self, size: int) -> bytes:
+        self.started += 1
+        return b"x" * size
+
+    def size_of(self, payload: bytes) -> int:
+        self.started += 1
+        return len(payload)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "started": self.started,
+            "finished": self.finished,
+            "cancelled": self.cancelled,
+            "pid": os.getpid(),
+        }

@@ -6,6 +6,13 @@ the node back, authenticates, receives its spec, builds it once (an actor's
 says stop or goes away. Sync functions run inline on the loop (no thread hop
 on the hot path); coroutine functions run as tasks, so an async actor serves
 calls concurrently.
+
+Every call carries its absolute deadline: one that arrives expired is
+answered with a deadline error without running; a coroutine still running at
+its deadline is cancelled and answered the same way, and one the node
+cancels (``CancelCall``) is answered with a "cancelled" error. A sync
+function cannot be interrupted: its node already answered its caller at the
+deadline and drops the late result.
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ import inspect
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
-from mpreg.errors import NoRouteError, SerializationError
+from mpreg.errors import DeadlineExceeded, NoRouteError, SerializationError, TaskCancelled
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.failures import to_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -31,6 +39,7 @@ from mpreg.protocol.messages import (
     Assign,
     Call,
     CallDone,
+    CancelCall,
     Shutdown,
     WorkerFailed,
     WorkerReady,
@@ -51,12 +60,16 @@ class Worker:
         self.functions: dict[str, Callable[..., Any]] = {}
         self.conn: Connection | None = None
         self._tasks = TaskSet(f"worker {endpoint_id}")  # the calls of async functions
+        self._running: dict[int, asyncio.Task[Any]] = {}  # call id -> its coroutine's task
+        self._cancelled: set[int] = set()  # running calls the node cancelled
         self.stopped = asyncio.Event()
 
     def on_message(self, conn: Connection, message: object) -> None:
         match message:
             case Call():
                 self._call(conn, message)
+            case CancelCall(call_id=call_id):
+                self._cancel(call_id)
             case Assign(spec=spec):
                 self._assign(conn, spec)
             case Shutdown():
@@ -94,6 +107,11 @@ class Worker:
         )
 
     def _call(self, conn: Connection, call: Call) -> None:
+        if call.deadline and time.time() >= call.deadline:
+            # It waited too long (behind a slow sync call, in a socket): its
+            # caller was already told; running it now would only delay the rest.
+            conn.send(CallDone(call.call_id, None, to_info(_expired(call))))
+            return
         try:
             args, kwargs = loads_value(call.args, what=f"arguments of {call.command!r}")
             if call.deps:
@@ -119,18 +137,41 @@ class Worker:
             conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
         if inspect.isawaitable(result):
-            self._tasks.spawn(self._finish(conn, call, result))
+            task = self._tasks.spawn(self._finish(conn, call, result))
+            if not task.done():
+                self._running[call.call_id] = task
         else:
             self._reply(conn, call, result)
 
+    def _cancel(self, call_id: int) -> None:
+        """The node gave up on a call: cancel its coroutine (finished or sync: nothing to do)."""
+        task = self._running.get(call_id)
+        if task is not None:
+            self._cancelled.add(call_id)
+            task.cancel()
+
     async def _finish(self, conn: Connection, call: Call, awaitable: Any) -> None:
+        error: BaseException | None = None
+        timeout = asyncio.timeout_at(_loop_time(call.deadline) if call.deadline else None)
         try:
-            result = await awaitable
+            async with timeout:
+                result = await awaitable
         except BaseException as exc:  # CancelledError raised by user code too: always answer
-            if conn.state.name == "OPEN":
-                conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
+            if call.call_id in self._cancelled:
+                error = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
+            elif timeout.expired():
+                error = _expired(call)
+            else:
+                error = exc
+        finally:
+            self._running.pop(call.call_id, None)
+            self._cancelled.discard(call.call_id)
+        if conn.state.name != "OPEN":
             return
-        if conn.state.name == "OPEN":
+        if error is not None:
+            user = not isinstance(error, TaskCancelled | DeadlineExceeded)
+            conn.send(CallDone(call.call_id, None, to_info(error, user_code=user)))
+        else:
             self._reply(conn, call, result)
 
     def _reply(self, conn: Connection, call: Call, result: Any) -> None:
@@ -140,6 +181,16 @@ class Worker:
             conn.send(CallDone(call.call_id, None, to_info(exc)))
             return
         conn.send(CallDone(call.call_id, blob, None))
+
+
+def _expired(call: Call) -> DeadlineExceeded:
+    late = time.time() - call.deadline
+    return DeadlineExceeded(f"{call.command or call.fun!r} passed its deadline ({late:.3f}s ago)")
+
+
+def _loop_time(deadline: float) -> float:
+    """The running loop's clock reading at the wall-clock ``deadline``."""
+    return asyncio.get_running_loop().time() + (deadline - time.time())
 
 
 async def run_worker(address: str, endpoint_id: str, token: str) -> None:

@@ -4,17 +4,29 @@ Every call this node starts (for one of its clients, or for a peer that
 routed a call to one of its endpoints) is tracked here until its answer
 arrives. A call whose process died is retried on another replica (or the
 restarted one) while it has retries left; user exceptions are never retried.
+
+At most ``WINDOW`` calls are outstanding per endpoint (enough to keep a
+process busy between round trips); when every matching endpoint is full the
+call waits in :mod:`~mpreg.node.queues` and a freed slot takes the oldest one
+it can serve. A call's deadline is watched from submit on: one that passes it
+is answered with a deadline error at once, dropped if it still waits and
+never sent late. A cancelled call is dropped if it waits, or cancelled where
+it runs. Either way a call that already reached its process keeps its slot
+until that process answers (the late answer is dropped): the endpoint is
+still busy with it, and the window must say so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
@@ -24,20 +36,60 @@ log = logging.getLogger(__name__)
 DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
 PARK_SECONDS = 30.0  # how long a retry waits for a dead replica's restart
 
+WINDOW = 32  # calls outstanding per endpoint; the rest wait on the node
+
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
+CancelSender = Callable[[Endpoint, int], None]  # stop call_id where it runs
+
+
+class Where(enum.Enum):
+    """Where a call is: its record is held by exactly the structure named."""
+
+    ROUTING = "routing"
+    QUEUED = "queued"  # in CallQueues
+    PARKED = "parked"  # in CallDispatcher.parked (a retry waiting for a restart)
+    SENT = "sent"  # in CallDispatcher.in_flight: its process has it
+    DONE = "done"
+
+
+def _ignore(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
+    """The callback of a call whose caller was already answered."""
+
+
+_GONE = Call(0, "", Blob([b""]))  # the payload of a call that will never be sent
 
 
 @dataclass(eq=False, slots=True)
 class InFlight:
+    """One call from submit to its answer; the handle ``submit`` returns (``cancel()``)."""
+
     call: Call
     datasets: frozenset[str]
     retries: int
     on_done: DoneCallback
+    owner: CallDispatcher
     endpoint_id: str = ""
     pinned: bool = False  # a peer chose the endpoint: do not reroute here
     tried: set[str] = field(default_factory=set)
     started: float = 0.0
     park_deadline: float = 0.0  # loop time a parked retry gives up at
+    where: Where = Where.ROUTING
+    answered: bool = False  # on_done was called: a later answer only frees the slot
+    timer: asyncio.TimerHandle | None = None  # fires at the deadline
+    seq: int = 0  # arrival order
+
+    @property
+    def waiting(self) -> bool:
+        return self.where is Where.QUEUED
+
+    @property
+    def done(self) -> bool:
+        """The caller has its answer (a result, an error, cancelled or expired)."""
+        return self.answered
+
+    def cancel(self) -> None:
+        """The caller gave up: drop the call if it waits, cancel it where it runs."""
+        self.owner.cancel(self)
 
 
 @dataclass(slots=True)
@@ -59,13 +111,23 @@ class EndpointCounters:
 class CallDispatcher:
     """Routes calls over the routing table; ``send`` delivers one to an endpoint."""
 
-    def __init__(self, routes: RoutingTable, send: Sender) -> None:
+    def __init__(
+        self,
+        routes: RoutingTable,
+        send: Sender,
+        send_cancel: CancelSender | None = None,
+        *,
+        window: int = WINDOW,
+    ) -> None:
         self.routes = routes
         self._send = send
+        self._send_cancel = send_cancel
+        self.window = window
         self._ids = itertools.count(1)
         self.in_flight: dict[int, InFlight] = {}
         self.counters: dict[str, EndpointCounters] = {}
         self.parked: dict[int, tuple[InFlight, asyncio.TimerHandle]] = {}
+        self.queues: CallQueues[InFlight] = CallQueues()
 
     def submit(
         self,
@@ -78,23 +140,39 @@ class CallDispatcher:
         retries: int,
         on_done: DoneCallback,
         endpoint_id: str = "",
-    ) -> None:
-        """Start a call; ``on_done(result, error, endpoint_id)`` is called exactly once."""
-        call = Call(next(self._ids), fun, args, deps, command)
-        record = InFlight(call, datasets, retries, on_done, pinned=bool(endpoint_id))
+        deadline: float = 0.0,
+    ) -> InFlight:
+        """Start a call; ``on_done(result, error, endpoint_id)`` is called exactly once.
+
+        ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with
+        the call; past it the call is answered with a "deadline" error. The
+        returned handle cancels the call.
+        """
+        call_id = next(self._ids)
+        call = Call(call_id, fun, args, deps, command, deadline)
+        record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
         record.endpoint_id = endpoint_id
+        record.seq = call_id
+        if deadline:
+            loop = asyncio.get_running_loop()
+            left = deadline - time.time()
+            if left <= 0:
+                self._answer(record, None, self._error(record, "deadline"))
+                return record
+            record.timer = loop.call_at(loop.time() + left, self._expire, record)
         self._route(record)
+        return record
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting on this node for a free slot."""
+        return self.queues.live
 
     def _route(self, record: InFlight) -> None:
+        record.where = Where.ROUTING
         unreachable: set[str] = set()  # endpoints this attempt could not even send to
         while True:
             call = record.call
-            if record.tried:
-                # A fresh id per retry: a late answer from a replica given up
-                # on can never complete it.
-                call = record.call = Call(
-                    next(self._ids), call.fun, call.args, call.deps, call.command
-                )
             if record.pinned:
                 endpoint = self.routes.get(record.endpoint_id)
                 if endpoint is not None and record.endpoint_id in record.tried:
@@ -114,7 +192,8 @@ class CallDispatcher:
             if endpoint is None:
                 died = bool(record.tried) or record.pinned
                 kind: ErrorKind = "actor-died" if died else "no-route"
-                record.on_done(
+                self._answer(
+                    record,
                     None,
                     ErrorInfo(
                         kind=kind,
@@ -129,25 +208,62 @@ class CallDispatcher:
                         fun=call.fun,
                         datasets=tuple(sorted(record.datasets)),
                     ),
-                    record.endpoint_id,
                 )
                 return
-            record.endpoint_id = endpoint.endpoint_id
-            record.tried.add(endpoint.endpoint_id)
-            record.started = time.perf_counter()
-            self.in_flight[call.call_id] = record
-            self.routes.begin(endpoint.endpoint_id)
-            if self._send(endpoint, call):
+            if not record.pinned and self.routes.outstanding(endpoint.endpoint_id) >= self.window:
+                # The least loaded match is full, so all are: wait for a slot.
+                # A retry already waited its turn once: it goes first.
+                record.where = Where.QUEUED
+                self.queues.push((call.fun, record.datasets), record, front=bool(record.tried))
                 return
-            self.in_flight.pop(call.call_id, None)
-            self.routes.end(endpoint.endpoint_id)
+            if self._send_to(record, endpoint):
+                return
             unreachable.add(endpoint.endpoint_id)
+
+    def _send_to(self, record: InFlight, endpoint: Endpoint) -> bool:
+        """Send the call to ``endpoint`` (or answer it, expired); False if unreachable."""
+        call = record.call
+        if call.deadline and time.time() >= call.deadline:
+            self._answer(record, None, self._error(record, "deadline"))
+            return True
+        if record.tried:
+            # A fresh id per retry: a late answer from a replica given up
+            # on can never complete it.
+            call = record.call = Call(
+                next(self._ids), call.fun, call.args, call.deps, call.command, call.deadline
+            )
+        record.endpoint_id = endpoint.endpoint_id
+        record.tried.add(endpoint.endpoint_id)
+        record.started = time.perf_counter()
+        record.where = Where.SENT
+        self.in_flight[call.call_id] = record
+        self.routes.begin(endpoint.endpoint_id)
+        if self._send(endpoint, call):
+            return True
+        self.in_flight.pop(call.call_id, None)
+        self.routes.end(endpoint.endpoint_id)
+        record.where = Where.ROUTING
+        return False
+
+    def _pump(self, endpoint_id: str) -> None:
+        """A slot freed on ``endpoint_id``: fill it with the oldest call waiting for it."""
+        endpoint = self.routes.get(endpoint_id)
+        if endpoint is None or not self.queues.live:
+            return
+        while self.routes.outstanding(endpoint_id) < self.window:
+            record = self.queues.pop_for(endpoint)
+            if record is None:
+                return
+            if not self._send_to(record, endpoint):
+                self._route(record)  # its process is unreachable right now: elsewhere
+                return
 
     def _park(self, record: InFlight) -> None:
         """Wait for a replica to come back (a restart) before giving up on a retry."""
         loop = asyncio.get_running_loop()
         if not record.park_deadline:  # parked again after a false alarm: same deadline
             record.park_deadline = loop.time() + PARK_SECONDS
+        record.where = Where.PARKED
         self.parked[id(record)] = (
             record,
             loop.call_at(record.park_deadline, self._unpark_failed, record),
@@ -156,7 +272,8 @@ class CallDispatcher:
     def _unpark_failed(self, record: InFlight) -> None:
         if self.parked.pop(id(record), None) is None:
             return
-        record.on_done(
+        self._answer(
+            record,
             None,
             ErrorInfo(
                 kind="actor-died",
@@ -165,7 +282,6 @@ class CallDispatcher:
                 command=record.call.command,
                 fun=record.call.fun,
             ),
-            record.endpoint_id,
         )
 
     def endpoints_added(self) -> None:
@@ -174,17 +290,27 @@ class CallDispatcher:
         for record, timer in parked.values():
             timer.cancel()
             self._route(record)
+        self._pump_all()  # and calls waiting for a slot may have one now
+
+    def _pump_all(self) -> None:
+        for endpoint in self.routes.endpoints():
+            if not self.queues.live:
+                return
+            self._pump(endpoint.endpoint_id)
 
     def complete(self, call_id: int, result: Blob | None, error: ErrorInfo | None) -> None:
         """An answer arrived for ``call_id`` (unknown ids are ignored: late answers)."""
         record = self.in_flight.pop(call_id, None)
         if record is None:
             return
-        self.routes.end(record.endpoint_id)
-        counters = self.counters.setdefault(record.endpoint_id, EndpointCounters())
+        endpoint_id = record.endpoint_id
+        self.routes.end(endpoint_id)
+        counters = self.counters.setdefault(endpoint_id, EndpointCounters())
         counters.record((time.perf_counter() - record.started) * 1e3, error is None)
+        record.where = Where.DONE
         if (
-            error is not None
+            not record.answered
+            and error is not None
             and error.kind == "actor-died"
             and record.retries > 0
             and not record.pinned
@@ -194,11 +320,73 @@ class CallDispatcher:
                 "retrying call=%s command=%s after its process died", call_id, record.call.command
             )
             self._route(record)
+            self._pump(endpoint_id)
             return
-        record.on_done(result, error, record.endpoint_id)
+        self._pump(endpoint_id)
+        # After the pump: the answer may start dependents, which then queue
+        # behind the calls that waited first.
+        self._answer(record, result, error)
 
     def endpoint_lost(self, endpoint_ids: set[str], why: str) -> None:
         """Processes or a whole peer went away: their calls died with them."""
         lost = [cid for cid, rec in self.in_flight.items() if rec.endpoint_id in endpoint_ids]
         for call_id in lost:
             self.complete(call_id, None, ErrorInfo(kind="actor-died", message=why))
+        for fun, datasets in self.queues.waiting_for():
+            if not self.routes.candidates(fun, datasets):
+                # Nothing can ever take these from the queue: route them again,
+                # which waits for a restart or fails them as unroutable.
+                for record in self.queues.take_all((fun, datasets)):
+                    self._route(record)
+
+    # --- giving up: deadlines and cancellation ----------------------------------------
+
+    def cancel(self, record: InFlight) -> None:
+        """The caller gave up on ``record``: answered "cancelled" now, stopped where it is."""
+        if record.answered:
+            return
+        if record.where is Where.SENT:
+            endpoint = self.routes.get(record.endpoint_id)
+            if endpoint is not None and self._send_cancel is not None:
+                self._send_cancel(endpoint, record.call.call_id)
+        self._give_up(record, "cancelled")
+
+    def _expire(self, record: InFlight) -> None:
+        record.timer = None
+        if not record.answered:
+            self._give_up(record, "deadline")
+
+    def _give_up(self, record: InFlight, kind: ErrorKind) -> None:
+        match record.where:
+            case Where.QUEUED:
+                record.where = Where.DONE
+                record.call = _GONE  # the queue holds a mark until reached, not the payload
+                self.queues.stopped_waiting()
+            case Where.PARKED:
+                parked = self.parked.pop(id(record), None)
+                if parked is not None:
+                    parked[1].cancel()
+                record.where = Where.DONE
+            # SENT: it stays in in_flight, holding its slot, until its process answers.
+        self._answer(record, None, self._error(record, kind))
+
+    def _error(self, record: InFlight, kind: ErrorKind) -> ErrorInfo:
+        call = record.call
+        what = call.command or call.fun
+        if kind == "deadline":
+            late = time.time() - call.deadline
+            message = f"{what!r} passed its deadline ({late:.3f}s ago)"
+        else:
+            message = f"{what!r} was cancelled"
+        return ErrorInfo(kind=kind, message=message, command=call.command, fun=call.fun)
+
+    def _answer(self, record: InFlight, result: Blob | None, error: ErrorInfo | None) -> None:
+        """Call ``on_done`` once; later answers (a late result) are dropped."""
+        if record.answered:
+            return
+        record.answered = True
+        if record.timer is not None:
+            record.timer.cancel()
+            record.timer = None
+        on_done, record.on_done = record.on_done, _ignore  # let the caller's state go now
+        on_done(result, error, record.endpoint_id)

@@ -40,10 +40,13 @@ from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
     CallDone,
+    Cancel,
+    CancelCall,
     Deploy,
     Endpoint,
     EndpointsChanged,
     ForwardCall,
+    ForwardCancel,
     ForwardDone,
     NodeInfo,
     PeerHello,
@@ -73,7 +76,7 @@ class Node:
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
         self.routes = RoutingTable()
-        self.calls = CallDispatcher(self.routes, self._send_call)
+        self.calls = CallDispatcher(self.routes, self._send_call, self._send_cancel)
         self.pressure = Backpressure()
         self.peering = Peering(
             me=lambda: self.info,
@@ -182,7 +185,14 @@ class Node:
             return  # logged by the connection; nothing was unpickled
         match peer.role:
             case "client":
-                session = Session(conn, self.routes.check, self.calls.submit)
+                session = Session(
+                    conn,
+                    self.routes.check,
+                    self.calls.submit,
+                    # Too much work queued for this client: stop taking more from it.
+                    on_busy=lambda busy: self.pressure.client_busy(conn, busy),
+                    max_queued=self.config.max_queued_per_client,
+                )
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
                 conn.on_pressure = self.pressure.client_pressure
@@ -209,6 +219,12 @@ class Node:
             return self.workers.send(endpoint.endpoint_id, call)
         return self.peering.send_call(endpoint, call)
 
+    def _send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
+        if endpoint.node_id == self.node_id:
+            self.workers.send(endpoint.endpoint_id, CancelCall(call_id))
+        else:
+            self.peering.send_cancel(endpoint, call_id)
+
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None:
         """Send the Reply ``answer()`` produces, if ``conn`` is still there to take it."""
         # A callable, not a coroutine: one cancelled before it ran is then never left unawaited.
@@ -224,6 +240,8 @@ class Node:
                 session.on_submit(message)
             case Release():
                 session.on_release(message)
+            case Cancel():
+                session.on_cancel(message)
             case StatusRequest(request_id=rid, local_only=local_only):
                 self.tasks.spawn(
                     self._reply(session.conn, lambda: self.status.answer(rid, local_only))
@@ -259,6 +277,8 @@ class Node:
                 self.peering.on_forward(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error):
                 self.calls.complete(cid, result, error)
+            case ForwardCancel(call_id=cid):
+                self.peering.on_forward_cancel(conn, cid)
             case PeerHello():
                 self.peering.on_hello(conn, message)
             case EndpointsChanged():

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from mpreg.errors import ClusterUnavailable
-from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.dispatch import CallDispatcher, InFlight
 from mpreg.node.peers import Peer, PeerTable
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -27,6 +27,7 @@ from mpreg.protocol.messages import (
     EndpointsChanged,
     ErrorInfo,
     ForwardCall,
+    ForwardCancel,
     ForwardDone,
     NodeInfo,
     PeerHello,
@@ -64,6 +65,8 @@ class Peering:
         self._on_message = on_message
         self._on_close = on_close
         self.table: PeerTable[Connection] = PeerTable(me().node_id)
+        # Calls peers forwarded to us, by (their link, their call id): to cancel them.
+        self._forwarded: dict[tuple[Connection, int], InFlight] = {}
 
     def __repr__(self) -> str:
         return f"<Peering {self.table!r}>"
@@ -164,7 +167,13 @@ class Peering:
     def on_forward(self, conn: Connection, message: ForwardCall) -> None:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""
         origin_id, call = message.call_id, message.call
-        self.calls.submit(
+        key = (conn, origin_id)
+
+        def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
+            self._forwarded.pop(key, None)
+            _reply_forward(conn, origin_id, result, error)
+
+        handle = self.calls.submit(
             fun=call.fun,
             datasets=frozenset(),
             args=call.args,
@@ -172,10 +181,22 @@ class Peering:
             command=call.command,
             retries=0,
             endpoint_id=message.endpoint_id,
-            on_done=lambda r, e, w: _reply_forward(conn, origin_id, r, e),
+            on_done=done,
+            deadline=call.deadline,
         )
+        if not handle.done:
+            self._forwarded[key] = handle
+
+    def on_forward_cancel(self, conn: Connection, origin_id: int) -> None:
+        """The peer gave up on a call it forwarded to us (unknown or finished: ignored)."""
+        handle = self._forwarded.pop((conn, origin_id), None)
+        if handle is not None:
+            handle.cancel()
 
     def on_close(self, conn: Connection) -> None:
+        # The calls this peer forwarded are retried elsewhere by it: stop ours.
+        for key in [key for key in self._forwarded if key[0] is conn]:
+            self._forwarded.pop(key).cancel()
         peer = self.table.closed(conn)
         if peer is None or peer.info is None:
             return  # not the current link of a node we route to
@@ -202,6 +223,12 @@ class Peering:
             return False
         conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
         return True
+
+    def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
+        """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""
+        conn = self.table.link_for(endpoint.node_id)
+        if conn is not None and conn.state is ConnState.OPEN:
+            conn.send(ForwardCancel(call_id))
 
     def close_all(self) -> None:
         for conn in self.table.links():

@@ -1,7 +1,7 @@
 """Backpressure on one node: the one place that pauses and resumes reading from clients.
 
-Two signals, both from a connection's write buffer passing its high or low
-water mark (``Connection.on_pressure``):
+Three signals. Two come from a connection's write buffer passing its high or
+low water mark (``Connection.on_pressure``):
 
 - a worker or peer link is not keeping up (``link_pressure``): stop taking new
   work from every client until all such links drain. Memory stays bounded
@@ -9,6 +9,10 @@ water mark (``Connection.on_pressure``):
   whose ``drain()`` waits.
 - one client is not reading its results (``client_pressure``): stop taking
   work from that client alone.
+
+The third from the client's session: it has more unfinished work queued on
+the node than its bound (``client_busy``, ``Session.max_queued``): stop taking
+work from that client alone until it drains below the low-water mark.
 
 A client resumes only when neither holds it. No IO and no clock here: the
 node hands in the connections and their signals.
@@ -35,12 +39,17 @@ class Backpressure:
         self._clients: set[Pausable] = set()
         self._congested: set[Hashable] = set()  # workers and peers not keeping up
         self._slow: set[Pausable] = set()  # clients not reading their results
+        self._busy: set[Pausable] = set()  # clients with too much work queued
 
     def __repr__(self) -> str:
         return (
-            f"<Backpressure clients={len(self._clients)} "
-            f"congested={len(self._congested)} slow={len(self._slow)}>"
+            f"<Backpressure clients={len(self._clients)} congested={len(self._congested)} "
+            f"slow={len(self._slow)} busy={len(self._busy)}>"
         )
+
+    def _held_alone(self, conn: Pausable) -> bool:
+        """Whether one of ``conn``'s own causes keeps it paused."""
+        return conn in self._slow or conn in self._busy
 
     @property
     def congested(self) -> bool:
@@ -56,16 +65,25 @@ class Backpressure:
     def drop_client(self, conn: Pausable) -> None:
         self._clients.discard(conn)
         self._slow.discard(conn)
+        self._busy.discard(conn)
 
     def client_pressure(self, conn: Pausable, congested: bool) -> None:
         """``conn`` (a client) stopped, or started again, reading its results."""
-        if congested:
-            self._slow.add(conn)
+        self._hold(self._slow, conn, congested)
+
+    def client_busy(self, conn: Pausable, busy: bool) -> None:
+        """``conn`` (a client) has more work queued than its bound, or drained below it."""
+        self._hold(self._busy, conn, busy)
+
+    def _hold(self, cause: set[Pausable], conn: Pausable, held: bool) -> None:
+        if held:
+            cause.add(conn)
             conn.pause_reading()
-        else:
-            self._slow.discard(conn)
-            if not self._congested:  # a node-wide pause outlasts the client's own
-                conn.resume_reading()
+            return
+        cause.discard(conn)
+        # A node-wide pause, or the client's other cause, outlasts this one.
+        if not self._congested and not self._held_alone(conn):
+            conn.resume_reading()
 
     def link_pressure(self, conn: Hashable, congested: bool) -> None:
         """A worker or peer link is not keeping up (or caught up): pause or resume clients."""
@@ -79,7 +97,7 @@ class Backpressure:
         for client in self._clients:
             if self._congested:
                 client.pause_reading()
-            elif client not in self._slow:
+            elif not self._held_alone(client):
                 client.resume_reading()
 
     def link_closed(self, conn: Hashable) -> None:

@@ -4,15 +4,25 @@ The driver's planner has already validated the DAG; here each task starts the
 moment its own dependencies finish, intermediate results stay on the node
 (opaque Blobs, never unpickled here) and are dropped as soon as no pending
 dependent needs them, and only wanted results travel back to the driver.
+
+A task carries its request's deadline to its call; one whose deadline passed
+before it could start fails with a deadline error and never runs. The client
+may cancel tasks (``Cancel``): queued ones are dropped, running ones cancelled
+where they run, and their dependents fail "cancelled". A client that goes
+away cancels everything it still had going. Its unfinished tasks are counted:
+past ``max_queued`` the session asks its node to stop reading from the client
+(``on_busy(True)``) until they drain below half of that.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from mpreg.config import DEFAULT_MAX_QUEUED_PER_CLIENT
 from mpreg.errors import NoRouteError, PlanError
 from mpreg.node.dispatch import DoneCallback
 from mpreg.node.routing import RoutableTask
@@ -20,7 +30,9 @@ from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
     BatchRejected,
+    Cancel,
     ErrorInfo,
+    ErrorKind,
     Release,
     SubmitBatch,
     TaskDone,
@@ -33,6 +45,15 @@ log = logging.getLogger(__name__)
 
 RouteCheck = Callable[[Iterable[RoutableTask]], None]
 """Raises NoRouteError unless every task has somewhere to run (``RoutingTable.check``)."""
+
+
+class CallHandle(Protocol):
+    """A started call (``dispatch.InFlight``): whether it is answered, and how to stop it."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def cancel(self) -> None: ...
 
 
 class Submit(Protocol):
@@ -48,10 +69,11 @@ class Submit(Protocol):
         command: str,
         retries: int,
         on_done: DoneCallback,
-    ) -> None: ...
+        deadline: float,
+    ) -> CallHandle: ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TaskState:
     spec: TaskSpec
     waiting: set[int]
@@ -62,6 +84,7 @@ class TaskState:
     result: Blob | None = None
     error: ErrorInfo | None = None
     keep: bool = False
+    call: CallHandle | None = None  # while it runs
 
 
 class Session:
@@ -71,14 +94,29 @@ class Session:
     ``submit`` to start a call; both are given, so it never sees the node.
     """
 
-    def __init__(self, conn: Connection, check: RouteCheck, submit: Submit) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        check: RouteCheck,
+        submit: Submit,
+        *,
+        on_busy: Callable[[bool], None] | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED_PER_CLIENT,
+    ) -> None:
         self.conn = conn
         self._check = check
         self._submit = submit
+        self._on_busy = on_busy
+        self.max_queued = max_queued
         self.tasks: dict[int, TaskState] = {}
+        self.unfinished = 0  # tasks taken and not yet finished: this client's queued work
+        self.busy = False
 
     def __repr__(self) -> str:
-        return f"<Session {self.conn.peer_address} tasks={len(self.tasks)}>"
+        return (
+            f"<Session {self.conn.peer_address} tasks={len(self.tasks)} "
+            f"unfinished={self.unfinished}{' busy' if self.busy else ''}>"
+        )
 
     def on_submit(self, batch: SubmitBatch) -> None:
         error = self._validate(batch)
@@ -90,6 +128,7 @@ class Session:
             state = TaskState(spec, waiting=set(), keep=spec.keep)
             self.tasks[spec.task_id] = state
             fresh.append(state)
+        self.unfinished += len(fresh)
         failed_deps: list[tuple[TaskState, ErrorInfo]] = []
         for state in fresh:
             for dep_id in state.spec.deps:
@@ -105,6 +144,24 @@ class Session:
         for state in fresh:
             if not state.waiting and not state.finished:
                 self._start(state)
+        if not self.busy and self.unfinished >= self.max_queued and self._on_busy is not None:
+            self.busy = True
+            self._on_busy(True)
+
+    def on_cancel(self, message: Cancel) -> None:
+        """The client gave up on these tasks; unknown or finished ids are ignored.
+
+        Nothing is reported for them (the client settled them itself); their
+        dependents fail "cancelled" and are reported as usual.
+        """
+        for task_id in message.task_ids:
+            state = self.tasks.get(task_id)
+            if state is None or state.finished:
+                continue
+            if state.call is not None:
+                state.call.cancel()  # answers _finished, which fails the task
+            if not state.finished:
+                self._fail(state, _gave_up(state, "cancelled"), report=False)
 
     def on_release(self, message: Release) -> None:
         for task_id in message.task_ids:
@@ -135,6 +192,9 @@ class Session:
 
     def _start(self, state: TaskState) -> None:
         spec = state.spec
+        if spec.deadline and time.time() >= spec.deadline:
+            self._fail(state, _gave_up(state, "deadline"))
+            return
         state.started = True
         deps: list[tuple[int, Blob]] = []
         for dep_id in spec.deps:
@@ -143,7 +203,7 @@ class Session:
             deps.append((dep_id, dep.result))
             dep.pending_dependents -= 1
             self._maybe_forget(dep)
-        self._submit(
+        call = self._submit(
             fun=spec.fun,
             datasets=spec.datasets,
             args=spec.args,
@@ -151,19 +211,25 @@ class Session:
             command=spec.name,
             retries=spec.retries,
             on_done=lambda result, error, where: self._finished(state, result, error, where),
+            deadline=spec.deadline,
         )
+        if not call.done:
+            state.call = call
 
     def _finished(
         self, state: TaskState, result: Blob | None, error: ErrorInfo | None, where: str
     ) -> None:
-        if state.spec.task_id not in self.tasks:
-            return  # session closed
+        state.call = None
+        if state.finished or state.spec.task_id not in self.tasks:
+            return  # cancelled, or the session closed
         if error is not None:
             if not error.command:
                 error = replace(error, command=state.spec.name)
-            self._fail(state, error, where)
+            # A cancel the client asked for was already settled by the client.
+            self._fail(state, error, where, report=error.kind != "cancelled")
             return
         state.finished = True
+        self._count_finished()
         state.result = result
         if state.spec.want_result:
             self._send(TaskDone(state.spec.task_id, result, None, where))
@@ -176,18 +242,24 @@ class Session:
                 self._start(dependent)
         self._maybe_forget(state)
 
-    def _fail(self, state: TaskState, error: ErrorInfo, where: str = "") -> None:
-        """Fail a task and, transitively, every dependent: they never run."""
+    def _fail(
+        self, state: TaskState, error: ErrorInfo, where: str = "", *, report: bool = True
+    ) -> None:
+        """Fail a task and, transitively, every dependent: they never run.
+
+        ``report=False``: the failed task itself is not reported (a cancel).
+        """
         stack = [state]
         while stack:
             current = stack.pop()
             if current.finished:
                 continue
             current.finished = True
+            self._count_finished()
             current.error = error
             # The failed command itself is always reported, sink or not, so
             # the driver can name it; dependents that are sinks are too.
-            if current is state or current.spec.want_result:
+            if (current is state and report) or (current is not state and current.spec.want_result):
                 self._send(TaskDone(current.spec.task_id, None, error, where))
             if not current.started:
                 # It will never take its dependencies' results: let them go.
@@ -212,5 +284,21 @@ class Session:
         if self.conn.state is ConnState.OPEN:
             self.conn.send(message)
 
+    def _count_finished(self) -> None:
+        self.unfinished -= 1
+        if self.busy and self.unfinished <= self.max_queued // 2 and self._on_busy is not None:
+            self.busy = False
+            self._on_busy(False)
+
     def close(self) -> None:
-        self.tasks.clear()
+        """The client went away: cancel whatever it still had queued or running."""
+        tasks, self.tasks = self.tasks, {}
+        for state in tasks.values():
+            if state.call is not None and not state.finished:
+                state.call.cancel()
+
+
+def _gave_up(state: TaskState, kind: ErrorKind) -> ErrorInfo:
+    what = state.spec.name
+    message = f"{what!r} passed its deadline" if kind == "deadline" else f"{what!r} was cancelled"
+    return ErrorInfo(kind=kind, message=message, command=state.spec.name, fun=state.spec.fun)

@@ -79,7 +79,7 @@ class NodeStatus:
             pid=os.getpid(),
             rss_bytes=rss_bytes(os.getpid()),
             calls=sum(c.calls for c in self._calls.counters.values()),
-            in_flight=len(self._calls.in_flight),
+            in_flight=len(self._calls.in_flight) + self._calls.queued,
             endpoints=tuple(endpoints),
         )
 

@@ -22,6 +22,7 @@ from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
     Assign,
     Call,
+    CancelCall,
     Deploy,
     Endpoint,
     EndpointsChanged,
@@ -73,8 +74,8 @@ class Workers:
         conn.send(Assign(endpoint_id, slot.spec))
         return True
 
-    def send(self, endpoint_id: str, call: Call) -> bool:
-        """Deliver ``call`` to a local endpoint; False if its process is not reachable now."""
+    def send(self, endpoint_id: str, call: Call | CancelCall) -> bool:
+        """Deliver ``call`` (or its cancel) to a local endpoint; False if it is unreachable now."""
         conn = self._conns.get(endpoint_id)
         if conn is None or conn.state is not ConnState.OPEN:
             return False

@@ -24,7 +24,7 @@ import cloudpickle
 
 from mpreg.errors import ProtocolError, SerializationError
 from mpreg.protocol.blob import Blob
-from mpreg.protocol.frames import Buffer, Frame, FrameKind, encode_frame
+from mpreg.protocol.frames import MAX_VALUE_BYTES, Buffer, Frame, FrameKind, encode_frame
 from mpreg.protocol.schema import build_message, flatten_message
 
 _HEADER_PROTOCOL = 5
@@ -105,17 +105,37 @@ def _plain(value: Any, depth: int = 0) -> bool:
 
 
 def dumps_value(value: Any, *, what: str = "value") -> Blob:
-    """Cloudpickle a user value into a Blob; SerializationError if it cannot be."""
+    """Cloudpickle a user value into a Blob.
+
+    Raises SerializationError if it cannot be pickled, or if it pickles to
+    more than fits in a frame (``MAX_VALUE_BYTES``): refused here, on the
+    side that made it, rather than sent for the peer to reject by closing
+    the link (which would look like a dead process and be retried).
+    """
     if _plain(value):
         # Nothing here for cloudpickle to do differently, at a fifth of its
         # cost: most small calls' arguments and results.
-        return Blob([pickle.dumps(value, 5)])
+        stream = pickle.dumps(value, 5)
+        if len(stream) > MAX_VALUE_BYTES:
+            raise _too_big(what, len(stream))
+        return Blob([stream])
     buffers: list[pickle.PickleBuffer] = []
     try:
         stream = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     except Exception as exc:
         raise SerializationError(f"cannot pickle {what}: {type(exc).__name__}: {exc}") from exc
-    return Blob([stream, *(b.raw() for b in buffers)])
+    blob = Blob([stream, *(b.raw() for b in buffers)])
+    if blob.nbytes > MAX_VALUE_BYTES:
+        raise _too_big(what, blob.nbytes)
+    return blob
+
+
+def _too_big(what: str, size: int) -> SerializationError:
+    return SerializationError(
+        f"{what} is {size:,} bytes pickled, over the frame limit of "
+        f"{MAX_VALUE_BYTES:,} bytes ({MAX_VALUE_BYTES / 2**20:,.0f} MiB): "
+        "pass a smaller value, or split it"
+    )
 
 
 def loads_value(blob: Blob, *, what: str = "value") -> Any:

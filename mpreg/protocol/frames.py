@@ -30,6 +30,9 @@ from mpreg.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 512 * 1024 * 1024
+# The largest pickled value a frame carries: the frame limit less room for the
+# message header and buffer table around it (the codec refuses larger ones).
+MAX_VALUE_BYTES = DEFAULT_MAX_FRAME - 64 * 1024
 HANDSHAKE_MAX_FRAME = 64 * 1024  # the limit before authentication; JSON handshakes are < 1 KiB
 COMPRESS_MIN_BYTES = 256 * 1024
 INLINE_MAX_BYTES = 16 * 1024  # buffers up to this size are copied into the frame's first piece

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.dispatch import CallDispatcher, InFlight
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
@@ -106,3 +108,83 @@ async def test_nothing_to_route_to_is_a_no_route_error() -> None:
     h = Harness()
     h.submit()
     assert h.done[0][1] is not None and h.done[0][1].kind == "no-route"
+
+
+# --- the window, the queue, deadlines and cancels ----------------------------------
+
+
+class Windowed(Harness):
+    """A harness whose dispatcher keeps at most ``window`` calls per endpoint."""
+
+    def __init__(self, *names: str, window: int = 2) -> None:
+        super().__init__(*names)
+        self.cancels: list[tuple[str, int]] = []
+        self.dispatcher = CallDispatcher(
+            self.routes,
+            self._send,
+            lambda ep, call_id: self.cancels.append((ep.label, call_id)),
+            window=window,
+        )
+        self.handles: list[InFlight] = []
+
+    def submit(self, retries: int = 3, deadline: float = 0.0) -> None:  # type: ignore[override]
+        self.handles.append(
+            self.dispatcher.submit(
+                fun="f",
+                datasets=frozenset({"d"}),
+                args=ARGS,
+                deps=(),
+                command=f"c{len(self.handles)}",
+                retries=retries,
+                on_done=lambda r, e, w: self.done.append((r, e, w)),
+                deadline=deadline,
+            )
+        )
+
+    def answer(self, index: int) -> None:
+        self.dispatcher.complete(self.sent[index][1].call_id, ARGS, None)
+
+
+async def test_calls_past_the_window_wait_and_a_freed_slot_takes_the_oldest() -> None:
+    h = Windowed("a", window=2)
+    for _ in range(5):
+        h.submit()
+    assert [c.command for _, c in h.sent] == ["c0", "c1"] and h.dispatcher.queued == 3
+    h.answer(0)
+    assert [c.command for _, c in h.sent] == ["c0", "c1", "c2"] and h.dispatcher.queued == 2
+
+
+async def test_a_cancelled_queued_call_is_never_sent_and_a_running_one_is_cancelled_there() -> None:
+    h = Windowed("a", window=1)
+    h.submit()
+    h.submit()
+    h.handles[1].cancel()  # queued: dropped
+    h.handles[0].cancel()  # sent: cancelled where it runs
+    assert h.cancels == [("a", h.sent[0][1].call_id)]
+    assert [e.kind for _, e, _ in h.done if e] == ["cancelled", "cancelled"]
+    assert h.dispatcher.queued == 0 and len(h.sent) == 1
+    h.submit()
+    assert len(h.sent) == 1  # the cancelled call holds its slot until its process answers
+    h.answer(0)  # the late answer: not delivered again, but the slot frees
+    assert len(h.done) == 2 and [c.command for _, c in h.sent] == ["c0", "c2"]
+
+
+async def test_a_call_past_its_deadline_is_answered_at_once_and_dropped_from_the_queue() -> None:
+    h = Windowed("a", window=1)
+    h.submit()
+    h.submit(deadline=time.time() + 0.05)
+    h.submit(deadline=time.time() - 1)  # expired before it was submitted
+    assert [e.kind for _, e, _ in h.done if e] == ["deadline"]
+    await asyncio.sleep(0.1)  # ok-sleep: the queued call's deadline passes
+    assert [e.kind for _, e, _ in h.done if e] == ["deadline", "deadline"]
+    assert h.dispatcher.queued == 0
+    h.answer(0)
+    assert len(h.sent) == 1  # nothing left to send: the expired calls never go out
+
+
+async def test_cancelled_queued_calls_let_go_of_their_payload() -> None:
+    h = Windowed("a", window=1)
+    for _ in range(3):
+        h.submit()
+    h.handles[1].cancel()
+    assert h.handles[1].call.args is not ARGS  # the queue keeps a mark, not the arguments

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import cluster_actors as ca
 import pytest
 
-from mpreg import Client, Command
+from mpreg import Client, Command, DeadlineExceeded
 from mpreg.testing import node, run_cluster
 
 pytestmark = pytest.mark.cluster
@@ -44,3 +45,50 @@ async def test_a_flood_of_large_requests_does_not_grow_the_node_without_bound() 
     assert [r["t"] for r in results] == [MiB] * 150
     # 150 MiB went through; the node held only a window of it at a time.
     assert peak - baseline < 64 * MiB, f"node grew by {(peak - baseline) // MiB} MiB"
+
+
+@pytest.mark.timeout(90)
+async def test_fifty_thousand_calls_at_once_stay_bounded_and_all_end() -> None:
+    config = node("flood", workers=0, actors=(ca.Timed,))
+    async with (
+        run_cluster(config) as cluster,
+        Client(cluster.address, token=cluster.token) as client,
+    ):
+        node_pid = cluster.nodes[0].pid
+        await client.request([Command("w", "sleep", [0.0], ["timed"])])  # warm: the actor serves
+        baseline = _rss(node_pid)
+        start = time.monotonic()
+        flood = asyncio.gather(
+            *(
+                client.request([Command("t", "sleep", [0.01], ["timed"])], timeout=5)
+                for _ in range(50_000)
+            ),
+            return_exceptions=True,
+        )
+        peak = baseline
+        while not flood.done():
+            peak = max(peak, _rss(node_pid))
+            await asyncio.wait({flood}, timeout=0.02)
+        outcomes = await flood
+        took = time.monotonic() - start
+        ok = sum(1 for o in outcomes if isinstance(o, dict) and o == {"t": 0.01})
+        late = sum(1 for o in outcomes if isinstance(o, DeadlineExceeded))
+        # Every call has ended: nothing is left queued or running on the node,
+        # and the actor answers at once (the expired calls were dropped, not run).
+        idle_at = time.monotonic()
+        await client.request([Command("c", "counts", [], ["timed"])], timeout=2)
+        idle_after = time.monotonic() - idle_at
+        status = await client.status()
+    grown = (peak - baseline) / MiB
+    print(
+        f"\n50,000 calls in {took:.1f}s: {ok} ok, {late} DeadlineExceeded; "
+        f"node RSS grew {grown:.1f} MiB (peak {peak / MiB:.0f} MiB); "
+        f"next call answered {idle_after * 1e3:.0f} ms after"
+    )
+    assert ok + late == 50_000, [o for o in outcomes if not isinstance(o, dict | DeadlineExceeded)][
+        :3
+    ]
+    assert ok > 0
+    assert grown <= 25, f"node grew by {grown:.1f} MiB"
+    assert status.nodes[0].in_flight == 0
+    assert idle_after < 0.5

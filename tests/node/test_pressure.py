@@ -65,3 +65,17 @@ def test_a_dropped_client_is_not_resumed() -> None:
     pressure.drop_client(gone)
     pressure.link_pressure("w", False)
     assert gone.paused
+
+
+def test_a_client_with_too_much_work_queued_is_held_alone_and_outlasts_a_node_wide_pause() -> None:
+    pressure = Backpressure()
+    a, b = FakeClient(), FakeClient()
+    pressure.add_client(a)
+    pressure.add_client(b)
+    pressure.client_busy(a, True)
+    assert a.paused and not b.paused
+    pressure.link_pressure("worker-1", True)
+    pressure.link_pressure("worker-1", False)
+    assert a.paused and not b.paused  # still too busy
+    pressure.client_busy(a, False)
+    assert not a.paused

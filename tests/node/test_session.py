@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from mpreg.node.routing import RoutingTable
@@ -9,6 +11,7 @@ from mpreg.node.session import Session
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.messages import (
     BatchRejected,
+    Cancel,
     Endpoint,
     ErrorInfo,
     Release,
@@ -32,15 +35,32 @@ class FakeConn:
         self.sent.append(message)
 
 
+class FakeHandle:
+    """A started call as the session sees it: answered yet, and cancel()."""
+
+    def __init__(self, calls: FakeCalls, command: str) -> None:
+        self.calls, self.command = calls, command
+        self.done = False
+
+    def cancel(self) -> None:
+        self.calls.cancelled.append(self.command)
+        self.calls.finish(self.command, error=ErrorInfo(kind="cancelled", message="cancelled"))
+
+
 class FakeCalls:
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
+        self.handles: dict[str, FakeHandle] = {}
+        self.cancelled: list[str] = []
 
-    def submit(self, **call: Any) -> None:
+    def submit(self, **call: Any) -> FakeHandle:
         self.started[call["command"]] = call
+        handle = self.handles[call["command"]] = FakeHandle(self, call["command"])
+        return handle
 
     def finish(self, command: str, value: object = None, error: ErrorInfo | None = None) -> None:
         result = None if error else dumps_value(value)
+        self.handles[command].done = True
         self.started[command]["on_done"](result, error, f"n/{command}-worker")
 
 
@@ -145,3 +165,40 @@ def test_an_unroutable_batch_is_rejected_whole() -> None:
     (rejected,) = conn.sent
     assert isinstance(rejected, BatchRejected) and rejected.error.kind == "unknown-function"
     assert rejected.error.command == "x"
+
+
+def test_a_cancelled_task_is_stopped_its_dependents_fail_and_only_they_are_reported() -> None:
+    session, node, conn = _session()
+    session.on_submit(SubmitBatch(1, (_spec(1, "a"), _spec(2, "b", (1,), sink=True))))
+    session.on_cancel(Cancel((1, 99)))  # 99: unknown, ignored
+    assert node.calls.cancelled == ["a"]
+    assert [(m.task_id, m.error.kind) for m in conn.sent] == [(2, "cancelled")]  # type: ignore[attr-defined]
+    assert session.tasks == {} and session.unfinished == 0
+
+
+def test_a_task_past_its_deadline_never_starts() -> None:
+    session, node, conn = _session()
+    expired = replace(_spec(1, "a", sink=True), deadline=time.time() - 1)
+    session.on_submit(SubmitBatch(1, (expired,)))
+    assert node.calls.started == {}
+    assert [(m.task_id, m.error.kind) for m in conn.sent] == [(1, "deadline")]  # type: ignore[attr-defined]
+
+
+def test_too_much_unfinished_work_holds_the_client_until_half_of_it_is_done() -> None:
+    node, conn = FakeNode(), FakeConn()
+    held: list[bool] = []
+    session = Session(conn, node.routes.check, node.calls.submit, on_busy=held.append, max_queued=4)  # type: ignore[arg-type]
+    session.on_submit(SubmitBatch(1, tuple(_spec(i, f"t{i}", sink=True) for i in range(1, 5))))
+    assert held == [True]
+    node.calls.finish("t1")
+    assert held == [True]
+    node.calls.finish("t2")
+    assert held == [True, False]
+
+
+def test_a_client_that_goes_away_cancels_what_it_had_running() -> None:
+    session, node, _ = _session()
+    session.on_submit(SubmitBatch(1, (_spec(1, "a", sink=True), _spec(2, "b", sink=True))))
+    node.calls.finish("b", 1)
+    session.close()
+    assert node.calls.cancelled == ["a"]

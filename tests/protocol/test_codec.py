@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from mpreg.errors import ProtocolError, SerializationError
+from mpreg.protocol import codec
 from mpreg.protocol.codec import Blob, decode_message, dumps_value, encode_message, loads_value
 from mpreg.protocol.frames import FrameDecoder
 from mpreg.protocol.messages import Call, SubmitBatch, TaskSpec
@@ -71,3 +72,13 @@ def test_plain_values_and_everything_else_round_trip_alike() -> None:
     for value in values:
         assert loads_value(dumps_value(value)) == value
     assert loads_value(dumps_value(Local())).x == 1
+
+
+def test_a_value_too_big_for_a_frame_is_refused_naming_its_size_and_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(codec, "MAX_VALUE_BYTES", 1000)
+    for value in (b"x" * 2000, bytearray(2000), [b"x" * 2000] * 20):
+        with pytest.raises(SerializationError, match=r"over the frame limit of 1,000 bytes"):
+            codec.dumps_value(value, what="the result of 'f'")
+    assert codec.loads_value(codec.dumps_value(b"x" * 500)) == b"x" * 500
