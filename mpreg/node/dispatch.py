@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -22,7 +22,7 @@ from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
 log = logging.getLogger(__name__)
 
 DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
-PARK_SECONDS = 30.0  # how long a retry waits for a dead replica's restart
+PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting replica
 
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
 
@@ -108,8 +108,7 @@ class CallDispatcher:
                     endpoint = self.routes.choose(
                         call.fun, record.datasets, exclude=frozenset(unreachable)
                     )
-            if endpoint is None and record.tried and not record.pinned:
-                self._park(record)
+            if endpoint is None and self._park(record):
                 return
             if endpoint is None:
                 died = bool(record.tried) or record.pinned
@@ -143,33 +142,58 @@ class CallDispatcher:
             self.routes.end(endpoint.endpoint_id)
             unreachable.add(endpoint.endpoint_id)
 
-    def _park(self, record: InFlight) -> None:
-        """Wait for a replica to come back (a restart) before giving up on a retry."""
+    def _park(self, record: InFlight) -> bool:
+        """A call with nowhere to go now: wait for a replica, or fail it fast.
+
+        A call whose only matches are suspended (restarting) waits until one
+        resumes, up to its own deadline (``PARK_SECONDS`` without one); so does
+        a retry whose replicas were all tried. If every match is crash-looping,
+        the call fails at once with the start-up error. False if nothing known
+        can run it (never could, or was removed): the caller reports that.
+        """
+        call = record.call
+        if record.pinned:
+            return False  # a peer chose this endpoint: it decides where to retry
+        if not self.routes.candidates(call.fun, record.datasets):
+            return False
+        crash = self.routes.crash(call.fun, record.datasets)
+        if crash is not None:
+            record.on_done(
+                None,
+                replace(crash, command=call.command, fun=call.fun),
+                crash.where or record.endpoint_id,
+            )
+            return True
         loop = asyncio.get_running_loop()
         if not record.park_deadline:  # parked again after a false alarm: same deadline
-            record.park_deadline = loop.time() + PARK_SECONDS
+            wait = call.deadline - time.time() if call.deadline else PARK_SECONDS
+            record.park_deadline = loop.time() + wait
         self.parked[id(record)] = (
             record,
             loop.call_at(record.park_deadline, self._unpark_failed, record),
         )
+        return True
 
     def _unpark_failed(self, record: InFlight) -> None:
         if self.parked.pop(id(record), None) is None:
             return
+        call = record.call
+        if call.deadline and time.time() >= call.deadline - 0.001:
+            kind: ErrorKind = "deadline"
+            message = f"no replica of {call.command or call.fun!r} was serving by the deadline"
+        else:
+            kind = "actor-died"
+            message = (
+                f"no replica of {call.command or call.fun!r} was serving within {PARK_SECONDS:g}s"
+            )
         record.on_done(
             None,
-            ErrorInfo(
-                kind="actor-died",
-                message=f"the process running {record.call.command or record.call.fun!r} died "
-                f"and no replica came back within {PARK_SECONDS:g}s",
-                command=record.call.command,
-                fun=record.call.fun,
-            ),
+            ErrorInfo(kind=kind, message=message, command=call.command, fun=call.fun),
             record.endpoint_id,
         )
 
     def endpoints_added(self) -> None:
-        """New endpoints registered: parked retries may have somewhere to go."""
+        """Endpoints appeared, resumed or went: parked calls route again (or fail for good)."""
         parked, self.parked = self.parked, {}
         for record, timer in parked.values():
             timer.cancel()
