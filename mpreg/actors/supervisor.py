@@ -39,7 +39,7 @@ from mpreg.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-RESTART_BASE, RESTART_CAP = 0.05, 2.0  # seconds: after an outside kill
+RESTART_BASE, RESTART_CAP = 0.05, 0.5  # seconds: after an outside kill
 CRASH_BASE, CRASH_CAP = 0.5, 30.0  # seconds: after its own start-up failed
 START_ATTEMPTS = 5  # exits (not kills) before a spec ever served: give up
 STOP_GRACE = 3.0
@@ -186,6 +186,8 @@ class Supervisor:
             # Never a silent hang: the slot says it is failed, and why.
             log.exception("supervising %s failed; it will not be restarted", slot.endpoint_id)
             reason = f"its supervisor failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError):  # uvloop's errors do not name the file
+                reason += f" (starting {self.python})"
             slot.state = ActorState.FAILED
             slot.last_error = reason
             if not slot.ready.done():
