@@ -183,3 +183,32 @@ class Timed:
             "cancelled": self.cancelled,
             "pid": os.getpid(),
         }
+
+
+# --- restarts and kill storms (tests/actors/test_restarts.py, tests/node/test_chaos.py) ---
+
+FLAG_ENV = "MPREG_TEST_INIT_FAILS_IF"  # a path: while that file exists, FlakyInit's __init__ raises
+
+
+@mpreg.actor(datasets=["storm"], replicas=2)
+class Storm:
+    """Counts its executions in a file, so a test can see which calls ran twice."""
+
+    async def step(self, log_path: str, token: str, x: int) -> int:
+        with open(log_path, "a") as log:  # noqa: ASYNC230 - one short line, before the wait
+            log.write(f"{token}\n")
+        await asyncio.sleep(0.02)  # the call takes a while, so kills land mid-call
+        return 2 * x + 1
+
+
+@mpreg.actor(datasets=["flaky"])
+class FlakyInit:
+    """Starts fine until the flag file appears; from then on its __init__ raises."""
+
+    def __init__(self) -> None:
+        flag = os.environ.get(FLAG_ENV, "")
+        if flag and os.path.exists(flag):
+            raise RuntimeError(f"cannot load the dataset: {flag} says so")
+
+    def ping(self) -> int:
+        return os.getpid()

@@ -1,16 +1,29 @@
 """Starts, watches and restarts a node's worker processes.
 
 Each worker slot is one OS process serving one spec (an actor replica or a
-plain-function worker). A slot whose process exits while the node runs is
-restarted with a short backoff, and its spec reloaded (an actor's dataset is
-loaded again). A spec whose start-up raises is not restarted in a loop: the
-failure is reported to whoever asked for it.
+plain-function worker). The restart policy:
+
+- A process killed from outside (a signal), or one that dies after it had
+  served, is restarted with exponential backoff and jitter, capped at
+  ``RESTART_CAP``, and never given up on: a kill storm must not make a
+  dataset vanish. The backoff starts over once a process serves again.
+- A replica that served before and whose own start-up now fails (its
+  ``__init__`` or import raises, or its process exits by itself before
+  serving) is *crash-looping*: retried with a longer backoff capped at
+  ``CRASH_CAP`` (so it costs little CPU), its error kept for status and for
+  calls, which fail fast with it.
+- A spec that never served and whose start-up raises is reported to whoever
+  asked for it (node start, deploy) and dropped; one whose process exits by
+  itself ``START_ATTEMPTS`` times before ever serving is given up on.
+- An exception in the supervisor's own task (say the interpreter it spawns
+  has vanished) is logged and turns the slot ``failed`` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import sys
 from collections.abc import Callable
@@ -18,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mpreg.actors.environment import child_env
+from mpreg.errors import ActorDiedError
 from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import ErrorInfo, from_info
@@ -25,8 +39,9 @@ from mpreg.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-RESTART_BACKOFF = (0.05, 0.2, 0.5, 1.0, 2.0)
-START_ATTEMPTS = 5  # consecutive deaths before a process ever served: give up
+RESTART_BASE, RESTART_CAP = 0.05, 0.5  # seconds: after an outside kill
+CRASH_BASE, CRASH_CAP = 0.5, 30.0  # seconds: after its own start-up failed
+START_ATTEMPTS = 5  # exits (not kills) before a spec ever served: give up
 STOP_GRACE = 3.0
 
 
@@ -34,8 +49,18 @@ class ActorState(Enum):
     STARTING = "starting"
     RUNNING = "running"
     RESTARTING = "restarting"
+    CRASH_LOOP = "crash-loop"
     FAILED = "failed"
     DEAD = "dead"
+
+
+def backoff(failures: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait after ``failures`` consecutive failed starts: doubling, capped, jittered.
+
+    The jitter (between half and all of the step) keeps replicas killed
+    together from restarting in lockstep.
+    """
+    return min(cap, base * 2.0 ** min(failures, 30)) * rng.uniform(0.5, 1.0)
 
 
 @dataclass(eq=False)
@@ -47,6 +72,12 @@ class WorkerSlot:
     state: ActorState = ActorState.STARTING
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    failures: int = 0  # consecutive starts that did not reach serving
+    exits: int = 0  # of those, exits by itself before the spec ever served
+    last_error: str = ""  # why it last failed to start, for status
+    crash: ErrorInfo | None = None  # a crash loop's start-up error, for calls
+    functions: tuple[str, ...] = ()  # what it served (kept for status while it is down)
+    datasets: tuple[str, ...] = ()
     ready: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -59,16 +90,33 @@ class WorkerSlot:
     def pid(self) -> int:
         return self.process.pid if self.process else 0
 
+    @property
+    def served(self) -> bool:
+        """Whether a process of this slot ever served (its asker was told it did)."""
+        return self.ready.done() and self.ready.exception() is None
+
 
 class Supervisor:
-    """Owns the worker processes of one node. ``on_exit`` hears of every death."""
+    """Owns the worker processes of one node. ``on_exit`` hears of every death.
+
+    When ``on_exit`` is called, the slot's state says what comes next:
+    RESTARTING or CRASH_LOOP (it will be restarted), FAILED or DEAD (it will
+    not).
+    """
 
     def __init__(
-        self, node_address: Callable[[], str], token: str, on_exit: Callable[[WorkerSlot], None]
+        self,
+        node_address: Callable[[], str],
+        token: str,
+        on_exit: Callable[[WorkerSlot], None],
+        *,
+        rng: random.Random | None = None,
     ) -> None:
         self._node_address = node_address
         self._token = token
         self._on_exit = on_exit
+        self._rng = rng or random.Random()
+        self.python = sys.executable  # the interpreter workers run on
         self.slots: dict[str, WorkerSlot] = {}
         self._watchers = TaskSet("supervisor")  # one per slot: runs and restarts its process
         self._stopping = False
@@ -84,28 +132,43 @@ class Supervisor:
         if slot is None:
             return
         slot.state = ActorState.RUNNING
+        slot.failures = 0
+        slot.last_error = ""
+        slot.crash = None
         if not slot.ready.done():
             slot.ready.set_result(None)
 
     def mark_failed(self, endpoint_id: str, error: ErrorInfo) -> None:
+        """The slot's process reported that its start-up raised (``WorkerFailed``)."""
         slot = self.slots.get(endpoint_id)
         if slot is None:
             return
+        if error.kind == "user":  # its __init__ (or module import) raised
+            error = replace(error, command=f"start {slot.label}", where=endpoint_id)
+        else:
+            error = ErrorInfo(
+                kind="actor-died", message=f"{slot.label} ({endpoint_id}): {error.message}"
+            )
+        if slot.served:
+            # It served before, so the spec can work: keep retrying, slowly.
+            self._crash_loop(slot, error)
+            return
         slot.state = ActorState.FAILED
         if not slot.ready.done():
-            if error.kind == "user":  # its __init__ (or module import) raised
-                error = replace(error, command=f"start {slot.label}", where=endpoint_id)
-            else:
-                error = ErrorInfo(
-                    kind="actor-died", message=f"{slot.label} ({endpoint_id}): {error.message}"
-                )
             slot.ready.set_exception(from_info(error))
             slot.ready.exception()  # the deployer reads it; never "never retrieved"
+
+    def _crash_loop(self, slot: WorkerSlot, error: ErrorInfo) -> None:
+        slot.state = ActorState.CRASH_LOOP
+        slot.crash = error
+        slot.last_error = f"{error.exc_type}: {error.message}" if error.exc_type else error.message
+        if error.traceback:
+            slot.last_error += "\n" + error.traceback.rstrip()
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
         env = child_env(self._token)
         return await asyncio.create_subprocess_exec(
-            sys.executable,
+            self.python,
             "-m",
             "mpreg.actors.worker",
             "--node",
@@ -117,36 +180,82 @@ class Supervisor:
         )
 
     async def _run(self, slot: WorkerSlot) -> None:
-        attempt = 0
+        try:
+            await self._supervise(slot)
+        except Exception as exc:
+            # Never a silent hang: the slot says it is failed, and why.
+            log.exception("supervising %s failed; it will not be restarted", slot.endpoint_id)
+            reason = f"its supervisor failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError):  # uvloop's errors do not name the file
+                reason += f" (starting {self.python})"
+            slot.state = ActorState.FAILED
+            slot.last_error = reason
+            if not slot.ready.done():
+                slot.ready.set_exception(
+                    ActorDiedError(f"{slot.label} ({slot.endpoint_id}): {reason}")
+                )
+                slot.ready.exception()
+            self._on_exit(slot)
+
+    async def _supervise(self, slot: WorkerSlot) -> None:
         while not self._stopping:
             slot.process = await self._spawn(slot)
             log.info("started %s pid=%s", slot.endpoint_id, slot.process.pid)
             code = await slot.process.wait()
-            if slot.state is ActorState.FAILED:
-                # Its start-up raised and whoever asked was told: nothing to
-                # restart, nothing to show in status.
-                self._on_exit(slot)
-                del self.slots[slot.endpoint_id]
-                return
             if self._stopping:
                 slot.state = ActorState.DEAD
                 self._on_exit(slot)
                 return
-            # A replica that was serving restarts at once; one that keeps dying
-            # during start-up backs off, and after a few tries is given up on.
-            attempt = 0 if slot.state is ActorState.RUNNING else attempt + 1
-            if attempt >= START_ATTEMPTS:
-                reason = f"its process died during start-up {attempt} times (last exit code {code})"
-                log.error("giving up on %s: %s", slot.endpoint_id, reason)
-                self.mark_failed(slot.endpoint_id, ErrorInfo(kind="actor-died", message=reason))
+            if slot.state is ActorState.FAILED:
+                # It never served, its start-up raised and whoever asked was
+                # told: nothing to restart, nothing to show in status.
                 self._on_exit(slot)
                 del self.slots[slot.endpoint_id]
                 return
-            log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
-            slot.state = ActorState.RESTARTING
+            delay = self._after_death(slot, code)
+            if delay is None:
+                self._on_exit(slot)
+                del self.slots[slot.endpoint_id]
+                return
             slot.restarts += 1
             self._on_exit(slot)
-            await asyncio.sleep(RESTART_BACKOFF[min(attempt, len(RESTART_BACKOFF) - 1)])
+            await asyncio.sleep(delay)
+
+    def _after_death(self, slot: WorkerSlot, code: int) -> float | None:
+        """Classify a death and set the slot's state; seconds until the restart, or None."""
+        if slot.state is ActorState.RUNNING:
+            # It served: whatever killed it, start again at once.
+            log.warning("worker %s exited with %s; restarting", slot.endpoint_id, code)
+            slot.state = ActorState.RESTARTING
+            slot.failures = 0
+            return backoff(0, RESTART_BASE, RESTART_CAP, self._rng)
+        slot.failures += 1
+        if slot.state is ActorState.CRASH_LOOP and slot.crash is not None and code >= 0:
+            # Its start-up raised again (mark_failed said so before it exited).
+            log.warning("worker %s is crash-looping: %s", slot.endpoint_id, slot.crash.message)
+            return backoff(slot.failures - 1, CRASH_BASE, CRASH_CAP, self._rng)
+        if code < 0:
+            # Killed from outside during start-up: never counts toward giving up.
+            if slot.state is not ActorState.CRASH_LOOP:
+                slot.state = ActorState.RESTARTING
+            return backoff(slot.failures, RESTART_BASE, RESTART_CAP, self._rng)
+        # It exited by itself before it served (os._exit, an import crash).
+        reason = f"its process exited with code {code} during start-up"
+        if slot.served:
+            error = ErrorInfo(
+                kind="actor-died", message=f"{slot.label} ({slot.endpoint_id}): {reason}"
+            )
+            self._crash_loop(slot, error)
+            log.warning("worker %s is crash-looping: %s", slot.endpoint_id, reason)
+            return backoff(slot.failures - 1, CRASH_BASE, CRASH_CAP, self._rng)
+        slot.exits += 1
+        if slot.exits >= START_ATTEMPTS:
+            reason = f"its process died during start-up {slot.exits} times (last exit code {code})"
+            log.error("giving up on %s: %s", slot.endpoint_id, reason)
+            self.mark_failed(slot.endpoint_id, ErrorInfo(kind="actor-died", message=reason))
+            return None
+        slot.state = ActorState.RESTARTING
+        return backoff(slot.failures, RESTART_BASE, RESTART_CAP, self._rng)
 
     async def stop(self) -> None:
         """Stop every process: the node already asked them to exit; wait, then kill."""

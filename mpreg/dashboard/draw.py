@@ -25,6 +25,7 @@ STATE_STYLES = {
     "running": "green",
     "starting": "yellow",
     "restarting": "yellow",
+    "crash-loop": "red",
     "unreachable": "red",
     "failed": "red",
     "dead": "red",

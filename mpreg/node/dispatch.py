@@ -19,13 +19,20 @@ still busy with it, and the window must say so.
 from __future__ import annotations
 
 import asyncio
-import enum
 import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 
+from mpreg.node.calls import (
+    GONE,
+    DoneCallback,
+    EndpointCounters,
+    InFlight,
+    Where,
+    ignore_answer,
+)
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -33,79 +40,12 @@ from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
 
 log = logging.getLogger(__name__)
 
-DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
-PARK_SECONDS = 30.0  # how long a retry waits for a dead replica's restart
+PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting replica
 
 WINDOW = 32  # calls outstanding per endpoint; the rest wait on the node
 
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
 CancelSender = Callable[[Endpoint, int], None]  # stop call_id where it runs
-
-
-class Where(enum.Enum):
-    """Where a call is: its record is held by exactly the structure named."""
-
-    ROUTING = "routing"
-    QUEUED = "queued"  # in CallQueues
-    PARKED = "parked"  # in CallDispatcher.parked (a retry waiting for a restart)
-    SENT = "sent"  # in CallDispatcher.in_flight: its process has it
-    DONE = "done"
-
-
-def _ignore(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
-    """The callback of a call whose caller was already answered."""
-
-
-_GONE = Call(0, "", Blob([b""]))  # the payload of a call that will never be sent
-
-
-@dataclass(eq=False, slots=True)
-class InFlight:
-    """One call from submit to its answer; the handle ``submit`` returns (``cancel()``)."""
-
-    call: Call
-    datasets: frozenset[str]
-    retries: int
-    on_done: DoneCallback
-    owner: CallDispatcher
-    endpoint_id: str = ""
-    pinned: bool = False  # a peer chose the endpoint: do not reroute here
-    tried: set[str] = field(default_factory=set)
-    started: float = 0.0
-    park_deadline: float = 0.0  # loop time a parked retry gives up at
-    where: Where = Where.ROUTING
-    answered: bool = False  # on_done was called: a later answer only frees the slot
-    timer: asyncio.TimerHandle | None = None  # fires at the deadline
-    seq: int = 0  # arrival order
-
-    @property
-    def waiting(self) -> bool:
-        return self.where is Where.QUEUED
-
-    @property
-    def done(self) -> bool:
-        """The caller has its answer (a result, an error, cancelled or expired)."""
-        return self.answered
-
-    def cancel(self) -> None:
-        """The caller gave up: drop the call if it waits, cancel it where it runs."""
-        self.owner.cancel(self)
-
-
-@dataclass(slots=True)
-class EndpointCounters:
-    calls: int = 0
-    errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    def record(self, ms: float, ok: bool) -> None:
-        self.calls += 1
-        if not ok:
-            self.errors += 1
-        lat = self.latencies_ms
-        lat.append(ms)
-        if len(lat) > 512:  # a sliding window is enough for p50/p99 on a dashboard
-            del lat[:256]
 
 
 class CallDispatcher:
@@ -186,8 +126,7 @@ class CallDispatcher:
                     endpoint = self.routes.choose(
                         call.fun, record.datasets, exclude=frozenset(unreachable)
                     )
-            if endpoint is None and record.tried and not record.pinned:
-                self._park(record)
+            if endpoint is None and self._park(record):
                 return
             if endpoint is None:
                 died = bool(record.tried) or record.pinned
@@ -258,34 +197,56 @@ class CallDispatcher:
                 self._route(record)  # its process is unreachable right now: elsewhere
                 return
 
-    def _park(self, record: InFlight) -> None:
-        """Wait for a replica to come back (a restart) before giving up on a retry."""
+    def _park(self, record: InFlight) -> bool:
+        """A call with nowhere to go now: wait for a replica, or fail it fast.
+
+        A call whose only matches are suspended (restarting) waits until one
+        resumes, up to its own deadline (``PARK_SECONDS`` without one); so does
+        a retry whose replicas were all tried. If every match is crash-looping,
+        the call fails at once with the start-up error. False if nothing known
+        can run it (never could, or was removed): the caller reports that.
+        """
+        call = record.call
+        if record.pinned:
+            return False  # a peer chose this endpoint: it decides where to retry
+        if not self.routes.candidates(call.fun, record.datasets):
+            return False
+        crash = self.routes.crash(call.fun, record.datasets)
+        if crash is not None:
+            record.endpoint_id = crash.where or record.endpoint_id
+            self._answer(record, None, replace(crash, command=call.command, fun=call.fun))
+            return True
         loop = asyncio.get_running_loop()
         if not record.park_deadline:  # parked again after a false alarm: same deadline
-            record.park_deadline = loop.time() + PARK_SECONDS
+            wait = call.deadline - time.time() if call.deadline else PARK_SECONDS
+            record.park_deadline = loop.time() + wait
         record.where = Where.PARKED
         self.parked[id(record)] = (
             record,
             loop.call_at(record.park_deadline, self._unpark_failed, record),
         )
+        return True
 
     def _unpark_failed(self, record: InFlight) -> None:
         if self.parked.pop(id(record), None) is None:
             return
+        call = record.call
+        if call.deadline and time.time() >= call.deadline - 0.001:
+            kind: ErrorKind = "deadline"
+            message = f"no replica of {call.command or call.fun!r} was serving by the deadline"
+        else:
+            kind = "actor-died"
+            message = (
+                f"no replica of {call.command or call.fun!r} was serving within {PARK_SECONDS:g}s"
+            )
         self._answer(
             record,
             None,
-            ErrorInfo(
-                kind="actor-died",
-                message=f"the process running {record.call.command or record.call.fun!r} died "
-                f"and no replica came back within {PARK_SECONDS:g}s",
-                command=record.call.command,
-                fun=record.call.fun,
-            ),
+            ErrorInfo(kind=kind, message=message, command=call.command, fun=call.fun),
         )
 
     def endpoints_added(self) -> None:
-        """New endpoints registered: parked retries may have somewhere to go."""
+        """Endpoints appeared, resumed or went: parked calls route again (or fail for good)."""
         parked, self.parked = self.parked, {}
         for record, timer in parked.values():
             timer.cancel()
@@ -360,7 +321,7 @@ class CallDispatcher:
         match record.where:
             case Where.QUEUED:
                 record.where = Where.DONE
-                record.call = _GONE  # the queue holds a mark until reached, not the payload
+                record.call = GONE  # the queue holds a mark until reached, not the payload
                 self.queues.stopped_waiting()
             case Where.PARKED:
                 parked = self.parked.pop(id(record), None)
@@ -388,5 +349,5 @@ class CallDispatcher:
         if record.timer is not None:
             record.timer.cancel()
             record.timer = None
-        on_done, record.on_done = record.on_done, _ignore  # let the caller's state go now
+        on_done, record.on_done = record.on_done, ignore_answer  # let the caller's state go now
         on_done(result, error, record.endpoint_id)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from mpreg.errors import ClusterUnavailable
-from mpreg.node.dispatch import CallDispatcher, InFlight
+from mpreg.node.calls import InFlight
+from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.peers import Peer, PeerTable
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -94,6 +95,7 @@ class Peering:
         joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.table.connected(peer, conn, joined)
         conn.send(self.hello())
+        self._send_suspended(conn)
         try:
             # The peer answers our hello with its own after registering us:
             # once this returns, both sides route to each other.
@@ -134,6 +136,7 @@ class Peering:
             return
         if not peer.dialled:
             conn.send(answer)  # we were dialled: answer the joiner
+            self._send_suspended(conn)
         elif peer.joined is not None and not peer.joined.done():
             peer.joined.set_result(None)
         for endpoint in message.endpoints:
@@ -153,16 +156,34 @@ class Peering:
                 self._tasks.spawn(self._join_quietly(self.table.dialling(address)))
 
     def on_endpoints_changed(self, message: EndpointsChanged) -> None:
+        """A peer's endpoints appeared, went for good, paused for a restart or serve again."""
         nid = message.node_id
         for endpoint in message.added:
             if endpoint.node_id == nid:
                 self.routes.add(endpoint)
         for endpoint_id in message.removed:
             self.routes.remove(endpoint_id)
-        if message.removed:
-            self.calls.endpoint_lost(set(message.removed), f"peer {nid} lost an endpoint")
-        if message.added:
-            self.calls.endpoints_added()
+        for endpoint_id in message.suspended:
+            if self._hosted_by(endpoint_id, nid):
+                self.routes.suspend(endpoint_id)
+        for endpoint_id in message.resumed:
+            if self._hosted_by(endpoint_id, nid):
+                self.routes.resume(endpoint_id)
+        gone = set(message.removed) | set(message.suspended)
+        if gone:
+            self.calls.endpoint_lost(gone, f"peer {nid} lost an endpoint")
+        # Parked calls may now go to a resumed endpoint, or fail if nothing is left.
+        self.calls.endpoints_added()
+
+    def _hosted_by(self, endpoint_id: str, node_id: str) -> bool:
+        known = self.routes.get(endpoint_id)
+        return known is not None and known.node_id == node_id
+
+    def _send_suspended(self, conn: Connection) -> None:
+        """Right behind our hello: which of our endpoints are restarting (a hello cannot say)."""
+        restarting = tuple(self.routes.suspended(self.table.node_id))
+        if restarting:
+            conn.send(EndpointsChanged(self.table.node_id, suspended=restarting))
 
     def on_forward(self, conn: Connection, message: ForwardCall) -> None:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""
@@ -208,6 +229,7 @@ class Peering:
             len(lost),
         )
         self.calls.endpoint_lost(lost, f"node {peer.info.name} went away")
+        self.calls.endpoints_added()  # calls waiting for its endpoints fail now
 
     # --- sending ------------------------------------------------------------------------
 

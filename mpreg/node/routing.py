@@ -9,6 +9,13 @@ tie-break. Before a request runs, :meth:`RoutingTable.check` proves every task
 has somewhere to go, so an unroutable request fails whole, with a message that
 says what is missing.
 
+An endpoint whose process is restarting is *suspended*: it stays known, so
+``check()`` still passes for what it offers and calls wait for it instead of
+failing, but ``choose()`` never picks it until it is resumed. A suspended
+endpoint may carry an error (its start-up keeps failing: a crash loop); when
+every match of a call is suspended with an error, :meth:`RoutingTable.crash`
+gives it, so the call fails fast with it instead of waiting.
+
 Endpoints are indexed by function name, so ``choose()`` (on the hot path of
 every call) costs O(replicas of fun), not O(all endpoints). Pure: no sockets,
 no asyncio, no clock; the caller brackets each call with ``begin``/``end``.
@@ -21,7 +28,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from mpreg.errors import NoRouteError, UnknownFunctionError
-from mpreg.protocol.messages import Endpoint
+from mpreg.protocol.messages import Endpoint, ErrorInfo
 
 
 class RoutableTask(Protocol):
@@ -46,7 +53,7 @@ class RoutingTable:
     ``random.Random`` for reproducible tests.
     """
 
-    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng")
+    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng", "_suspended")
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng if rng is not None else random.Random()
@@ -55,16 +62,22 @@ class RoutingTable:
         self._by_fun: dict[str, dict[str, Endpoint]] = {}
         # Invariant: keys are exactly the ids in _endpoints.
         self._outstanding: dict[str, int] = {}
+        # endpoint_id -> why it cannot start (None: it is just restarting).
+        self._suspended: dict[str, ErrorInfo | None] = {}
 
     def __len__(self) -> int:
         return len(self._endpoints)
 
     def __repr__(self) -> str:
-        return f"RoutingTable(endpoints={len(self._endpoints)}, functions={len(self._by_fun)})"
+        return (
+            f"RoutingTable(endpoints={len(self._endpoints)}, functions={len(self._by_fun)}, "
+            f"suspended={len(self._suspended)})"
+        )
 
     def add(self, endpoint: Endpoint) -> None:
-        """Add ``endpoint``, replacing one with the same id (its load count is kept)."""
+        """Add ``endpoint`` as live, replacing one with the same id (its load count is kept)."""
         endpoint_id = endpoint.endpoint_id
+        self._suspended.pop(endpoint_id, None)
         if endpoint_id in self._endpoints:
             self._unindex(self._endpoints[endpoint_id])
         self._endpoints[endpoint_id] = endpoint
@@ -79,6 +92,48 @@ class RoutingTable:
             return
         self._unindex(endpoint)
         del self._outstanding[endpoint_id]
+        self._suspended.pop(endpoint_id, None)
+
+    def suspend(self, endpoint_id: str, error: ErrorInfo | None = None) -> bool:
+        """Keep a known endpoint but pick it no more (its process restarts).
+
+        ``error`` says why it cannot start (a crash loop); suspending again
+        updates it. Returns True if the endpoint was live until now; an unknown
+        id is ignored.
+        """
+        if endpoint_id not in self._endpoints:
+            return False
+        was_live = endpoint_id not in self._suspended
+        self._suspended[endpoint_id] = error
+        return was_live
+
+    def resume(self, endpoint_id: str) -> bool:
+        """Make a suspended endpoint choosable again; True if it was suspended."""
+        if endpoint_id not in self._suspended:
+            return False
+        del self._suspended[endpoint_id]
+        return True
+
+    def is_suspended(self, endpoint_id: str) -> bool:
+        return endpoint_id in self._suspended
+
+    def suspended(self, node_id: str) -> list[str]:
+        """Ids of the suspended endpoints hosted on ``node_id``."""
+        return [eid for eid in self._suspended if self._endpoints[eid].node_id == node_id]
+
+    def crash(self, fun: str, datasets: frozenset[str]) -> ErrorInfo | None:
+        """The start-up error of a crash loop, if every match for the call has one.
+
+        ``None`` when some match is live or only restarting (the call should
+        go there or wait), or when nothing matches at all.
+        """
+        error: ErrorInfo | None = None
+        for endpoint in self.candidates(fun, datasets):
+            reason = self._suspended.get(endpoint.endpoint_id)
+            if reason is None:
+                return None
+            error = reason
+        return error
 
     def remove_node(self, node_id: str) -> list[str]:
         """Drop every endpoint hosted on ``node_id``; return their ids."""
@@ -118,16 +173,22 @@ class RoutingTable:
         """Pick the matching endpoint with the fewest outstanding calls.
 
         Endpoints whose id is in ``exclude`` (e.g. one that just failed) are
-        skipped. Ties are broken at random. Returns ``None`` if nothing matches.
+        skipped, and so are suspended ones. Ties are broken at random. Returns
+        ``None`` if nothing matches.
         """
         serving = self._by_fun.get(fun)
         if not serving:
             return None
         outstanding = self._outstanding
+        suspended = self._suspended
         best: list[Endpoint] = []
         least = 0
         for endpoint_id, endpoint in serving.items():
-            if endpoint_id in exclude or not datasets <= endpoint.datasets:
+            if (
+                endpoint_id in exclude
+                or endpoint_id in suspended
+                or not datasets <= endpoint.datasets
+            ):
                 continue
             load = outstanding[endpoint_id]
             if not best or load < least:
@@ -158,6 +219,9 @@ class RoutingTable:
 
     def check(self, tasks: Iterable[RoutableTask]) -> None:
         """Raise for the first of ``tasks`` that no endpoint can run.
+
+        Suspended endpoints count: a pair whose replicas are restarting stays
+        routable (its calls wait for them).
 
         Raises :class:`UnknownFunctionError` if nothing serves the task's
         function at all, and :class:`NoRouteError` if something serves it but

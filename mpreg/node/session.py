@@ -24,7 +24,7 @@ from typing import Protocol
 
 from mpreg.config import DEFAULT_MAX_QUEUED_PER_CLIENT
 from mpreg.errors import NoRouteError, PlanError
-from mpreg.node.dispatch import DoneCallback
+from mpreg.node.calls import DoneCallback
 from mpreg.node.routing import RoutableTask
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info

@@ -60,8 +60,9 @@ class NodeStatus:
                     node_id=info.node_id,
                     kind=slot.kind,
                     label=slot.label,
-                    functions=tuple(sorted(ep.functions)) if ep else (),
-                    datasets=tuple(sorted(ep.datasets)) if ep else (),
+                    # A replica given up on is out of routing; its slot remembers.
+                    functions=tuple(sorted(ep.functions)) if ep else slot.functions,
+                    datasets=tuple(sorted(ep.datasets)) if ep else slot.datasets,
                     pid=slot.pid,
                     state=slot.state.value,
                     in_flight=self._routes.outstanding(endpoint_id),
@@ -71,6 +72,7 @@ class NodeStatus:
                     rss_bytes=rss_bytes(slot.pid),
                     p50_ms=percentile(lat, 0.5),
                     p99_ms=percentile(lat, 0.99),
+                    last_error=slot.last_error,
                 )
             )
         return NodeStats(

@@ -3,7 +3,9 @@
 The :class:`~mpreg.actors.supervisor.Supervisor` starts and restarts the
 processes; this registry pairs each one's connection with its endpoint id,
 adds the endpoint to the routing table once the worker serves (and tells the
-peers), and takes it away when the process or its link dies. A deploy is the
+peers). When the process or its link dies, the endpoint is *suspended* while
+the supervisor restarts it (still known, so calls wait for it), resumed when
+it serves again, and removed only when it will not come back. A deploy is the
 same thing asked for by a client at run time.
 """
 
@@ -14,7 +16,7 @@ import itertools
 import logging
 from collections.abc import Callable
 
-from mpreg.actors.supervisor import Supervisor, WorkerSlot
+from mpreg.actors.supervisor import ActorState, Supervisor, WorkerSlot
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -97,9 +99,14 @@ class Workers:
             datasets=frozenset(message.datasets),
             label=message.label,
         )
-        self.routes.add(endpoint)
+        slot.functions, slot.datasets = tuple(sorted(message.functions)), tuple(message.datasets)
+        known = self.routes.get(message.endpoint_id)
+        self.routes.add(endpoint)  # live again, if it was suspended
         self.supervisor.mark_ready(message.endpoint_id)
-        self._announce(EndpointsChanged(self.node_id, added=(endpoint,)))
+        if known == endpoint:  # a restart serving the same: the peers only resume it
+            self._announce(EndpointsChanged(self.node_id, resumed=(endpoint.endpoint_id,)))
+        else:
+            self._announce(EndpointsChanged(self.node_id, added=(endpoint,)))
         self.calls.endpoints_added()
 
     def on_failed(self, message: WorkerFailed) -> None:
@@ -108,20 +115,42 @@ class Workers:
 
     def on_close(self, endpoint_id: str, conn: Connection) -> None:
         # A restarted replica may already have registered under the same id:
-        # only the current connection's loss takes the endpoint away.
+        # only the current connection's loss counts.
         if self._conns.get(endpoint_id) is conn:
             del self._conns[endpoint_id]
-            self._endpoint_gone(endpoint_id)
+            slot = self.supervisor.slots.get(endpoint_id)
+            if slot is None:
+                self._remove(endpoint_id)
+            else:
+                self._follow(slot)
 
     def _on_exit(self, slot: WorkerSlot) -> None:
-        self._endpoint_gone(slot.endpoint_id)
+        self._follow(slot)
 
-    def _endpoint_gone(self, endpoint_id: str) -> None:
+    def _follow(self, slot: WorkerSlot) -> None:
+        """Make the routing table (ours and the peers') follow a slot that lost its process."""
+        endpoint_id = slot.endpoint_id
+        if slot.state in (ActorState.FAILED, ActorState.DEAD):
+            self._remove(endpoint_id)
+            return
+        if self.routes.get(endpoint_id) is None:
+            return  # it never served: nobody routes to it
+        # Still RUNNING when its link went before the supervisor saw the
+        # process exit: it will be restarted (or the node stops and removes it).
+        error = slot.crash if slot.state is ActorState.CRASH_LOOP else None
+        if self.routes.suspend(endpoint_id, error):
+            self._announce(EndpointsChanged(self.node_id, suspended=(endpoint_id,)))
+        self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
+        # Waiting calls may now fail fast (a crash loop) or go elsewhere.
+        self.calls.endpoints_added()
+
+    def _remove(self, endpoint_id: str) -> None:
         if self.routes.get(endpoint_id) is None:
             return
         self.routes.remove(endpoint_id)
         self._announce(EndpointsChanged(self.node_id, removed=(endpoint_id,)))
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
+        self.calls.endpoints_added()  # parked calls with nothing left fail now
 
     # --- deploy and stop ------------------------------------------------------------
 

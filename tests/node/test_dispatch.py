@@ -6,7 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from mpreg.node.dispatch import CallDispatcher, InFlight
+from mpreg.node.calls import InFlight
+from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
@@ -94,10 +95,10 @@ async def test_an_unreachable_replica_is_skipped_without_looping() -> None:
 async def test_a_retry_waits_for_a_restarted_replica() -> None:
     h = Harness("a")
     h.submit()
-    h.routes.remove("n/a")  # the process died: its endpoint left the table
+    h.routes.suspend("n/a")  # the process died: its endpoint restarts
     h.answer_last(DIED)
     assert h.done == [] and len(h.dispatcher.parked) == 1
-    h.routes.add(_endpoint("a"))  # restarted
+    h.routes.resume("n/a")  # restarted
     h.dispatcher.endpoints_added()
     assert len(h.sent) == 2 and not h.dispatcher.parked
     h.answer_last()

@@ -12,7 +12,7 @@ from mpreg.commands import Command
 from mpreg.driver.planner import plan_request
 from mpreg.errors import NoRouteError, UnknownFunctionError
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.messages import Endpoint, EndpointKind
+from mpreg.protocol.messages import Endpoint, EndpointKind, ErrorInfo
 
 
 def endpoint(
@@ -219,3 +219,57 @@ def test_check_reports_first_unroutable_task_in_plan_order() -> None:
     with pytest.raises(UnknownFunctionError) as info:
         routes.check(plan.tasks)
     assert info.value.command == "a"
+
+
+# --- suspended endpoints (restarting replicas) ----------------------------------------
+
+CRASH = ErrorInfo(kind="user", message="dataset file missing", exc_type="RuntimeError")
+
+
+def test_a_suspended_endpoint_is_known_but_never_chosen() -> None:
+    routes = table(endpoint("a/1", {"predict"}, {"iris"}), endpoint("a/2", {"predict"}, {"iris"}))
+    assert routes.suspend("a/1")
+    assert not routes.suspend("a/1")  # already suspended
+    for _ in range(20):
+        chosen = routes.choose("predict", IRIS)
+        assert chosen is not None and chosen.endpoint_id == "a/2"
+    routes.suspend("a/2")
+    assert routes.choose("predict", IRIS) is None
+    routes.check(
+        plan_request([Command("p", "predict", [], ["iris"])], first_task_id=1).tasks
+    )  # still routable
+    assert routes.resume("a/1") and not routes.resume("a/1")
+    assert routes.choose("predict", IRIS) == routes.get("a/1")
+
+
+def test_adding_an_endpoint_again_resumes_it_and_removing_forgets_it() -> None:
+    routes = table(endpoint("a/1", {"f"}))
+    routes.suspend("a/1")
+    routes.add(endpoint("a/1", {"f"}))
+    assert not routes.is_suspended("a/1") and routes.choose("f", frozenset()) is not None
+    routes.suspend("a/1")
+    routes.remove("a/1")
+    assert not routes.is_suspended("a/1")
+    assert not routes.suspend("a/1")  # unknown ids are ignored
+    with pytest.raises(UnknownFunctionError):
+        routes.check(plan_request([Command("x", "f", [])], first_task_id=1).tasks)
+
+
+def test_suspended_ids_are_listed_per_node() -> None:
+    routes = table(endpoint("a/1", {"f"}), endpoint("b/1", {"f"}, node="nodeB"))
+    routes.suspend("a/1")
+    routes.suspend("b/1")
+    assert routes.suspended("nodeA") == ["a/1"]
+    assert routes.suspended("nodeB") == ["b/1"]
+
+
+def test_crash_is_given_only_when_every_match_is_crash_looping() -> None:
+    routes = table(endpoint("a/1", {"f"}, {"iris"}), endpoint("a/2", {"f"}, {"iris"}))
+    assert routes.crash("f", IRIS) is None  # both live
+    routes.suspend("a/1", CRASH)
+    assert routes.crash("f", IRIS) is None  # a/2 serves
+    routes.suspend("a/2")
+    assert routes.crash("f", IRIS) is None  # a/2 is only restarting: wait for it
+    routes.suspend("a/2", CRASH)  # suspending again updates the reason
+    assert routes.crash("f", IRIS) == CRASH
+    assert routes.crash("g", IRIS) is None  # nothing matches at all
