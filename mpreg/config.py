@@ -15,6 +15,9 @@ DEFAULT_PORT = 7773
 # Unfinished tasks one client may have on its node before the node stops
 # reading its requests (backpressure); ~2.5 KiB each on the node.
 DEFAULT_MAX_QUEUED_PER_CLIENT = 2048
+# ... and the bytes of their arguments: a few large payloads fill a node's
+# memory long before thousands of small calls do.
+DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT = 16 * 1024 * 1024
 
 
 def default_workers() -> int:
@@ -50,3 +53,4 @@ class NodeConfig:
     workers: int = field(default_factory=default_workers)
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``
     max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT
+    max_queued_bytes_per_client: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT

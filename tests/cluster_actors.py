@@ -158,6 +158,12 @@ class Timed:
         self.finished += 1
         return seconds
 
+    def sleep_flagged(self, flag: str, seconds: float) -> float:
+        """sleep, leaving the file ``flag`` once it started (its process is busy then)."""
+        with open(flag, "w"):
+            pass
+        return self.sleep(seconds)
+
     async def asleep(self, seconds: float) -> float:
         self.started += 1
         try:
@@ -212,3 +218,27 @@ class FlakyInit:
 
     def ping(self) -> int:
         return os.getpid()
+
+
+@mpreg.actor(datasets=["sync-storm"], replicas=2)
+class SyncStorm:
+    """Storm's step as a plain method: one call at a time, the rest wait in its socket."""
+
+    def step(self, log_path: str, token: str, x: int) -> int:
+        with open(log_path, "a") as log:
+            log.write(f"{token}\n")
+        time.sleep(0.002)  # ok-sleep: the call takes a while, so kills land mid-call
+        return 2 * x + 1
+
+
+async def aslow_flagged(flag: str, seconds: float) -> float:
+    """slow_flagged as a coroutine, so a cancel reaches it; it leaves ``<flag>.cancelled``."""
+    with open(flag, "w"):  # noqa: ASYNC230 - an empty marker file, before the wait
+        pass
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        with open(flag + ".cancelled", "w"):  # noqa: ASYNC230 - the marker a test waits for
+            pass
+        raise
+    return seconds

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
@@ -62,12 +63,21 @@ class Worker:
         self._tasks = TaskSet(f"worker {endpoint_id}")  # the calls of async functions
         self._running: dict[int, asyncio.Task[Any]] = {}  # call id -> its coroutine's task
         self._cancelled: set[int] = set()  # running calls the node cancelled
+        # Calls not started yet, run one per loop iteration: between two sync
+        # calls the loop reads the socket, so a CancelCall for a call still
+        # waiting here arrives in time to drop it.
+        self._inbox: collections.deque[tuple[Connection, Call]] = collections.deque()
+        self._waiting: set[int] = set()  # ids in the inbox
+        self._dropped: set[int] = set()  # ids in the inbox the node cancelled
         self.stopped = asyncio.Event()
 
     def on_message(self, conn: Connection, message: object) -> None:
         match message:
             case Call():
-                self._call(conn, message)
+                if not self._inbox:
+                    asyncio.get_running_loop().call_soon(self._run_next)
+                self._inbox.append((conn, message))
+                self._waiting.add(message.call_id)
             case CancelCall(call_id=call_id):
                 self._cancel(call_id)
             case Assign(spec=spec):
@@ -143,8 +153,28 @@ class Worker:
         else:
             self._reply(conn, call, result)
 
+    def _run_next(self) -> None:
+        """Start the oldest waiting call; the next one waits for the next loop iteration."""
+        conn, call = self._inbox.popleft()
+        self._waiting.discard(call.call_id)
+        if self._inbox:
+            asyncio.get_running_loop().call_soon(self._run_next)
+        if call.call_id in self._dropped:
+            self._dropped.discard(call.call_id)
+            cancelled = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
+            conn.send(CallDone(call.call_id, None, to_info(cancelled)))
+            return
+        self._call(conn, call)
+
     def _cancel(self, call_id: int) -> None:
-        """The node gave up on a call: cancel its coroutine (finished or sync: nothing to do)."""
+        """The node gave up on a call: drop it if it waits here, cancel it if it is a coroutine.
+
+        A sync function that already runs cannot be stopped; its answer goes
+        out and the node drops it.
+        """
+        if call_id in self._waiting:
+            self._dropped.add(call_id)
+            return
         task = self._running.get(call_id)
         if task is not None:
             self._cancelled.add(call_id)

@@ -20,6 +20,7 @@ from typing import Any
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
 from mpreg.driver.futures import Future
+from mpreg.driver.outbox import Outbox, PendingRequest
 from mpreg.driver.planner import plan_request
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
@@ -41,9 +42,7 @@ from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
-    Cancel,
     Deploy,
-    Release,
     Reply,
     StatusRequest,
     SubmitBatch,
@@ -56,32 +55,6 @@ from mpreg.transport.replies import PendingReplies
 log = logging.getLogger(__name__)
 
 STATUS_TIMEOUT = 30.0
-
-
-class _Request:
-    """One request() in flight on the client's loop."""
-
-    __slots__ = ("collector", "done")
-
-    def __init__(self, collector: Collector, loop: asyncio.AbstractEventLoop) -> None:
-        self.collector = collector
-        self.done: asyncio.Future[None] = loop.create_future()
-
-    def on_done(self, message: TaskDone) -> None:
-        if not self.done.done() and self.collector.on_done(message):
-            self._settle()
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.done.done():
-            self.collector.fail(exc)
-            self._settle()
-
-    def _settle(self) -> None:
-        error = self.collector.error
-        if error is not None:
-            self.done.set_exception(error)
-        else:
-            self.done.set_result(None)
 
 
 class Client:
@@ -98,10 +71,9 @@ class Client:
         self.node_name = ""
         self._conn: Connection | None = None
         self._task_ids = TaskIds()
-        self._waiting: dict[int, _Request | Future] = {}
+        self._waiting: dict[int, PendingRequest | Future] = {}
         self._replies = PendingReplies()  # status and deploy questions
-        self._to_release: list[int] = []
-        self._release_scheduled = False
+        self._outbox = Outbox(self._send_notice)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
@@ -122,7 +94,7 @@ class Client:
 
     async def connect(self) -> None:
         host, port = parse_address(self.address)
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._outbox.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         identity = PeerIdentity("client", self.name)
         self._conn = await connect(
@@ -165,7 +137,7 @@ class Client:
         first = batch.batch_id
         conn = self._require_conn()
         collector = Collector(names)
-        waiter = _Request(collector, asyncio.get_running_loop())
+        waiter = PendingRequest(collector, asyncio.get_running_loop())
         for spec in batch.tasks:
             self._waiting[spec.task_id] = waiter
         self._waiting[-first] = waiter  # rejection comes by batch id
@@ -264,13 +236,11 @@ class Client:
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
         """Tell the node to drop these tasks if queued and cancel them if running.
 
-        Fire and forget: the node answers nothing; their waiters are settled by
-        the caller. Tasks that already finished are ignored by the node.
+        Call it on the client's loop thread. Fire and forget: the node answers
+        nothing; their waiters are settled by the caller. Tasks that already
+        finished are ignored by the node.
         """
-        ids = tuple(task_ids)
-        if ids and self.connected:
-            assert self._conn is not None
-            self._conn.send(Cancel(ids))
+        self._outbox.cancel(task_ids)
 
     def on_loop_thread(self) -> bool:
         """True in the thread that runs this client's loop (and settles its futures)."""
@@ -327,14 +297,14 @@ class Client:
         match message:
             case TaskDone(task_id=tid):
                 waiter = self._waiting.get(tid)
-                if isinstance(waiter, _Request):
+                if isinstance(waiter, PendingRequest):
                     waiter.on_done(message)
                 elif isinstance(waiter, Future):
                     self._forget(waiter)
                     self._settle(waiter, message)
             case BatchRejected(batch_id=bid, error=error):
                 waiter = self._waiting.get(-bid)
-                if isinstance(waiter, _Request):
+                if isinstance(waiter, PendingRequest):
                     self._waiting.pop(-bid, None)
                     waiter.fail(from_info(error))
                 elif isinstance(waiter, Future):
@@ -370,7 +340,7 @@ class Client:
     def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
         lost = ClusterUnavailable(f"lost the connection to {self.address}")
         for waiter in set(self._waiting.values()):
-            if isinstance(waiter, _Request):
+            if isinstance(waiter, PendingRequest):
                 waiter.fail(lost)
             else:
                 self._forget(waiter)
@@ -379,17 +349,10 @@ class Client:
         self._replies.fail_all(lost)
 
     def _release_later(self, task_id: int) -> None:
-        """Called from Future.__del__ (any thread): batch releases into one message."""
-        self._to_release.append(task_id)
-        loop = self._loop
-        if loop is None or self._release_scheduled or loop.is_closed():
-            return
-        self._release_scheduled = True
-        loop.call_soon_threadsafe(self._flush_releases)
+        """Called from Future.__del__ (any thread): the node may free its result."""
+        self._outbox.release(task_id)
 
-    def _flush_releases(self) -> None:
-        self._release_scheduled = False
-        ids, self._to_release = self._to_release, []
-        if ids and self.connected:
+    def _send_notice(self, message: object) -> None:
+        if self.connected:
             assert self._conn is not None
-            self._conn.send(Release(tuple(ids)))
+            self._conn.send(message)

@@ -55,6 +55,7 @@ class InFlight:
     pinned: bool = False  # a peer chose the endpoint: do not reroute here
     tried: set[str] = field(default_factory=set)
     started: float = 0.0
+    moves: int = 0  # times it left a dead process uncharged (see endpoint_lost)
     park_deadline: float = 0.0  # loop time a parked retry gives up at
     where: Where = Where.ROUTING
     answered: bool = False  # on_done was called: a later answer only frees the slot

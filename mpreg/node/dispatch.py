@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting replica
 
 WINDOW = 32  # calls outstanding per endpoint; the rest wait on the node
+MAX_FREE_MOVES = 10  # times a call may move off a dead process without using a retry
 
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
 CancelSender = Callable[[Endpoint, int], None]  # stop call_id where it runs
@@ -187,7 +188,7 @@ class CallDispatcher:
     def _pump(self, endpoint_id: str) -> None:
         """A slot freed on ``endpoint_id``: fill it with the oldest call waiting for it."""
         endpoint = self.routes.get(endpoint_id)
-        if endpoint is None or not self.queues.live:
+        if endpoint is None or not self.queues.live or self.routes.is_suspended(endpoint_id):
             return
         while self.routes.outstanding(endpoint_id) < self.window:
             record = self.queues.pop_for(endpoint)
@@ -289,10 +290,36 @@ class CallDispatcher:
         self._answer(record, result, error)
 
     def endpoint_lost(self, endpoint_ids: set[str], why: str) -> None:
-        """Processes or a whole peer went away: their calls died with them."""
-        lost = [cid for cid, rec in self.in_flight.items() if rec.endpoint_id in endpoint_ids]
-        for call_id in lost:
-            self.complete(call_id, None, ErrorInfo(kind="actor-died", message=why))
+        """Processes or a whole peer went away: their calls died with them.
+
+        Only the oldest call outstanding on a dead process is charged a retry:
+        a process serves its calls in the order they came, so the others were
+        most likely still waiting in its socket, and a kill storm must not use
+        up their retries. "Most likely": an answer can die with the process, so
+        a moved call may run twice; that is the at-least-once of ``retries>0``,
+        and calls with ``retries=0`` are never moved. (An async actor runs
+        several at once; the ``MAX_FREE_MOVES`` cap keeps a call that kills
+        every process it reaches from moving for ever.)
+        """
+        lost = sorted(
+            (rec for rec in self.in_flight.values() if rec.endpoint_id in endpoint_ids),
+            key=lambda rec: rec.started,
+        )
+        charged: set[str] = set()
+        for record in lost:
+            first = record.endpoint_id not in charged
+            charged.add(record.endpoint_id)
+            # retries=0 promises at most once: a call that may have run (its
+            # answer lost with the process) never runs again, moved or not.
+            if first or record.pinned or not record.retries or record.moves >= MAX_FREE_MOVES:
+                self.complete(record.call.call_id, None, ErrorInfo(kind="actor-died", message=why))
+                continue
+            record.moves += 1
+            del self.in_flight[record.call.call_id]
+            self.routes.end(record.endpoint_id)
+            if record.answered:
+                continue  # cancelled or expired meanwhile: nobody waits for it
+            self._route(record)
         for fun, datasets in self.queues.waiting_for():
             if not self.routes.candidates(fun, datasets):
                 # Nothing can ever take these from the queue: route them again,

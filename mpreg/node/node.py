@@ -192,6 +192,7 @@ class Node:
                     # Too much work queued for this client: stop taking more from it.
                     on_busy=lambda busy: self.pressure.client_busy(conn, busy),
                     max_queued=self.config.max_queued_per_client,
+                    max_queued_bytes=self.config.max_queued_bytes_per_client,
                 )
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.

@@ -166,10 +166,14 @@ class Peering:
         for endpoint_id in message.suspended:
             if self._hosted_by(endpoint_id, nid):
                 self.routes.suspend(endpoint_id)
+        for endpoint_id, error in message.crashed:
+            if self._hosted_by(endpoint_id, nid):
+                self.routes.suspend(endpoint_id, error)
         for endpoint_id in message.resumed:
             if self._hosted_by(endpoint_id, nid):
                 self.routes.resume(endpoint_id)
         gone = set(message.removed) | set(message.suspended)
+        gone.update(endpoint_id for endpoint_id, _ in message.crashed)
         if gone:
             self.calls.endpoint_lost(gone, f"peer {nid} lost an endpoint")
         # Parked calls may now go to a resumed endpoint, or fail if nothing is left.
@@ -181,9 +185,20 @@ class Peering:
 
     def _send_suspended(self, conn: Connection) -> None:
         """Right behind our hello: which of our endpoints are restarting (a hello cannot say)."""
-        restarting = tuple(self.routes.suspended(self.table.node_id))
-        if restarting:
-            conn.send(EndpointsChanged(self.table.node_id, suspended=restarting))
+        restarting: list[str] = []
+        crashed: list[tuple[str, ErrorInfo]] = []
+        for endpoint_id in self.routes.suspended(self.table.node_id):
+            error = self.routes.suspension(endpoint_id)
+            if error is None:
+                restarting.append(endpoint_id)
+            else:
+                crashed.append((endpoint_id, error))
+        if restarting or crashed:
+            conn.send(
+                EndpointsChanged(
+                    self.table.node_id, suspended=tuple(restarting), crashed=tuple(crashed)
+                )
+            )
 
     def on_forward(self, conn: Connection, message: ForwardCall) -> None:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""

@@ -117,6 +117,10 @@ class RoutingTable:
     def is_suspended(self, endpoint_id: str) -> bool:
         return endpoint_id in self._suspended
 
+    def suspension(self, endpoint_id: str) -> ErrorInfo | None:
+        """Why a suspended endpoint cannot start (a crash loop); None if it just restarts."""
+        return self._suspended.get(endpoint_id)
+
     def suspended(self, node_id: str) -> list[str]:
         """Ids of the suspended endpoints hosted on ``node_id``."""
         return [eid for eid in self._suspended if self._endpoints[eid].node_id == node_id]

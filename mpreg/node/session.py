@@ -9,9 +9,10 @@ A task carries its request's deadline to its call; one whose deadline passed
 before it could start fails with a deadline error and never runs. The client
 may cancel tasks (``Cancel``): queued ones are dropped, running ones cancelled
 where they run, and their dependents fail "cancelled". A client that goes
-away cancels everything it still had going. Its unfinished tasks are counted:
-past ``max_queued`` the session asks its node to stop reading from the client
-(``on_busy(True)``) until they drain below half of that.
+away cancels everything it still had going. Its unfinished tasks and the bytes
+of their arguments are counted: past ``max_queued`` tasks or ``max_queued_bytes``
+the session asks its node to stop reading from the client (``on_busy(True)``)
+until both drain below half.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from mpreg.config import DEFAULT_MAX_QUEUED_PER_CLIENT
+from mpreg.config import DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT, DEFAULT_MAX_QUEUED_PER_CLIENT
 from mpreg.errors import NoRouteError, PlanError
 from mpreg.node.calls import DoneCallback
 from mpreg.node.routing import RoutableTask
@@ -85,6 +86,7 @@ class TaskState:
     error: ErrorInfo | None = None
     keep: bool = False
     call: CallHandle | None = None  # while it runs
+    nbytes: int = 0  # of its arguments, counted against the client's bound until it finishes
 
 
 class Session:
@@ -102,14 +104,17 @@ class Session:
         *,
         on_busy: Callable[[bool], None] | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED_PER_CLIENT,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
     ) -> None:
         self.conn = conn
         self._check = check
         self._submit = submit
         self._on_busy = on_busy
         self.max_queued = max_queued
+        self.max_queued_bytes = max_queued_bytes
         self.tasks: dict[int, TaskState] = {}
         self.unfinished = 0  # tasks taken and not yet finished: this client's queued work
+        self.unfinished_bytes = 0  # the bytes of their arguments, held on this node
         self.busy = False
 
     def __repr__(self) -> str:
@@ -129,6 +134,9 @@ class Session:
             self.tasks[spec.task_id] = state
             fresh.append(state)
         self.unfinished += len(fresh)
+        for state in fresh:
+            state.nbytes = state.spec.args.nbytes
+            self.unfinished_bytes += state.nbytes
         failed_deps: list[tuple[TaskState, ErrorInfo]] = []
         for state in fresh:
             for dep_id in state.spec.deps:
@@ -144,7 +152,13 @@ class Session:
         for state in fresh:
             if not state.waiting and not state.finished:
                 self._start(state)
-        if not self.busy and self.unfinished >= self.max_queued and self._on_busy is not None:
+        if (
+            not self.busy
+            and self._on_busy is not None
+            and (
+                self.unfinished >= self.max_queued or self.unfinished_bytes >= self.max_queued_bytes
+            )
+        ):
             self.busy = True
             self._on_busy(True)
 
@@ -229,7 +243,7 @@ class Session:
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
         state.finished = True
-        self._count_finished()
+        self._count_finished(state)
         state.result = result
         if state.spec.want_result:
             self._send(TaskDone(state.spec.task_id, result, None, where))
@@ -255,7 +269,7 @@ class Session:
             if current.finished:
                 continue
             current.finished = True
-            self._count_finished()
+            self._count_finished(current)
             current.error = error
             # The failed command itself is always reported, sink or not, so
             # the driver can name it; dependents that are sinks are too.
@@ -284,9 +298,15 @@ class Session:
         if self.conn.state is ConnState.OPEN:
             self.conn.send(message)
 
-    def _count_finished(self) -> None:
+    def _count_finished(self, state: TaskState) -> None:
         self.unfinished -= 1
-        if self.busy and self.unfinished <= self.max_queued // 2 and self._on_busy is not None:
+        self.unfinished_bytes -= state.nbytes
+        if (
+            self.busy
+            and self.unfinished <= self.max_queued // 2
+            and self.unfinished_bytes <= self.max_queued_bytes // 2
+            and self._on_busy is not None
+        ):
             self.busy = False
             self._on_busy(False)
 

@@ -138,7 +138,10 @@ class Workers:
         # Still RUNNING when its link went before the supervisor saw the
         # process exit: it will be restarted (or the node stops and removes it).
         error = slot.crash if slot.state is ActorState.CRASH_LOOP else None
-        if self.routes.suspend(endpoint_id, error):
+        if error is not None:  # new, or a newer start-up error: peers fail calls fast too
+            self.routes.suspend(endpoint_id, error)
+            self._announce(EndpointsChanged(self.node_id, crashed=((endpoint_id, error),)))
+        elif self.routes.suspend(endpoint_id):
             self._announce(EndpointsChanged(self.node_id, suspended=(endpoint_id,)))
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
         # Waiting calls may now fail fast (a crash loop) or go elsewhere.

@@ -241,6 +241,9 @@ class EndpointsChanged:
     removed: tuple[str, ...] = ()
     suspended: tuple[str, ...] = ()
     resumed: tuple[str, ...] = ()
+    # Suspended endpoints whose process keeps failing to start, with why: calls
+    # whose every match is one of these fail at once with that error.
+    crashed: tuple[tuple[str, ErrorInfo], ...] = ()
 
 
 @message(17)

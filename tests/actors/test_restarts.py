@@ -117,8 +117,11 @@ async def test_a_crash_loop_is_slow_shown_in_status_and_fails_calls_fast(
     flag = tmp_path / "broken"
     monkeypatch.setenv(ca.FLAG_ENV, str(flag))
     async with (
-        run_cluster(node("solo", workers=0, actors=(ca.FlakyInit,))) as cluster,
+        run_cluster(
+            node("solo", workers=0, actors=(ca.FlakyInit,)), node("front", workers=0)
+        ) as cluster,
         Client(cluster.address, token=cluster.token) as client,
+        Client(cluster.nodes[1].address, token=cluster.token) as via_peer,
     ):
         pid = await _running_pid(client, "FlakyInit")
         flag.touch()  # from now on its __init__ raises
@@ -140,6 +143,12 @@ async def test_a_crash_loop_is_slow_shown_in_status_and_fails_calls_fast(
         took = time.perf_counter() - started
         assert took < 1.0
         assert info.value.command == "p" and info.value.exc_type == "RuntimeError"
+        assert "__init__" in info.value.remote_traceback
+        # A peer knows the crash loop too: a call through it fails just as fast.
+        started = time.perf_counter()
+        with pytest.raises(RemoteError) as info:
+            await via_peer.request([Command("p", "ping", [], ["flaky"])], timeout=20)
+        assert time.perf_counter() - started < 1.0
         assert "__init__" in info.value.remote_traceback
 
         # Backing off, the loop costs little CPU: a restart without backoff

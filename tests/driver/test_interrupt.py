@@ -1,4 +1,5 @@
-"""A notebook's interrupt button during a sync call: the call is cancelled, the driver goes on."""
+"""A notebook's interrupt button during a sync call: the call is cancelled in the cluster,
+the driver goes on."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import cluster_actors as ca
     import mpreg
     from mpreg import Command
@@ -30,14 +31,19 @@ SCRIPT = textwrap.dedent(
 
     SyncClient._cancel = reporting_cancel
 
-    mpreg.init(functions=[ca.add, ca.slow_flagged], workers=2)
+    mpreg.init(functions=[ca.add, ca.aslow_flagged], workers=2)
     assert mpreg.request([Command("a", "add", [1, 1])]) == {"a": 2}  # opens the sync connection
     start = time.monotonic()
     try:
-        mpreg.request([Command("s", "slow_flagged", [sys.argv[1], 60.0])])
+        mpreg.request([Command("s", "aslow_flagged", [sys.argv[1], 60.0])])
         print("finished", flush=True)
     except KeyboardInterrupt:
         print(f"interrupted after {time.monotonic() - start:.1f}s", flush=True)
+    # The cancel reached the running coroutine in the cluster: it left its marker.
+    deadline = time.monotonic() + 10
+    while not os.path.exists(sys.argv[1] + ".cancelled") and time.monotonic() < deadline:
+        time.sleep(0.01)  # ok-sleep: polling for the marker, bounded by a deadline
+    print("cancelled in the cluster:", os.path.exists(sys.argv[1] + ".cancelled"), flush=True)
     print("then", mpreg.request([Command("a", "add", [20, 22])], timeout=10), flush=True)
     mpreg.shutdown()
     """
@@ -76,4 +82,5 @@ def test_an_interrupt_during_a_sync_request_cancels_it_and_the_connection_still_
     lines = out.splitlines()
     assert lines[0] == "cancel sent [2]", out  # task 1 was the first add
     assert lines[1].startswith("interrupted after"), out
-    assert lines[2] == "then {'a': 42}", out
+    assert lines[2] == "cancelled in the cluster: True", out
+    assert lines[3] == "then {'a': 42}", out

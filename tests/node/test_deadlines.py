@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import cluster_actors as ca
 import pytest
 
 from mpreg import Client, Command, DeadlineExceeded
-from mpreg.driver.client import Future
 from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
@@ -36,12 +36,6 @@ async def _eventually(client: Client, check: str, want: int, within: float = 3.0
     while (counts := await _counts(client))[check] != want:
         assert time.monotonic() < deadline, f"{check} is {counts[check]}, not {want}: {counts}"
         await asyncio.sleep(0.02)  # ok-sleep: polling the actor's counters
-
-
-def _cancel(client: Client, future: Future) -> None:
-    """What ``Future.cancel()`` does: tell the node, settle the driver's side."""
-    client.cancel_tasks([future.task_id])
-    future._future.cancel()
 
 
 async def _late(client: Client, fun: str, seconds: float, timeout: float) -> float:
@@ -79,8 +73,26 @@ async def test_cancelling_a_task_cancels_its_running_coroutine(timed: LocalClust
     async with Client(timed.address, token=timed.token) as client:
         future = client.submit("asleep", 30.0, datasets=TIMED)
         await _eventually(client, "started", 1)
-        _cancel(client, future)
+        assert future.cancel()
         await _eventually(client, "cancelled", 1)
+
+
+async def test_a_cancelled_call_waiting_behind_a_sync_one_in_its_process_never_runs(
+    timed: LocalCluster, tmp_path: Path
+) -> None:
+    flag = tmp_path / "running"
+    async with Client(timed.address, token=timed.token) as client:
+        running = client.submit("sleep_flagged", str(flag), 0.5, datasets=TIMED)
+        behind = client.submit("sleep", 0.5, datasets=TIMED)  # sent too: it waits in the process
+        async with asyncio.timeout(10):
+            while not flag.exists():  # noqa: ASYNC110 - polling a file the actor writes
+                await asyncio.sleep(0.01)  # ok-sleep: polling for the flag, bounded
+        assert behind.cancel()
+        await running
+        await _eventually(client, "finished", 1)
+        await asyncio.sleep(0.7)  # ok-sleep: time in which the dropped call would have run
+        counts = await _counts(client)
+        assert (counts["started"], counts["finished"]) == (1, 1), counts
 
 
 async def test_a_client_that_goes_away_cancels_its_running_calls(timed: LocalCluster) -> None:
@@ -102,5 +114,5 @@ async def test_a_cancel_reaches_a_call_forwarded_to_another_node() -> None:
     ):
         future = client.submit("asleep", 30.0, datasets=TIMED)
         await _eventually(client, "started", 1)
-        _cancel(client, future)
+        assert future.cancel()
         await _eventually(client, "cancelled", 1)

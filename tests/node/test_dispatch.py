@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from mpreg.node.calls import InFlight
-from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.dispatch import MAX_FREE_MOVES, CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
@@ -189,3 +189,39 @@ async def test_cancelled_queued_calls_let_go_of_their_payload() -> None:
         h.submit()
     h.handles[1].cancel()
     assert h.handles[1].call.args is not ARGS  # the queue keeps a mark, not the arguments
+
+
+async def test_a_dead_process_charges_a_retry_only_to_the_call_it_may_have_been_running() -> None:
+    h = Harness("a")
+    for _ in range(3):
+        h.submit(retries=1)
+    assert [label for label, _ in h.sent] == ["a", "a", "a"]
+    h.routes.add(_endpoint("b"))
+    h.dispatcher.endpoint_lost({"n/a"}, "process n/a died")
+    # The oldest was perhaps running: it uses its retry. The two behind it most
+    # likely never started there: they move to b and keep theirs.
+    assert h.done == []
+    assert [label for label, _ in h.sent[3:]] == ["b", "b", "b"]
+    assert sorted(rec.retries for rec in h.dispatcher.in_flight.values()) == [0, 1, 1]
+
+
+async def test_calls_with_no_retries_never_move_off_a_dead_process() -> None:
+    h = Harness("a")
+    for _ in range(3):
+        h.submit(retries=0)  # at most once: any of them may have run already
+    h.routes.add(_endpoint("b"))
+    h.dispatcher.endpoint_lost({"n/a"}, "process n/a died")
+    assert [e.kind for _, e, _ in h.done if e is not None] == ["actor-died"] * 3
+    assert len(h.sent) == 3
+
+
+async def test_a_call_that_keeps_losing_its_process_is_charged_in_the_end() -> None:
+    h = Harness("a")
+    h.submit(retries=1)
+    h.submit(retries=1)
+    younger = max(h.dispatcher.in_flight.values(), key=lambda rec: rec.started)
+    younger.moves = MAX_FREE_MOVES  # it already moved off as many dead processes
+    h.routes.add(_endpoint("b"))
+    h.dispatcher.endpoint_lost({"n/a"}, "process n/a died")
+    # Both are charged now: no endless moving.
+    assert sorted(rec.retries for rec in h.dispatcher.in_flight.values()) == [0, 0]

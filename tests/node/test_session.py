@@ -196,6 +196,26 @@ def test_too_much_unfinished_work_holds_the_client_until_half_of_it_is_done() ->
     assert held == [True, False]
 
 
+def test_a_few_large_arguments_hold_the_client_like_many_small_tasks() -> None:
+    node, conn = FakeNode(), FakeConn()
+    held: list[bool] = []
+    mib = dumps_value(((b"x" * (1 << 20),), {}))
+    session = Session(
+        conn,  # type: ignore[arg-type]
+        node.routes.check,
+        node.calls.submit,  # type: ignore[arg-type]
+        on_busy=held.append,
+        max_queued_bytes=3 << 20,
+    )
+    specs = tuple(replace(_spec(i, f"t{i}", sink=True), args=mib) for i in range(1, 4))
+    session.on_submit(SubmitBatch(1, specs))  # 3 tasks, far below 2,048, but 3 MiB
+    assert held == [True]
+    node.calls.finish("t1")
+    assert held == [True]  # 2 MiB still held: more than half the bound
+    node.calls.finish("t2")
+    assert held == [True, False]
+
+
 def test_a_client_that_goes_away_cancels_what_it_had_running() -> None:
     session, node, _ = _session()
     session.on_submit(SubmitBatch(1, (_spec(1, "a", sink=True), _spec(2, "b", sink=True))))
