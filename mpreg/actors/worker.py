@@ -52,6 +52,8 @@ from mpreg.transport.loop import install_best_loop
 
 log = logging.getLogger(__name__)
 
+INBOX_SLICE = 0.0005  # seconds of calls started between two reads of the socket
+
 
 class Worker:
     """Serves calls for one spec over one connection to its node."""
@@ -154,17 +156,28 @@ class Worker:
             self._reply(conn, call, result)
 
     def _run_next(self) -> None:
-        """Start the oldest waiting call; the next one waits for the next loop iteration."""
-        conn, call = self._inbox.popleft()
-        self._waiting.discard(call.call_id)
-        if self._inbox:
+        """Start waiting calls, oldest first, for one slice; the rest wait for the next one.
+
+        A slice ends after the call that took it past ``INBOX_SLICE`` seconds:
+        the loop then reads the socket, so a cancel for a call still waiting
+        here is seen before that call starts (one slice per call would cost
+        pipelined throughput a tenth for small calls).
+        """
+        inbox = self._inbox
+        started = time.perf_counter()
+        while inbox:
+            conn, call = inbox.popleft()
+            self._waiting.discard(call.call_id)
+            if call.call_id in self._dropped:
+                self._dropped.discard(call.call_id)
+                cancelled = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
+                conn.send(CallDone(call.call_id, None, to_info(cancelled)))
+            else:
+                self._call(conn, call)
+            if time.perf_counter() - started > INBOX_SLICE:
+                break
+        if inbox:
             asyncio.get_running_loop().call_soon(self._run_next)
-        if call.call_id in self._dropped:
-            self._dropped.discard(call.call_id)
-            cancelled = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
-            conn.send(CallDone(call.call_id, None, to_info(cancelled)))
-            return
-        self._call(conn, call)
 
     def _cancel(self, call_id: int) -> None:
         """The node gave up on a call: drop it if it waits here, cancel it if it is a coroutine.
