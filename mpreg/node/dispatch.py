@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting replica
 
-WINDOW = 32  # calls outstanding per endpoint; the rest wait on the node
+# Calls outstanding per endpoint; the rest wait on the node. 32 cost pipelined
+# small calls 6-10% against 128; memory is bounded per client in bytes anyway.
+WINDOW = 128
 MAX_FREE_MOVES = 10  # times a call may move off a dead process without using a retry
 
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
