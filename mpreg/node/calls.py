@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mpreg.protocol.codec import Blob
+from mpreg.protocol.frames import MAX_VALUE_BYTES
 from mpreg.protocol.messages import Call, ErrorInfo
 
 DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
@@ -90,3 +91,13 @@ class EndpointCounters:
         lat.append(ms)
         if len(lat) > 512:  # a sliding window is enough for p50/p99 on a dashboard
             del lat[:256]
+
+
+def too_big(what: str, size: int) -> ErrorInfo:
+    """A call whose arguments and dependency results together cannot travel in one frame."""
+    return ErrorInfo(
+        kind="serialization",
+        message=f"its arguments and dependency results come to {size:,} bytes, "
+        f"more than a frame holds ({MAX_VALUE_BYTES:,} bytes)",
+        command=what,
+    )

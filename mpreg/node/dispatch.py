@@ -32,10 +32,12 @@ from mpreg.node.calls import (
     InFlight,
     Where,
     ignore_answer,
+    too_big,
 )
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
+from mpreg.protocol.frames import MAX_VALUE_BYTES
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,13 @@ class CallDispatcher:
         record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
         record.endpoint_id = endpoint_id
         record.seq = call_id
+        if deps:
+            # Each value fits a frame (the codec checked where it was made), but
+            # a call carries its arguments and every dependency's result in one.
+            size = args.nbytes + sum(blob.nbytes for _, blob in deps)
+            if size > MAX_VALUE_BYTES:
+                self._answer(record, None, too_big(command or fun, size))
+                return record
         if deadline:
             loop = asyncio.get_running_loop()
             left = deadline - time.time()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import mmap
 import time
 from typing import Any
 
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import MAX_FREE_MOVES, CallDispatcher
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
 
 ARGS = dumps_value(((1,), {}))
@@ -225,3 +226,21 @@ async def test_a_call_that_keeps_losing_its_process_is_charged_in_the_end() -> N
     h.dispatcher.endpoint_lost({"n/a"}, "process n/a died")
     # Both are charged now: no endless moving.
     assert sorted(rec.retries for rec in h.dispatcher.in_flight.values()) == [0, 0]
+
+
+async def test_a_call_whose_values_together_exceed_a_frame_is_refused_before_it_is_sent() -> None:
+    h = Harness("a")
+    half = Blob([mmap.mmap(-1, 300 << 20)])  # untouched pages: no memory is used
+    h.dispatcher.submit(
+        fun="f",
+        datasets=frozenset({"d"}),
+        args=ARGS,
+        deps=((1, half), (2, half)),  # each fits a frame, together they do not
+        command="c",
+        retries=3,
+        on_done=lambda r, e, w: h.done.append((r, e, w)),
+    )
+    assert h.sent == []
+    ((_, error, _),) = h.done
+    assert error is not None and error.kind == "serialization"
+    assert "more than a frame holds" in error.message
