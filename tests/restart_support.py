@@ -63,7 +63,7 @@ def cpu_seconds(node_pid: int) -> float:
 async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
         while not await predicate():  # noqa: ASYNC110 - polling a remote status
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # ok-sleep: polling, bounded by the timeout
 
 
 async def replicas(client: Client, label: str) -> list[EndpointStats]:

@@ -18,9 +18,13 @@ IGNORES_SIGTERM = (
     "import signal, sys, time\n"
     "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     "print('ready', flush=True)\n"
-    "time.sleep(60)\n"
+    "time.sleep(60)  # ok-sleep: a child that waits to be killed\n"
 )
-SLEEPS = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+SLEEPS = (
+    "import time\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)  # ok-sleep: a child that waits to be killed\n"
+)
 EXITS_ON_STDIN_CLOSE = "import sys\nprint('ready', flush=True)\nsys.stdin.read()\n"
 
 

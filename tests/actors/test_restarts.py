@@ -185,7 +185,7 @@ async def test_a_supervisor_that_cannot_spawn_turns_the_replica_failed_with_its_
         os.kill(slot.pid, signal.SIGKILL)
         async with asyncio.timeout(10):
             while slot.state is not ActorState.FAILED:  # noqa: ASYNC110 - the supervisor's task
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # ok-sleep: polling, bounded by the timeout
         (row,) = me.status.local().endpoints
         assert row.state == "failed"
         assert "FileNotFoundError" in row.last_error and str(vanishing) in row.last_error

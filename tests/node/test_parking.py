@@ -105,6 +105,6 @@ async def test_a_waiting_call_ends_at_its_own_deadline() -> None:
     h.dispatcher.endpoints_added()  # parks again, now bounded by the call's deadline
     async with asyncio.timeout(2):
         while not h.done:  # noqa: ASYNC110 - the park timer fires on this loop
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # ok-sleep: polling, bounded by the timeout
     ((_, error, _),) = h.done
     assert error is not None and error.kind == "deadline"
