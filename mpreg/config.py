@@ -54,3 +54,9 @@ class NodeConfig:
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``
     max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT
     max_queued_bytes_per_client: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT
+    # Failure detection (SWIM, mpreg.membership): each member probes one other
+    # every ``probe_interval`` s; no answer within ``probe_timeout`` (directly
+    # or through others) makes it suspect, and ``suspect_timeout`` s later dead.
+    probe_interval: float = 1.0
+    probe_timeout: float = 0.5
+    suspect_timeout: float = 3.0

@@ -27,6 +27,8 @@ STATE_STYLES = {
     "restarting": "yellow",
     "crash-loop": "red",
     "unreachable": "red",
+    "suspect": "yellow",
+    "left": "dim",
     "failed": "red",
     "dead": "red",
 }

@@ -28,6 +28,7 @@ from typing import Literal
 from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig
+from mpreg.membership import MemberInfo, SwimConfig
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.peering import Peering
 from mpreg.node.pressure import Backpressure
@@ -44,12 +45,11 @@ from mpreg.protocol.messages import (
     CancelCall,
     Deploy,
     Endpoint,
-    EndpointsChanged,
     ForwardCall,
     ForwardCancel,
     ForwardDone,
+    Gossip,
     NodeInfo,
-    PeerHello,
     Release,
     Reply,
     StatusRequest,
@@ -79,13 +79,19 @@ class Node:
         self.calls = CallDispatcher(self.routes, self._send_call, self._send_cancel)
         self.pressure = Backpressure()
         self.peering = Peering(
-            me=lambda: self.info,
+            node_id=self.node_id,
             handshake=self._handshake,
             routes=self.routes,
             calls=self.calls,
             tasks=self.tasks,
             on_message=self._on_peer_message,
             on_close=self._on_peer_close,
+            on_link=self._on_peer_link,
+            config=SwimConfig(
+                probe_interval=config.probe_interval,
+                probe_timeout=config.probe_timeout,
+                suspect_timeout=config.suspect_timeout,
+            ),
         )
         self.workers = Workers(
             self.node_id,
@@ -93,14 +99,14 @@ class Node:
             config.token,
             self.routes,
             self.calls,
-            announce=self.peering.broadcast,
+            advertise=self.peering.advertise,
         )
         self.status = NodeStatus(
             lambda: self.info,
             self.workers.supervisor,
             self.routes,
             self.calls,
-            self.peering.table,
+            self.peering,
         )
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
@@ -108,7 +114,7 @@ class Node:
         self._stopping = False
 
     def __repr__(self) -> str:
-        return f"<Node {self.node_id} {self.address} peers={len(self.peering.table)}>"
+        return f"<Node {self.node_id} {self.address} links={len(self.peering.links)}>"
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -122,8 +128,10 @@ class Node:
         self.address = f"{cfg.advertise_host or cfg.host}:{port}"
         role: Literal["SERVER", "BALANCER"] = "SERVER" if cfg.resources or actors else "BALANCER"
         self.info = NodeInfo(self.node_id, cfg.name, self.address, role)
-        self.peering.table.own_address = self.address
         log.info("node %s listening on %s", self.node_id, self.address)
+        # A member from now on (of a cluster of one until it joins): peers
+        # that dial it meanwhile learn its endpoints as they start serving.
+        self.peering.start(MemberInfo(self.node_id, cfg.name, self.address), cfg.peers)
         if cfg.workers > 0:
             spec = dumps_value(
                 functions_spec(functions, cfg.resources), what="function worker spec"
@@ -135,7 +143,7 @@ class Node:
             blob = dumps_value(aspec, what=f"actor {aspec.label}")
             for _ in range(replicas):
                 self._initial_slots.append(self.workers.add_slot("actor", aspec.label, blob))
-        # Join only once this node's own endpoints serve, so the hello that
+        # Join only once this node's own endpoints serve, so the view that
         # introduces it already carries them.
         await self.wait_ready()
         for peer in cfg.peers:
@@ -161,6 +169,7 @@ class Node:
         self._stopping = True
         if self._server is not None:
             self._server.close()
+        self.peering.leave()  # the members drop our endpoints now, not after a timeout
         await self.workers.stop()
         await self.tasks.close()
         self.peering.close_all()
@@ -170,7 +179,8 @@ class Node:
     # --- connections --------------------------------------------------------------
 
     def _handshake(self, side: Literal["connector", "acceptor"]) -> Handshake:
-        identity = PeerIdentity("node", self.config.name, {"node_id": self.node_id})
+        meta = {"node_id": self.node_id, "address": self.address}
+        identity = PeerIdentity("node", self.config.name, meta)
         return Handshake(side, self.token, identity)
 
     def _accept(self) -> Connection:
@@ -210,10 +220,9 @@ class Node:
                 conn.on_close = lambda c, e: self._on_worker_close(endpoint_id, c)
                 conn.on_pressure = self.pressure.link_pressure
             case "node":
-                self.peering.accepted(conn)
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
-                conn.on_pressure = self.pressure.link_pressure
+                self.peering.opened(conn)
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:
@@ -280,16 +289,18 @@ class Node:
                 self.calls.complete(cid, result, error)
             case ForwardCancel(call_id=cid):
                 self.peering.on_forward_cancel(conn, cid)
-            case PeerHello():
-                self.peering.on_hello(conn, message)
-            case EndpointsChanged():
-                self.peering.on_endpoints_changed(message)
+            case Gossip():
+                self.peering.on_gossip(conn, message)
             case StatusRequest(request_id=rid, local_only=local_only):
                 self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
             case Reply():
                 self.status.replies.resolve(message)
             case _:
                 log.warning("peer sent unexpected %s", type(message).__name__)
+
+    def _on_peer_link(self, conn: Connection) -> None:
+        """A link to another member authenticated (dialled or accepted)."""
+        conn.on_pressure = self.pressure.link_pressure
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)

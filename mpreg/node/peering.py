@@ -1,37 +1,54 @@
-"""Talking to the other nodes: join, hello, endpoint news, forwarded calls, link loss.
+"""Talking to the other nodes: links, membership gossip, advertisements, forwarded calls.
 
-Who the peers are is kept in one :class:`~mpreg.node.peers.PeerTable`; this is
-its asyncio side. Two nodes join by exchanging a :class:`PeerHello` (who I am,
-the endpoints I serve, the nodes I know): the dialler sends first, the other
-answers after registering it, so once ``join`` returns both route to each
-other. Every node a hello names is joined too, which makes the cluster a full
-mesh. A link that closes takes its node's endpoints out of the routing table.
+Who the members are, and whether they live, is decided by the sans-IO SWIM
+core (:class:`mpreg.membership.Swim`); this is its asyncio side. The node hands
+it every gossip message, every link that opens or closes, and a tick every
+``tick_interval``; it carries out what the core answers: send a message over
+a link, dial a member it has no link to, route to a member's endpoints or
+stop, take a dead member's endpoints out and move its calls.
+
+Joining is one exchange: a link to a member opens (dialled or accepted, both
+authenticated), each side sends the other its full view (``Sync``), and the
+join is done when the member's view arrives. Every member it names is dialled
+too, so the cluster stays a full mesh of links; gossip repairs it when links
+break. A node's endpoints travel as its versioned :class:`Advert`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Literal
 
 from mpreg.errors import ClusterUnavailable
+from mpreg.membership import (
+    AdvertChanged,
+    Member,
+    MemberChanged,
+    MemberInfo,
+    MemberState,
+    Send,
+    Swim,
+    SwimConfig,
+    Sync,
+)
+from mpreg.node.adverts import Advert, apply_advert, own_advert
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import CallDispatcher
-from mpreg.node.peers import Peer, PeerTable
+from mpreg.node.links import LinkTable
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.handshake import Handshake
 from mpreg.protocol.messages import (
     Call,
     Endpoint,
-    EndpointsChanged,
     ErrorInfo,
     ForwardCall,
     ForwardCancel,
     ForwardDone,
-    NodeInfo,
-    PeerHello,
+    Gossip,
 )
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address
@@ -39,166 +56,263 @@ from mpreg.transport.connection import Connection, ConnState, connect, parse_add
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT = 10.0
+# How often links to members we should hold but do not are dialled again
+# (and the dead, which may only have paused, are tried once more).
+REPAIR_INTERVAL = 2.0
 
 MessageHandler = Callable[[Connection, object], None]
 CloseHandler = Callable[[Connection, BaseException | None], None]
 
 
 class Peering:
-    """The links of one node to its peers. ``on_message``/``on_close`` serve dialled links."""
+    """The links of one node to the other members, and the membership core they feed."""
 
     def __init__(
         self,
         *,
-        me: Callable[[], NodeInfo],
+        node_id: str,
         handshake: Callable[[Literal["connector", "acceptor"]], Handshake],
         routes: RoutingTable,
         calls: CallDispatcher,
         tasks: TaskSet,
         on_message: MessageHandler,
         on_close: CloseHandler,
+        on_members_changed: Callable[[], None] = lambda: None,
+        on_link: Callable[[Connection], None] = lambda conn: None,
+        config: SwimConfig | None = None,
     ) -> None:
-        self._me = me
+        self.node_id = node_id
         self._handshake = handshake
         self.routes = routes
         self.calls = calls
         self._tasks = tasks
         self._on_message = on_message
         self._on_close = on_close
-        self.table: PeerTable[Connection] = PeerTable(me().node_id)
+        self._on_members_changed = on_members_changed
+        self._on_link = on_link  # a new peer link (dialled or accepted) authenticated
+        self._config = config or SwimConfig()
+        self.links: LinkTable[Connection] = LinkTable(node_id)
+        self.swim: Swim | None = None  # made by start(), once the node's address is known
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
+        self._joining: dict[str, asyncio.Future[None]] = {}  # node id -> its view arrived
+        self._seeds: tuple[str, ...] = ()
+        self._next_repair = 0.0
+        self._ticker: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        return f"<Peering {self.table!r}>"
+        members = len(self.swim.members()) if self.swim else 0
+        return f"<Peering {self.node_id} members={members} {self.links!r}>"
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self, me: MemberInfo, seeds: tuple[str, ...] = ()) -> None:
+        """Become a member (of a cluster of one until a join) and start ticking."""
+        self.links.own_address = me.address
+        self._seeds = seeds
+        self.swim = Swim(me, config=self._config, now=time.monotonic())
+        self.advertise()
+        self._ticker = self._tasks.spawn(self._tick_forever())
+
+    def leave(self) -> None:
+        """Tell the members we leave for good (they drop our endpoints at once)."""
+        if self.swim is not None:
+            self._run(self.swim.leave(time.monotonic()))
+
+    def close_all(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for conn in self.links.links():
+            conn.close()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.tick_interval)
+            now = time.monotonic()
+            assert self.swim is not None
+            self._run(self.swim.tick(now))
+            if now >= self._next_repair:
+                self._next_repair = now + REPAIR_INTERVAL
+                self._repair()
 
     # --- joining ----------------------------------------------------------------------
 
     async def join(self, address: str) -> None:
-        """Connect to a peer node and exchange endpoints; raises ClusterUnavailable."""
-        await self._dial(self.table.dialling(address))
-
-    async def _dial(self, peer: Peer[Connection]) -> None:
-        address = peer.address
+        """Connect to a member and exchange views; raises ClusterUnavailable."""
+        if not self.links.dialling(address):
+            return  # already being dialled (a join of the same seed twice)
         try:
-            host, port = parse_address(address)
-            conn = await connect(
-                host,
-                port,
-                self._handshake("connector"),
-                on_message=self._on_message,
-                on_close=self._on_close,
-            )
-        except BaseException:
-            self.table.forget(peer)
-            raise
-        joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.table.connected(peer, conn, joined)
-        conn.send(self.hello())
-        self._send_suspended(conn)
+            conn = await self._dial(address)
+        finally:
+            self.links.dialled(address)
+        if conn is None:
+            return  # the address was this node itself
+        node_id = self.links.node_of(conn)
+        joined = self._joining.get(node_id or "")
+        if joined is None:
+            return  # its view already came (or the link already closed)
         try:
-            # The peer answers our hello with its own after registering us:
-            # once this returns, both sides route to each other.
+            # Both sides send their view when the link opens: once the
+            # member's view is here, we know the cluster and it knows us.
             async with asyncio.timeout(JOIN_TIMEOUT):
                 await asyncio.wait([joined, conn.closed], return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError:
             conn.close()
             raise ClusterUnavailable(f"node {address} did not answer the join") from None
         finally:
-            peer.joined = None
+            self._joining.pop(node_id or "", None)
         if not joined.done():
             raise ClusterUnavailable(f"node {address} closed the connection during the join")
 
-    async def _join_quietly(self, peer: Peer[Connection]) -> None:
-        try:
-            await self._dial(peer)
-        except Exception as exc:  # ClusterUnavailable, AuthenticationError, ...
-            log.warning("could not reach peer %s: %s", peer.address, exc)
-            self.table.forget(peer)
-
-    def accepted(self, conn: Connection) -> None:
-        """A node dialled us; its hello follows."""
-        self.table.accepted(conn)
-
-    def hello(self) -> PeerHello:
-        node_id = self.table.node_id
-        local = tuple(ep for ep in self.routes.endpoints() if ep.node_id == node_id)
-        return PeerHello(self._me(), local, self.table.alive_addresses())
-
-    # --- messages -----------------------------------------------------------------------
-
-    def on_hello(self, conn: Connection, message: PeerHello) -> None:
-        info = message.node
-        answer = self.hello()  # built before the joiner is registered: it does not hear of itself
-        peer = self.table.hello(conn, info)
-        if peer is None:  # we dialled ourselves under another address
-            conn.close()
-            return
-        if not peer.dialled:
-            conn.send(answer)  # we were dialled: answer the joiner
-            self._send_suspended(conn)
-        elif peer.joined is not None and not peer.joined.done():
-            peer.joined.set_result(None)
-        for endpoint in message.endpoints:
-            if endpoint.node_id == info.node_id:
-                self.routes.add(endpoint)
-        self.calls.endpoints_added()
-        log.info(
-            "peer %s (%s) joined with %d endpoints",
-            info.name,
-            info.address,
-            len(message.endpoints),
+    async def _dial(self, address: str) -> Connection | None:
+        host, port = parse_address(address)
+        conn = await connect(
+            host,
+            port,
+            self._handshake("connector"),
+            on_message=self._on_message,
+            on_close=self._on_close,
+            timeout=JOIN_TIMEOUT,
         )
-        known = self.table.known_addresses()
-        for address in message.peers:
-            if address not in known:
-                known.add(address)
-                self._tasks.spawn(self._join_quietly(self.table.dialling(address)))
+        identity = conn.peer
+        if identity is not None and identity.meta.get("node_id") == self.node_id:
+            self.links.own_aliases.add(address)  # we dialled ourselves under another name
+            conn.close()
+            return None
+        return conn if self.opened(conn, dialled_as=address) else None
 
-    def on_endpoints_changed(self, message: EndpointsChanged) -> None:
-        """A peer's endpoints appeared, went for good, paused for a restart or serve again."""
-        nid = message.node_id
-        for endpoint in message.added:
-            if endpoint.node_id == nid:
-                self.routes.add(endpoint)
-        for endpoint_id in message.removed:
-            self.routes.remove(endpoint_id)
-        for endpoint_id in message.suspended:
-            if self._hosted_by(endpoint_id, nid):
-                self.routes.suspend(endpoint_id)
-        for endpoint_id, error in message.crashed:
-            if self._hosted_by(endpoint_id, nid):
-                self.routes.suspend(endpoint_id, error)
-        for endpoint_id in message.resumed:
-            if self._hosted_by(endpoint_id, nid):
-                self.routes.resume(endpoint_id)
-        gone = set(message.removed) | set(message.suspended)
-        gone.update(endpoint_id for endpoint_id, _ in message.crashed)
-        if gone:
-            self.calls.endpoint_lost(gone, f"peer {nid} lost an endpoint")
-        # Parked calls may now go to a resumed endpoint, or fail if nothing is left.
-        self.calls.endpoints_added()
+    def _dial_quietly(self, address: str) -> None:
+        if self.links.is_self(address) or not self.links.dialling(address):
+            return
 
-    def _hosted_by(self, endpoint_id: str, node_id: str) -> bool:
-        known = self.routes.get(endpoint_id)
-        return known is not None and known.node_id == node_id
+        async def dial() -> None:
+            try:
+                await self._dial(address)
+            except Exception as exc:  # ClusterUnavailable, AuthenticationError, ...
+                log.debug("could not reach member %s: %s", address, exc)
+            finally:
+                self.links.dialled(address)
 
-    def _send_suspended(self, conn: Connection) -> None:
-        """Right behind our hello: which of our endpoints are restarting (a hello cannot say)."""
-        restarting: list[str] = []
-        crashed: list[tuple[str, ErrorInfo]] = []
-        for endpoint_id in self.routes.suspended(self.table.node_id):
-            error = self.routes.suspension(endpoint_id)
-            if error is None:
-                restarting.append(endpoint_id)
-            else:
-                crashed.append((endpoint_id, error))
-        if restarting or crashed:
-            conn.send(
-                EndpointsChanged(
-                    self.table.node_id, suspended=tuple(restarting), crashed=tuple(crashed)
-                )
+        self._tasks.spawn(dial())
+
+    def opened(self, conn: Connection, *, dialled_as: str = "") -> bool:
+        """An authenticated link to another node: register it and send our view.
+
+        Returns False (and closes it) if the node at the other end is this one.
+        """
+        if self.links.node_of(conn) is not None:
+            return True  # its first gossip arrived before the dial returned
+        identity = conn.peer
+        assert identity is not None and self.swim is not None
+        node_id = str(identity.meta.get("node_id", ""))
+        address = str(identity.meta.get("address", "")) or dialled_as
+        if node_id == self.node_id or not node_id:
+            conn.close()
+            return False
+        self.links.opened(node_id, conn)
+        self._on_link(conn)
+        self._joining.setdefault(node_id, asyncio.get_running_loop().create_future())
+        info = MemberInfo(node_id, identity.name, address)
+        self._run(self.swim.linked(info, time.monotonic()))
+        self._update_reachable(node_id)
+        return True
+
+    def _repair(self) -> None:
+        """Dial members we have no link to; try the dead once more; rejoin through a seed."""
+        assert self.swim is not None
+        linked = set(self.links.linked())
+        members = [m for m in self.swim.members() if m.info.node_id != self.node_id]
+        for member in members:
+            if member.info.node_id in linked or member.state is MemberState.LEFT:
+                continue
+            self._dial_quietly(member.info.address)
+        if not any(m.state is MemberState.ALIVE for m in members):
+            for seed in self._seeds:
+                self._dial_quietly(seed)
+
+    # --- messages ---------------------------------------------------------------------
+
+    def on_gossip(self, conn: Connection, message: Gossip) -> None:
+        node_id = self.links.node_of(conn)
+        if node_id is None and conn.state is ConnState.OPEN and self.opened(conn):
+            # The member's view can overtake our own registration of the link.
+            node_id = self.links.node_of(conn)
+        if node_id is None or self.swim is None:
+            return  # a link that closed meanwhile, or this node itself
+        self._run(self.swim.received(node_id, message.body, time.monotonic()))
+        if isinstance(message.body, Sync):
+            joined = self._joining.pop(node_id, None)
+            if joined is not None and not joined.done():
+                joined.set_result(None)
+
+    def advertise(self) -> None:
+        """Our endpoints changed (added, restarting, crashed, gone): tell every member."""
+        if self.swim is not None:
+            self._run(self.swim.set_advert(own_advert(self.routes, self.node_id), time.monotonic()))
+
+    def _run(self, instructions: list[object]) -> None:
+        """Carry out what the membership core decided."""
+        changed = False
+        for instruction in instructions:
+            match instruction:
+                case Send(to=to, message=body):
+                    conn = self.links.link_for(to)
+                    if conn is not None and conn.state is ConnState.OPEN:
+                        conn.send(Gossip(body))
+                case MemberChanged(member=member, old=old, new=new):
+                    self._member_changed(member, old, new)
+                    changed = True
+                case AdvertChanged(node_id=node_id, advert=advert):
+                    if isinstance(advert, Advert) and node_id != self.node_id:
+                        lost = apply_advert(self.routes, node_id, advert)
+                        if lost:
+                            self.calls.endpoint_lost(lost, f"node {node_id} lost an endpoint")
+                        # Parked calls may go to what appeared or resumed, or fail now.
+                        self.calls.endpoints_added()
+        if changed:
+            self._on_members_changed()
+
+    def _member_changed(self, member: Member, old: MemberState | None, new: MemberState) -> None:
+        info = member.info
+        node_id = info.node_id
+        if node_id == self.node_id:
+            return
+        if new is MemberState.ALIVE:
+            if old is not MemberState.SUSPECT:
+                log.info("member %s (%s) is alive", info.name, info.address)
+            if self.links.link_for(node_id) is None and node_id > self.node_id:
+                # Of two members that learn of each other, the smaller id
+                # dials; the other dials only if still unlinked at repair time.
+                self._dial_quietly(info.address)
+        elif new is MemberState.SUSPECT:
+            log.warning("member %s (%s) is suspected: no answer to probes", info.name, info.address)
+        else:
+            gone = "left" if new is MemberState.LEFT else "is dead"
+            lost = set(self.routes.remove_node(node_id))
+            log.warning(
+                "member %s (%s) %s; dropped %d endpoints", info.name, info.address, gone, len(lost)
             )
+            self.calls.endpoint_lost(lost, f"node {info.name} {gone}")
+            self.calls.endpoints_added()  # calls waiting for its endpoints fail now
+            for conn in self.links.links_to(node_id):
+                conn.close()
+        self._update_reachable(node_id)
+
+    def _update_reachable(self, node_id: str) -> None:
+        """Route to a member's endpoints only while it is ALIVE and a link to it is open."""
+        assert self.swim is not None
+        member = self.swim.member(node_id)
+        reachable = (
+            member is not None
+            and member.state is MemberState.ALIVE
+            and self.links.link_for(node_id) is not None
+        )
+        was = self.routes.is_reachable(node_id)
+        self.routes.set_reachable(node_id, reachable)
+        if reachable and not was:
+            self.calls.endpoints_added()  # calls parked for it go now
+
+    # --- forwarded calls --------------------------------------------------------------
 
     def on_forward(self, conn: Connection, message: ForwardCall) -> None:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""
@@ -207,7 +321,8 @@ class Peering:
 
         def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
             self._forwarded.pop(key, None)
-            _reply_forward(conn, origin_id, result, error)
+            if conn.state is ConnState.OPEN:
+                conn.send(ForwardDone(origin_id, result, error))
 
         handle = self.calls.submit(
             fun=call.fun,
@@ -233,29 +348,21 @@ class Peering:
         # The calls this peer forwarded are retried elsewhere by it: stop ours.
         for key in [key for key in self._forwarded if key[0] is conn]:
             self._forwarded.pop(key).cancel()
-        peer = self.table.closed(conn)
-        if peer is None or peer.info is None:
-            return  # not the current link of a node we route to
-        lost = set(self.routes.remove_node(peer.info.node_id))
-        log.warning(
-            "peer %s (%s) is gone; dropped %d endpoints",
-            peer.info.name,
-            peer.info.address,
-            len(lost),
-        )
-        self.calls.endpoint_lost(lost, f"node {peer.info.name} went away")
-        self.calls.endpoints_added()  # calls waiting for its endpoints fail now
-
-    # --- sending ------------------------------------------------------------------------
-
-    def broadcast(self, message: object) -> None:
-        for peer in self.table.alive():
-            if peer.link is not None and peer.link.state is ConnState.OPEN:
-                peer.link.send(message)
+        node_id = self.links.closed(conn)
+        if node_id is None or self.swim is None:
+            return  # another link to that node is still open, or it never was a member link
+        # What we forwarded over the link is lost with it (the peer stops those
+        # calls when it sees the close): move them now, do not wait for a verdict.
+        lost = {ep.endpoint_id for ep in self.routes.endpoints() if ep.node_id == node_id}
+        self._update_reachable(node_id)
+        if lost:
+            self.calls.endpoint_lost(lost, f"the link to node {node_id} closed")
+            self.calls.endpoints_added()
+        self._run(self.swim.link_closed(node_id, time.monotonic()))
 
     def send_call(self, endpoint: Endpoint, call: Call) -> bool:
         """Forward ``call`` to the node hosting ``endpoint``; False if unreachable now."""
-        conn = self.table.link_for(endpoint.node_id)
+        conn = self.links.link_for(endpoint.node_id)
         if conn is None or conn.state is not ConnState.OPEN:
             return False
         conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
@@ -263,17 +370,23 @@ class Peering:
 
     def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
         """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""
-        conn = self.table.link_for(endpoint.node_id)
+        conn = self.links.link_for(endpoint.node_id)
         if conn is not None and conn.state is ConnState.OPEN:
             conn.send(ForwardCancel(call_id))
 
-    def close_all(self) -> None:
-        for conn in self.table.links():
-            conn.close()
+    # --- questions --------------------------------------------------------------------
 
+    def members(self) -> list[Member]:
+        """Every member this node knows, itself included."""
+        return self.swim.members() if self.swim is not None else []
 
-def _reply_forward(
-    conn: Connection, call_id: int, result: Blob | None, error: ErrorInfo | None
-) -> None:
-    if conn.state is ConnState.OPEN:
-        conn.send(ForwardDone(call_id, result, error))
+    def link_for(self, node_id: str) -> Connection | None:
+        return self.links.link_for(node_id)
+
+    def alive_addresses(self) -> tuple[str, ...]:
+        """The addresses of the other members now ALIVE (what clients may fail over to)."""
+        return tuple(
+            m.info.address
+            for m in self.members()
+            if m.state is MemberState.ALIVE and m.info.node_id != self.node_id
+        )

@@ -9,6 +9,10 @@ tie-break. Before a request runs, :meth:`RoutingTable.check` proves every task
 has somewhere to go, so an unroutable request fails whole, with a message that
 says what is missing.
 
+A node whose membership is in doubt (its link closed, or it stopped answering
+probes) is *unreachable*: its endpoints stay known, as suspended ones do,
+until it answers again or is declared dead and removed.
+
 An endpoint whose process is restarting is *suspended*: it stays known, so
 ``check()`` still passes for what it offers and calls wait for it instead of
 failing, but ``choose()`` never picks it until it is resumed. A suspended
@@ -53,7 +57,7 @@ class RoutingTable:
     ``random.Random`` for reproducible tests.
     """
 
-    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng", "_suspended")
+    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng", "_suspended", "_unreachable")
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng if rng is not None else random.Random()
@@ -64,6 +68,8 @@ class RoutingTable:
         self._outstanding: dict[str, int] = {}
         # endpoint_id -> why it cannot start (None: it is just restarting).
         self._suspended: dict[str, ErrorInfo | None] = {}
+        # Node ids whose endpoints choose() skips (suspected, or their link is down).
+        self._unreachable: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._endpoints)
@@ -125,6 +131,16 @@ class RoutingTable:
         """Ids of the suspended endpoints hosted on ``node_id``."""
         return [eid for eid in self._suspended if self._endpoints[eid].node_id == node_id]
 
+    def set_reachable(self, node_id: str, reachable: bool) -> None:
+        """Route to ``node_id``'s endpoints again, or stop choosing them (they stay known)."""
+        if reachable:
+            self._unreachable.discard(node_id)
+        else:
+            self._unreachable.add(node_id)
+
+    def is_reachable(self, node_id: str) -> bool:
+        return node_id not in self._unreachable
+
     def crash(self, fun: str, datasets: frozenset[str]) -> ErrorInfo | None:
         """The start-up error of a crash loop, if every match for the call has one.
 
@@ -144,6 +160,7 @@ class RoutingTable:
         gone = [ep.endpoint_id for ep in self._endpoints.values() if ep.node_id == node_id]
         for endpoint_id in gone:
             self.remove(endpoint_id)
+        self._unreachable.discard(node_id)
         return gone
 
     def endpoints(self) -> list[Endpoint]:
@@ -185,6 +202,7 @@ class RoutingTable:
             return None
         outstanding = self._outstanding
         suspended = self._suspended
+        unreachable = self._unreachable
         best: list[Endpoint] = []
         least = 0
         for endpoint_id, endpoint in serving.items():
@@ -192,6 +210,7 @@ class RoutingTable:
                 endpoint_id in exclude
                 or endpoint_id in suspended
                 or not datasets <= endpoint.datasets
+                or (unreachable and endpoint.node_id in unreachable)
             ):
                 continue
             load = outstanding[endpoint_id]

@@ -11,19 +11,27 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from mpreg.actors.supervisor import Supervisor
 from mpreg.errors import ClusterUnavailable
+from mpreg.membership import Member, MemberState
 from mpreg.node.dispatch import CallDispatcher
-from mpreg.node.peers import Peer, PeerTable
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.messages import EndpointStats, NodeInfo, NodeStats, Reply, StatusRequest
 from mpreg.status import ClusterStatus, percentile, rss_bytes
-from mpreg.transport.connection import Connection
+from mpreg.transport.connection import Connection, ConnState
 from mpreg.transport.replies import PendingReplies
 
 PEER_STATUS_TIMEOUT = 3.0
+
+
+class Members(Protocol):
+    """What status reads of the membership (:class:`~mpreg.node.peering.Peering`)."""
+
+    def members(self) -> list[Member]: ...
+
+    def link_for(self, node_id: str) -> Connection | None: ...
 
 
 class NodeStatus:
@@ -35,7 +43,7 @@ class NodeStatus:
         supervisor: Supervisor,
         routes: RoutingTable,
         calls: CallDispatcher,
-        peers: PeerTable[Connection],
+        peers: Members,
     ) -> None:
         self._info = info
         self._supervisor = supervisor
@@ -87,22 +95,41 @@ class NodeStatus:
 
     async def cluster(self) -> ClusterStatus:
         """This node's stats and every reachable peer's, asked in parallel."""
-        others = await asyncio.gather(*(self._ask(peer) for peer in self._peers.alive()))
-        return ClusterStatus((self.local(), *others))
+        node_id = self._info().node_id
+        others = [m for m in self._peers.members() if m.info.node_id != node_id]
+        stats = await asyncio.gather(*(self._ask(member) for member in others))
+        return ClusterStatus((self.local(), *stats))
 
     async def answer(self, request_id: int, local_only: bool) -> Reply:
         value: object = self.local() if local_only else await self.cluster()
         return Reply(request_id, value)
 
-    async def _ask(self, peer: Peer[Connection]) -> NodeStats:
-        assert peer.info is not None and peer.link is not None  # an ALIVE peer has both
+    async def _ask(self, member: Member) -> NodeStats:
+        """A member's own stats; for one not alive or not linked, its membership state."""
+        info = member.info
+        link = self._peers.link_for(info.node_id)
+        state = member.state.value
+        if member.state is MemberState.ALIVE:
+            state = "unreachable"  # unless it answers
+        unknown = NodeStats(
+            node=NodeInfo(info.node_id, info.name, info.address),
+            state=state,
+            pid=0,
+            rss_bytes=0,
+            calls=0,
+            in_flight=0,
+        )
+        if (
+            member.state is not MemberState.ALIVE
+            or link is None
+            or link.state is not ConnState.OPEN
+        ):
+            return unknown
         try:
             async with self.replies.expect() as (rid, future):
-                peer.link.send(StatusRequest(rid, local_only=True))
+                link.send(StatusRequest(rid, local_only=True))
                 async with asyncio.timeout(PEER_STATUS_TIMEOUT):
                     reply = await future
                 return cast(NodeStats, reply.value)  # a peer answers local_only with its NodeStats
         except (TimeoutError, ClusterUnavailable):
-            return NodeStats(
-                node=peer.info, state="unreachable", pid=0, rss_bytes=0, calls=0, in_flight=0
-            )
+            return unknown

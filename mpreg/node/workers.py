@@ -27,7 +27,6 @@ from mpreg.protocol.messages import (
     CancelCall,
     Deploy,
     Endpoint,
-    EndpointsChanged,
     Reply,
     Shutdown,
     WorkerFailed,
@@ -48,12 +47,12 @@ class Workers:
         token: str,
         routes: RoutingTable,
         calls: CallDispatcher,
-        announce: Callable[[EndpointsChanged], None],
+        advertise: Callable[[], None],
     ) -> None:
         self.node_id = node_id
         self.routes = routes
         self.calls = calls
-        self._announce = announce  # tells the peers about endpoint changes
+        self._advertise = advertise  # tells the other members our endpoints changed
         self.supervisor = Supervisor(node_address, token, self._on_exit)
         self._conns: dict[str, Connection] = {}  # endpoint_id -> its process's connection
         self._endpoint_seq = itertools.count(1)
@@ -100,13 +99,9 @@ class Workers:
             label=message.label,
         )
         slot.functions, slot.datasets = tuple(sorted(message.functions)), tuple(message.datasets)
-        known = self.routes.get(message.endpoint_id)
         self.routes.add(endpoint)  # live again, if it was suspended
         self.supervisor.mark_ready(message.endpoint_id)
-        if known == endpoint:  # a restart serving the same: the peers only resume it
-            self._announce(EndpointsChanged(self.node_id, resumed=(endpoint.endpoint_id,)))
-        else:
-            self._announce(EndpointsChanged(self.node_id, added=(endpoint,)))
+        self._advertise()
         self.calls.endpoints_added()
 
     def on_failed(self, message: WorkerFailed) -> None:
@@ -140,9 +135,9 @@ class Workers:
         error = slot.crash if slot.state is ActorState.CRASH_LOOP else None
         if error is not None:  # new, or a newer start-up error: peers fail calls fast too
             self.routes.suspend(endpoint_id, error)
-            self._announce(EndpointsChanged(self.node_id, crashed=((endpoint_id, error),)))
+            self._advertise()
         elif self.routes.suspend(endpoint_id):
-            self._announce(EndpointsChanged(self.node_id, suspended=(endpoint_id,)))
+            self._advertise()  # peers stop routing to it until it serves again
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
         # Waiting calls may now fail fast (a crash loop) or go elsewhere.
         self.calls.endpoints_added()
@@ -151,7 +146,7 @@ class Workers:
         if self.routes.get(endpoint_id) is None:
             return
         self.routes.remove(endpoint_id)
-        self._announce(EndpointsChanged(self.node_id, removed=(endpoint_id,)))
+        self._advertise()
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
         self.calls.endpoints_added()  # parked calls with nothing left fail now
 

@@ -216,34 +216,20 @@ class NodeInfo:
     role: Literal["SERVER", "BALANCER"] = "BALANCER"
 
 
-@message(15)
+# Ids 15 (PeerHello) and 16 (EndpointsChanged) were retired when membership
+# moved to gossip: never reuse them.
+
+
+@message(22)
 @dataclass(frozen=True, slots=True)
-class PeerHello:
-    """Sent both ways when two nodes connect: who I am, what I serve, whom I know."""
+class Gossip:
+    """A membership message (:mod:`mpreg.membership`: probe, ack, view, update).
 
-    node: NodeInfo
-    endpoints: tuple[Endpoint, ...]
-    peers: tuple[str, ...] = ()
-
-
-@message(16)
-@dataclass(frozen=True, slots=True)
-class EndpointsChanged:
-    """Endpoints of ``node_id`` that appeared, went for good, or paused for a restart.
-
-    A ``suspended`` endpoint is restarting: it stays known (its function and
-    datasets stay routable, calls wait for it) but takes no calls until it is
-    ``resumed``.
+    Only ever sent over an authenticated node-to-node link; the body is plain
+    data (member records, versioned advertisements of endpoints).
     """
 
-    node_id: str
-    added: tuple[Endpoint, ...] = ()
-    removed: tuple[str, ...] = ()
-    suspended: tuple[str, ...] = ()
-    resumed: tuple[str, ...] = ()
-    # Suspended endpoints whose process keeps failing to start, with why: calls
-    # whose every match is one of these fail at once with that error.
-    crashed: tuple[tuple[str, ErrorInfo], ...] = ()
+    body: object
 
 
 @message(17)

@@ -35,8 +35,7 @@ SAMPLES = [
     m.WorkerReady("n/a-1", ("f",), ("d",), "A", 123),
     m.WorkerFailed("n/a-1", ERROR),
     m.CallDone(7, BLOB, None),
-    m.PeerHello(NODE, (ENDPOINT,), ("127.0.0.1:2",)),
-    m.EndpointsChanged("n", (ENDPOINT,), ("n/b-2",)),
+    m.Gossip(("ping", 1, (NODE,))),
     m.ForwardCall(9, "n/a-1", CALL),
     m.ForwardDone(9, None, ERROR),
 ]

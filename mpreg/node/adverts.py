@@ -1,0 +1,67 @@
+"""A node's advertisement: the endpoints it hosts and which of them are restarting.
+
+Each node gossips its whole advertisement, versioned by the membership core
+(a newer version replaces an older one; stale gossip is ignored there), so a
+receiver never depends on having seen every change in order: it compares the
+new advertisement with what its routing table holds for that node and applies
+the difference. Pure: routing table in, ids of endpoints that stopped serving
+out (the caller moves their calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mpreg.node.routing import RoutingTable
+from mpreg.protocol.messages import Endpoint, ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Advert:
+    """What one node offers: its endpoints, and those paused by a restart or a crash loop."""
+
+    endpoints: tuple[Endpoint, ...] = ()
+    restarting: tuple[str, ...] = ()
+    crashed: tuple[tuple[str, ErrorInfo], ...] = ()
+
+
+def own_advert(routes: RoutingTable, node_id: str) -> Advert:
+    """This node's advertisement, read from its routing table."""
+    endpoints = tuple(ep for ep in routes.endpoints() if ep.node_id == node_id)
+    restarting: list[str] = []
+    crashed: list[tuple[str, ErrorInfo]] = []
+    for endpoint_id in routes.suspended(node_id):
+        error = routes.suspension(endpoint_id)
+        if error is None:
+            restarting.append(endpoint_id)
+        else:
+            crashed.append((endpoint_id, error))
+    return Advert(endpoints, tuple(restarting), tuple(crashed))
+
+
+def apply_advert(routes: RoutingTable, node_id: str, advert: Advert) -> set[str]:
+    """Make ``routes`` hold exactly ``advert`` for ``node_id``.
+
+    Returns the ids of endpoints that served until now and no longer do
+    (removed, restarting or crashed): calls in flight on them must move.
+    Endpoints claiming another node id are ignored (a node speaks for itself).
+    """
+    before = {ep.endpoint_id for ep in routes.endpoints() if ep.node_id == node_id}
+    live_before = {eid for eid in before if not routes.is_suspended(eid)}
+    paused = dict.fromkeys(advert.restarting, None) | dict(advert.crashed)
+    now: set[str] = set()
+    for endpoint in advert.endpoints:
+        if endpoint.node_id != node_id:
+            continue
+        now.add(endpoint.endpoint_id)
+        known = routes.get(endpoint.endpoint_id)
+        if known != endpoint:
+            routes.add(endpoint)  # new, or changed: add() replaces it and clears a pause
+        endpoint_id = endpoint.endpoint_id
+        if endpoint_id in paused:
+            routes.suspend(endpoint_id, paused[endpoint_id])
+        else:
+            routes.resume(endpoint_id)
+    for endpoint_id in before - now:
+        routes.remove(endpoint_id)
+    return {eid for eid in live_before if eid not in now or eid in paused}
