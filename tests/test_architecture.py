@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mpreg.driver", "mpreg.dashboard"),
     ("mpreg.host",),
     ("mpreg.node",),
+    ("mpreg.membership",),
     ("mpreg.actors",),
     ("mpreg.transport",),
     # The status snapshot is made of wire records (NodeStats), read by driver and dashboard.
@@ -28,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # Pure cores: events or values in, values out. They import no I/O layer at all.
-PURE = ("mpreg.node.routing", "mpreg.driver.planner", "mpreg.protocol")
+PURE = ("mpreg.node.routing", "mpreg.driver.planner", "mpreg.protocol", "mpreg.membership")
 IO_LAYERS = (
     "mpreg.transport",
     "mpreg.node",
