@@ -131,7 +131,7 @@ class Node:
         log.info("node %s listening on %s", self.node_id, self.address)
         # A member from now on (of a cluster of one until it joins): peers
         # that dial it meanwhile learn its endpoints as they start serving.
-        self.peering.start(MemberInfo(self.node_id, cfg.name, self.address), cfg.peers)
+        self.peering.start(MemberInfo(self.node_id, cfg.name, self.address))
         if cfg.workers > 0:
             spec = dumps_value(
                 functions_spec(functions, cfg.resources), what="function worker spec"

@@ -25,6 +25,7 @@ from typing import Literal
 from mpreg.errors import ClusterUnavailable
 from mpreg.membership import (
     AdvertChanged,
+    Instruction,
     Member,
     MemberChanged,
     MemberInfo,
@@ -96,7 +97,8 @@ class Peering:
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         self._joining: dict[str, asyncio.Future[None]] = {}  # node id -> its view arrived
-        self._seeds: tuple[str, ...] = ()
+        # Addresses we were asked to join: dialled again if every other member is lost.
+        self._seeds: list[str] = []
         self._next_repair = 0.0
         self._ticker: asyncio.Task[None] | None = None
 
@@ -106,10 +108,9 @@ class Peering:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self, me: MemberInfo, seeds: tuple[str, ...] = ()) -> None:
+    def start(self, me: MemberInfo) -> None:
         """Become a member (of a cluster of one until a join) and start ticking."""
         self.links.own_address = me.address
-        self._seeds = seeds
         self.swim = Swim(me, config=self._config, now=time.monotonic())
         self.advertise()
         self._ticker = self._tasks.spawn(self._tick_forever())
@@ -139,6 +140,8 @@ class Peering:
 
     async def join(self, address: str) -> None:
         """Connect to a member and exchange views; raises ClusterUnavailable."""
+        if address not in self._seeds:
+            self._seeds.append(address)
         if not self.links.dialling(address):
             return  # already being dialled (a join of the same seed twice)
         try:
@@ -250,7 +253,7 @@ class Peering:
         if self.swim is not None:
             self._run(self.swim.set_advert(own_advert(self.routes, self.node_id), time.monotonic()))
 
-    def _run(self, instructions: list[object]) -> None:
+    def _run(self, instructions: list[Instruction]) -> None:
         """Carry out what the membership core decided."""
         changed = False
         for instruction in instructions:
