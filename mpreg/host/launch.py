@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mpreg.config import NodeConfig, node_label
-from mpreg.errors import NodeStartError, UsageError
+from mpreg.errors import MpregError, NodeStartError, UsageError
 from mpreg.host import state
 from mpreg.host.start_failures import StartFailure, failure_announce, start_error
 
@@ -68,7 +68,8 @@ def run_foreground(
 
     It is recorded while it serves (``on_ready`` gets the record; ``head``
     as for :func:`start_detached_node`). Raises
-    AddressInUse if its port is taken, NodeStartError for another OS error.
+    AddressInUse if its port is taken, JoinFailed if no seed answers, NodeStartError for
+    another OS error.
     """
     from mpreg.host.server import serve
     from mpreg.transport.loop import install_best_loop
@@ -90,10 +91,12 @@ def run_foreground(
     install_best_loop()
     try:
         return asyncio.run(serve(config, announce=False, on_ready=ready))
+    except MpregError:
+        raise  # typed where it happened (JoinFailed): an OSError too, not to be re-worded
     except OSError as exc:
         announced = failure_announce(exc, config)
         if announced.reason == StartFailure.ADDRESS_IN_USE:
             raise start_error(config, announced) from None
-        raise NodeStartError(f"{exc.strerror or exc}", node=config.name) from None
+        raise NodeStartError(f"{exc.strerror or exc}", node=node_label(config)) from None
     finally:
         state.remove_record(os.getpid())

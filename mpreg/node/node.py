@@ -143,8 +143,14 @@ class Node:
         # introduces it already carries them.
         await self.wait_ready()
         own = (self.address, f"{cfg.host}:{port}")
-        optional = cfg.join_optional
-        await join_seeds(cfg.peers, self.join, timeout=JOIN_TIMEOUT, own=own, optional=optional)
+        await join_seeds(
+            cfg.peers,
+            self.join,
+            timeout=JOIN_TIMEOUT,
+            own=own,
+            optional=cfg.join_optional,
+            node=cfg.name,
+        )
         return self.address
 
     async def wait_ready(self, timeout: float | None = None) -> None:

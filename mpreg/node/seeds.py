@@ -109,11 +109,13 @@ async def join_seeds(
     timeout: float,
     own: Collection[str] = (),
     optional: bool = False,
+    node: str = "",
 ) -> str | None:
     """Join through the first seed address that answers; return that address.
 
     ``join(address)`` makes one attempt (``Node.join``); it is given at most
-    ``timeout`` seconds. ``own`` are this node's addresses (never dialled).
+    ``timeout`` seconds. ``own`` are this node's addresses (never dialled),
+    ``node`` its name (for the error).
     With no seeds there is nothing to join: None. If none answers, raises
     JoinFailed listing every attempt, unless ``optional``: then the node
     stays on its own (a new cluster) and None is returned.
@@ -149,4 +151,4 @@ async def join_seeds(
     if optional:
         log.warning("%s; starting a new cluster here", reason)
         return None
-    raise JoinFailed(reason, peers=seeds, reason=reason)
+    raise JoinFailed(reason, node=node, peers=seeds, reason=reason)

@@ -9,7 +9,7 @@ import pytest
 from cli_support import Shell, free_port, private_shell
 from test_cli_errors import one_line_error
 
-from mpreg.config import default_node_name
+from mpreg.config import default_node_name, short_hostname
 from mpreg.transport.connection import parse_address
 
 pytestmark = pytest.mark.cluster
@@ -51,6 +51,16 @@ def test_when_no_seed_answers_every_one_is_named_with_its_reason(shell: Shell) -
     line = one_line_error(proc, 1, "could not join the cluster", "no seed answered")
     for address in dead:
         assert f"{address} (connection refused)" in line
+    assert shell.records() == []
+
+
+def test_a_foreground_node_that_cannot_join_names_itself_and_the_seeds(shell: Shell) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    args = ("--log-level", "ERROR", "start", "--block", "--join", f"{dead},localhost:1")
+    proc = shell.run(*args, "--port", "0", "--token", "t0k3n", "--workers", "0")
+    line = one_line_error(proc, 1, "could not join the cluster", f"{dead} (connection refused)")
+    assert "localhost:1 -> 127.0.0.1:1 (connection refused)" in line
+    assert line.startswith(f"mpreg: error: node '{short_hostname()}-")  # named after its port
     assert shell.records() == []
 
 

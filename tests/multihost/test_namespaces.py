@@ -75,6 +75,7 @@ class Hosts:
     net: Network
     token: str
     logs: list[Path]
+    homes: list[Path]  # each host's MPREG_HOME
 
     def address(self, i: int) -> str:
         return f"{self.net.address(i)}:{PORT}"
@@ -133,6 +134,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     token = "multihost-" + os.urandom(8).hex()
     procs: list[subprocess.Popen[bytes]] = []
     logs = [tmp / f"h{i + 1}.log" for i in range(NODES)]
+    homes = [tmp / f"home{i + 1}" for i in range(NODES)]
     with network(NODES + 1) as net:
         # h3 resolves one name to four addresses: itself (skipped), a host where nothing
         # listens (refused), then two live nodes.
@@ -144,7 +146,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
             module.write_text(ACTOR.format(dataset=f"h{i + 1}", cls=f"Host{i + 1}"))
             argv = [sys.executable, "-m", "mpreg.cli", "start", "--block", "--port", str(PORT)]
             argv += ["--workers", "0", "--module", str(module), *args]
-            env = _env(MPREG_HOME=str(tmp / f"home{i + 1}"), MPREG_TOKEN=token)
+            env = _env(MPREG_HOME=str(homes[i]), MPREG_TOKEN=token)
             with logs[i].open("wb") as out:
                 proc = subprocess.Popen(
                     net.command(i, argv),
@@ -163,7 +165,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
             third = start(2, "--host", "0.0.0.0", "--join", f"mpreg-seeds:{PORT}")
             _wait_served(second, logs[1])
             _wait_served(third, logs[2])
-            yield Hosts(net, token, logs)
+            yield Hosts(net, token, logs, homes)
         finally:
             _stop(procs)
 
@@ -197,6 +199,8 @@ def test_a_wildcard_node_advertises_its_interface_and_joins_through_a_dns_seed(
         log
     )
     assert f"serves at {hosts.address(2)}" in log
+    (record,) = (hosts.homes[2] / "nodes").glob("*.json")  # what `mpreg status` there reads
+    assert json.loads(record.read_text())["address"] == hosts.address(2)
     # Through a live node, never through itself (its own address is skipped, not dialled).
     live = {hosts.address(0), hosts.address(1)}
     joined = [line for line in log.splitlines() if "joined the cluster through" in line]
