@@ -8,6 +8,7 @@ it starts (:func:`mpreg.actors.loader.load_served`).
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 DEFAULT_HOST = "127.0.0.1"
@@ -18,6 +19,19 @@ DEFAULT_MAX_QUEUED_PER_CLIENT = 2048
 # ... and the bytes of their arguments: a few large payloads fill a node's
 # memory long before thousands of small calls do.
 DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT = 16 * 1024 * 1024
+
+
+def short_hostname() -> str:
+    """This host's name up to its first dot (``node7`` for ``node7.example.org``)."""
+    return socket.gethostname().partition(".")[0] or "node"
+
+
+def default_node_name(port: int) -> str:
+    """The name of a node started without one: ``<short host name>-<port it bound>``.
+
+    Unique across a cluster: one host never has two nodes on the same port.
+    """
+    return f"{short_hostname()}-{port}"
 
 
 def default_workers() -> int:
@@ -37,10 +51,13 @@ class NodeConfig:
     ``by_value`` carries functions and actor classes handed over as objects
     (``mpreg.init(actors=[...])``, ``mpreg.testing.node``): the parts of a
     codec blob, made by :func:`mpreg.actors.loader.pack_served`. ``peers``
-    are nodes to join.
+    are seeds: the node joins through the first that answers
+    (:mod:`mpreg.node.seeds`); with ``join_optional`` none answering is not
+    an error, and the node starts a new cluster instead. An empty ``name``
+    becomes :func:`default_node_name` of the port the node binds.
     """
 
-    name: str = "mpreg-node"
+    name: str = ""
     host: str = DEFAULT_HOST
     port: int = 0
     token: str = ""
@@ -52,6 +69,7 @@ class NodeConfig:
     by_value: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
     workers: int = field(default_factory=default_workers)
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``
+    join_optional: bool = False  # no seed answering starts a new cluster (a restarted head)
     max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT
     max_queued_bytes_per_client: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT
     # Failure detection (SWIM, mpreg.membership): each member probes one other
@@ -60,3 +78,10 @@ class NodeConfig:
     probe_interval: float = 1.0
     probe_timeout: float = 0.5
     suspect_timeout: float = 3.0
+
+
+def node_label(config: NodeConfig) -> str:
+    """What to call ``config``'s node before it has bound its port (in errors, log names)."""
+    if config.name:
+        return config.name
+    return default_node_name(config.port) if config.port else short_hostname()

@@ -20,34 +20,46 @@ from mpreg.cli.output import console, print_started
 from mpreg.config import DEFAULT_PORT, NodeConfig
 from mpreg.errors import UsageError
 from mpreg.host import launch, state
+from mpreg.host.addresses import advertise_host, is_wildcard
 from mpreg.host.config_file import load_config, resolve_module
 from mpreg.host.tokens import client_token, start_token
+from mpreg.node.seeds import split_seeds
 from mpreg.transport.connection import parse_address
 
 # --- start / stop -----------------------------------------------------------------------
 
 
 def cmd_start(ns: argparse.Namespace) -> int:
-    """``mpreg start``: build the node's config, then start it detached or in the foreground."""
+    """``mpreg start``: build the node's config, then start it detached or in the foreground.
+
+    ``--head`` with seeds (``--join``, a config file's peers) founds a new
+    cluster only if none of them answers: a restarted first node rejoins its
+    cluster instead of starting a second one.
+    """
     if not (ns.head or ns.join or ns.config):
         raise UsageError(
-            "say what to start: --head (a new cluster), --join HOST:PORT, or --config FILE"
+            "say what to start: --head (a new cluster), --join HOST:PORT[,...], or --config FILE"
         )
-    config = load_config(ns.config) if ns.config else NodeConfig(name="head" if ns.head else "node")
-    if ns.head and config.peers:
-        raise UsageError(f"--head starts a new cluster, but {ns.config} joins {config.peers[0]}")
-    if ns.join:
-        _check_address(ns.join, "--join address")
-    config = _apply_options(config, ns)
+    config = _apply_options(load_config(ns.config) if ns.config else NodeConfig(), ns)
     if ns.head:
         launch.refuse_second_head()
-    config = replace(config, token=start_token(ns.token, joining=bool(config.peers)))
+    seeds = bool(config.peers)
+    token = start_token(ns.token, joining=seeds and not ns.head, rejoin=seeds)
+    config = replace(config, token=token, join_optional=ns.head and seeds)
+    head = ns.head or not seeds
+    show_token = not ns.token  # a token given by flag or environment stays out of the output
     if ns.block:
         return launch.run_foreground(
-            config, on_ready=lambda record: print_started(record, config, blocking=True)
+            config,
+            head=head,
+            on_ready=lambda record: print_started(
+                record, config, blocking=True, show_token=show_token
+            ),
         )
-    record = launch.start_detached_node(config, timeout=ns.timeout, log_level=ns.log_level)
-    print_started(record, config)
+    record = launch.start_detached_node(
+        config, head=head, timeout=ns.timeout, log_level=ns.log_level
+    )
+    print_started(record, config, show_token=show_token)
     return 0
 
 
@@ -63,7 +75,7 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
             raise UsageError(f"--port must be 0-65535, got {ns.port}")
         changes["port"] = ns.port
     elif not ns.config:
-        changes["port"] = 0 if ns.join else DEFAULT_PORT
+        changes["port"] = DEFAULT_PORT if ns.head or not ns.join else 0
     if ns.workers is not None:
         if ns.workers < 0:
             raise UsageError("--workers must be >= 0")
@@ -75,11 +87,23 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
     changes["modules"] = tuple(modules)
     changes["resources"] = (*config.resources, *ns.resource)
     if ns.join:
-        changes["peers"] = (ns.join, *(p for p in config.peers if p != ns.join))
+        try:
+            seeds = split_seeds(ns.join)
+        except ValueError as exc:
+            raise UsageError(f"bad --join address: {exc}") from None
+        if not seeds:
+            raise UsageError("--join needs at least one HOST:PORT")
+        changes["peers"] = (*seeds, *(p for p in config.peers if p not in seeds))
     host = changes.get("host", config.host)
-    changes["advertise_host"] = launch.advertise_host(
-        host, ns.advertise_host or config.advertise_host
-    )
+    chosen = ns.advertise_host or config.advertise_host
+    changes["advertise_host"] = advertise_host(host, chosen)
+    if is_wildcard(host) and not chosen:
+        print(
+            f"note: listening on every interface ({host or '0.0.0.0'}); peers and clients "
+            f"will dial {changes['advertise_host']} (this host's interface address; "
+            "--advertise-host chooses another)",
+            file=sys.stderr,
+        )
     return replace(config, **changes)
 
 

@@ -25,7 +25,7 @@ from mpreg.errors import (
     UsageError,
 )
 from mpreg.host import state
-from mpreg.host.launch import LOOPBACK
+from mpreg.host.addresses import LOOPBACK
 
 
 def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Namespace) -> int:
@@ -74,8 +74,14 @@ def console() -> Console:
     return Console(width=int(os.environ.get("COLUMNS") or 160), highlight=False)
 
 
-def print_started(record: state.NodeRecord, config: NodeConfig, *, blocking: bool = False) -> None:
-    """What a started node tells its user: where it serves and how to use it."""
+def print_started(
+    record: state.NodeRecord, config: NodeConfig, *, blocking: bool = False, show_token: bool = True
+) -> None:
+    """What a started node tells its user: where it serves and how to use it.
+
+    The token is printed only if ``show_token`` (it was made or read here, not
+    given: a container's logs should not hold the secret it was handed).
+    """
     address = record.address
     host = address.rpartition(":")[0].strip("[]")
     lines = [
@@ -88,9 +94,8 @@ def print_started(record: state.NodeRecord, config: NodeConfig, *, blocking: boo
         f"Add a node on this host:  mpreg start --join {address}",
     ]
     if host not in LOOPBACK:
-        lines.append(
-            f"Add a node elsewhere:     mpreg start --join {address} --token {config.token}"
-        )
+        token = config.token if show_token else "$MPREG_TOKEN"
+        lines.append(f"Add a node elsewhere:     mpreg start --join {address} --token {token}")
     lines += [
         f'Use it from Python:       mpreg.init("auto")   # or mpreg.init("{address}")',
         "Look at it:               mpreg status   (live: mpreg top)",

@@ -45,13 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     start = subparsers.add_parser("start", help="start a node on this host (detached)")
-    mode = start.add_mutually_exclusive_group()
-    mode.add_argument("--head", action="store_true", help="start a new cluster here")
-    mode.add_argument("--join", metavar="HOST:PORT", help="join the cluster at this node")
+    start.add_argument(
+        "--head",
+        action="store_true",
+        help="start a new cluster here (with --join: unless one of its seeds answers)",
+    )
+    start.add_argument(
+        "--join",
+        default=_env("JOIN"),
+        metavar="HOST:PORT[,...]",
+        help="join the cluster through the first of these seeds that answers; a DNS name "
+        "stands for all its addresses (MPREG_JOIN)",
+    )
     start.add_argument("--config", metavar="FILE", help="a YAML node config (dev-1.config.yaml)")
-    start.add_argument("--host", default=_env("HOST"), help="bind address (default 127.0.0.1)")
+    start.add_argument(
+        "--host", default=_env("HOST"), help="bind address (default 127.0.0.1; 0.0.0.0: all)"
+    )
     start.add_argument("--port", type=int, default=_env("PORT"), help="head: 7773; join: free")
-    start.add_argument("--name", default=_env("NAME"), help="node name shown in status")
+    start.add_argument(
+        "--name", default=_env("NAME"), help="node name shown in status (default: HOSTNAME-PORT)"
+    )
     start.add_argument(
         "--module",
         action="append",
@@ -67,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a dataset this node's plain-function workers advertise (repeat)",
     )
     start.add_argument("--workers", type=int, default=_env("WORKERS"), help="function workers")
-    start.add_argument("--advertise-host", default=_env("ADVERTISE_HOST"), metavar="HOST")
+    start.add_argument(
+        "--advertise-host",
+        default=_env("ADVERTISE_HOST"),
+        metavar="HOST",
+        help="the address peers and clients dial (default: the bind address; for 0.0.0.0 "
+        "this host's interface address)",
+    )
     _token_option(start)
     start.add_argument("--block", action="store_true", help="stay in the foreground")
     start.add_argument(

@@ -3,9 +3,13 @@
 :mod:`mpreg.host.server` writes it (:meth:`Announce.line`), :mod:`mpreg.host.cluster`
 reads it (:func:`read_announce`), so both sides share one format::
 
-    {"address": "127.0.0.1:40123", "node_id": "...", "pid": 4242}   it serves
+    {"address": "127.0.0.1:40123", "node_id": "...", "pid": 4242,    it serves
+     "name": "vm-40123"}
     {"error": "OSError: [Errno 98] Address already in use",          it could not start
-     "reason": "address_in_use", "message": "...", "errno": 98}
+     "reason": "address_in_use", "message": "...", "errno": 98, "name": "vm-7773"}
+
+``name`` is the node's name as it chose it (a node started without one is
+named after the port it bound, which only it knows).
 
 ``reason`` is a :class:`~mpreg.host.start_failures.StartFailure`, chosen by the node
 where it still holds the exception, so the starter never reads meaning out of
@@ -35,15 +39,19 @@ class Announce:
     reason: str = ""  # a StartFailure value
     message: str = ""  # the exception's own text
     errno: int | None = None
+    name: str = ""
 
     def line(self) -> str:
         """The JSON line the node writes (no newline)."""
+        fields: dict[str, object]
         if self.error is None:
-            return json.dumps({"address": self.address, "node_id": self.node_id, "pid": self.pid})
-        fields: dict[str, object] = {"error": self.error, "reason": self.reason}
-        fields["message"] = self.message
-        if self.errno is not None:
-            fields["errno"] = self.errno
+            fields = {"address": self.address, "node_id": self.node_id, "pid": self.pid}
+        else:
+            fields = {"error": self.error, "reason": self.reason, "message": self.message}
+            if self.errno is not None:
+                fields["errno"] = self.errno
+        if self.name:
+            fields["name"] = self.name
         return json.dumps(fields)
 
     @classmethod
@@ -55,6 +63,7 @@ class Announce:
             return None
         if not isinstance(fields, dict):
             return None
+        name = str(fields.get("name", ""))
         if "error" in fields:
             code = fields.get("errno")
             return cls(
@@ -62,9 +71,10 @@ class Announce:
                 reason=str(fields.get("reason", "")),
                 message=str(fields.get("message", "")),
                 errno=code if isinstance(code, int) else None,
+                name=name,
             )
         if "address" in fields:
-            return cls(fields["address"], fields["node_id"], int(fields["pid"]))
+            return cls(fields["address"], fields["node_id"], int(fields["pid"]), name=name)
         return None
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mpreg.actors.environment import child_env
-from mpreg.config import NodeConfig
+from mpreg.config import NodeConfig, node_label
 from mpreg.errors import ClusterUnavailable
+from mpreg.host.addresses import advertise_host
 from mpreg.host.announce import read_announce
 from mpreg.host.handoff import encode_config
 from mpreg.host.start_failures import start_error
@@ -36,6 +37,7 @@ class NodeProcess:
     process: asyncio.subprocess.Process
     address: str = ""
     node_id: str = ""
+    name: str = ""  # as the node chose it (unnamed: "<short host name>-<port>")
 
     @property
     def pid(self) -> int:
@@ -62,7 +64,12 @@ class LocalCluster:
         peers = config.peers
         if join and self.nodes and not peers:
             peers = (self.nodes[0].address,)
-        config = replace(config, token=self.token, peers=peers, port=config.port)
+        config = replace(
+            config,
+            token=self.token,
+            peers=peers,
+            advertise_host=advertise_host(config.host, config.advertise_host),
+        )
         handoff = encode_config(config)
         # The node imports what the driver can import: classes pickled by
         # reference (defined in the driver's modules) must resolve there.
@@ -94,7 +101,7 @@ class LocalCluster:
             announced = await asyncio.to_thread(read_announce, ready_r, START_TIMEOUT)
         except TimeoutError:
             raise ClusterUnavailable(
-                f"node {config.name!r} did not start within {START_TIMEOUT:g}s"
+                f"node {node_label(config)!r} did not start within {START_TIMEOUT:g}s"
             ) from None
         finally:
             os.close(ready_r)
@@ -104,6 +111,7 @@ class LocalCluster:
             raise start_error(config, announced)
         node.address = announced.address
         node.node_id = announced.node_id
+        node.name = announced.name or config.name
         return node
 
     async def stop(self) -> None:
@@ -122,6 +130,7 @@ class DetachedNode:
     address: str
     node_id: str
     pid: int
+    name: str = ""
 
 
 def start_detached(
@@ -172,12 +181,12 @@ def start_detached(
     except TimeoutError:
         _kill_group(pid)
         raise ClusterUnavailable(
-            f"node {config.name!r} did not start within {timeout:g}s (log: {log_path})"
+            f"node {node_label(config)!r} did not start within {timeout:g}s (log: {log_path})"
         ) from None
     finally:
         os.close(ready_r)
     if announced is not None and announced.error is None:
-        return DetachedNode(announced.address, announced.node_id, announced.pid)
+        return DetachedNode(announced.address, announced.node_id, announced.pid, announced.name)
     code = _reap(pid, time.monotonic() + STOP_GRACE)
     detail = None if announced is not None and announced.error else _exit_reason(code, log_path)
     raise start_error(config, announced, detail)

@@ -6,7 +6,7 @@ Fields, all optional (a file needs at least one)::
     host: 127.0.0.1               # bind address (127.0.0.1 unless you choose otherwise)
     port: 7773                    # 0 picks a free port
     resources: [model-a, model-b] # datasets this node's plain-function workers advertise
-    peers: [host:port, ...]       # nodes to join
+    peers: [host:port, ...]       # seeds: join through the first that answers
     connect: "ws://host:port/"    # the seed's single upstream node (joined like a peer)
     modules: [pkg.mod, ./file.py] # their @mpreg.function/@mpreg.actor are served here
     actors: ["pkg.mod:Class"]     # individual actor classes (module or file path, colon, class)
@@ -34,7 +34,7 @@ import yaml
 from mpreg.actors.loader import is_module_path, split_spec
 from mpreg.config import NodeConfig
 from mpreg.errors import ConfigError
-from mpreg.transport.connection import parse_address
+from mpreg.node.seeds import split_seeds
 
 
 def _text(value: Any, field: str) -> str:
@@ -67,12 +67,13 @@ def _names(value: Any, field: str) -> tuple[str, ...]:
 
 def _address(value: Any, field: str) -> str:
     text = _text(value, field)
-    parse_address(text)  # ValueError says what is wrong
+    split_seeds(text)  # ValueError says what is wrong
     return text
 
 
 def _addresses(value: Any, field: str) -> tuple[str, ...]:
-    return tuple(_address(item, f"each entry of {field}") for item in _names(value, field))
+    """Seeds: a list, or one string of comma-separated ``host:port``s (as for ``--join``)."""
+    return split_seeds(_address(item, f"each entry of {field}") for item in _names(value, field))
 
 
 def _seed_funs(value: Any, field: str) -> None:
@@ -130,8 +131,8 @@ def load_config(path: str | Path) -> NodeConfig:
     if values.get("connect") is not None and values["connect"][0] is not None:
         peers.append(values["connect"][0])
     if values.get("peers") is not None:
-        peers += [p for p in values["peers"][0] if p not in peers]
-    fields["peers"] = tuple(peers)
+        peers += values["peers"][0]
+    fields["peers"] = split_seeds(peers)  # connect first, each seed once
     if values.get("modules") is not None:
         names, line = values["modules"]
         fields["modules"] = tuple(resolve_module(m, base) for m in names)

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
-from mpreg.config import NodeConfig
-from mpreg.errors import NodeStartError, UsageError
+from mpreg.config import NodeConfig, node_label
+from mpreg.errors import MpregError, NodeStartError, UsageError
 from mpreg.host import state
 from mpreg.host.start_failures import StartFailure, failure_announce, start_error
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-WILDCARD = ("0.0.0.0", "::", "")
 
 
 def refuse_second_head() -> None:
@@ -37,42 +33,25 @@ def refuse_second_head() -> None:
         )
 
 
-def advertise_host(host: str, advertise: str = "") -> str:
-    """The host others dial: ``advertise`` if given, this host's outbound address for a
-    wildcard bind, else empty (the node advertises its bind address)."""
-    if not advertise and host in WILDCARD:
-        return outbound_ip()
-    return advertise
-
-
-def outbound_ip() -> str:
-    """This host's address on its default route (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("10.255.255.255", 1))
-            return str(sock.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
-
-
 def start_detached_node(
-    config: NodeConfig, *, timeout: float, log_level: str | None = None
+    config: NodeConfig, *, head: bool, timeout: float, log_level: str | None = None
 ) -> state.NodeRecord:
     """Start ``config``'s node detached (logging to a fresh file); record it once it serves.
 
+    ``head``: it started this host's cluster (``mpreg start --head``).
     Raises NodeStartError (AddressInUse, JoinFailed, ...) if it does not
     start; nothing is left running or recorded then.
     """
     from mpreg.host.cluster import start_detached
 
-    log_path = state.new_log_path(config.name)
+    log_path = state.new_log_path(node_label(config))
     node = start_detached(config, log_path=log_path, timeout=timeout, log_level=log_level or "INFO")
     record = state.NodeRecord(
         pid=node.pid,
         address=node.address,
         node_id=node.node_id,
-        name=config.name,
-        head=not config.peers,
+        name=node.name or node_label(config),
+        head=head,
         group=True,
         start_time=state.process_start_time(node.pid) or 0,
         log=str(log_path),
@@ -82,11 +61,15 @@ def start_detached_node(
     return record
 
 
-def run_foreground(config: NodeConfig, *, on_ready: Callable[[state.NodeRecord], None]) -> int:
+def run_foreground(
+    config: NodeConfig, *, head: bool, on_ready: Callable[[state.NodeRecord], None]
+) -> int:
     """Serve ``config``'s node in this process until SIGINT/SIGTERM; its exit code.
 
-    It is recorded while it serves (``on_ready`` gets the record). Raises
-    AddressInUse if its port is taken, NodeStartError for another OS error.
+    It is recorded while it serves (``on_ready`` gets the record; ``head``
+    as for :func:`start_detached_node`). Raises
+    AddressInUse if its port is taken, JoinFailed if no seed answers, NodeStartError for
+    another OS error.
     """
     from mpreg.host.server import serve
     from mpreg.transport.loop import install_best_loop
@@ -96,8 +79,8 @@ def run_foreground(config: NodeConfig, *, on_ready: Callable[[state.NodeRecord],
             pid=os.getpid(),
             address=node.address,
             node_id=node.node_id,
-            name=config.name,
-            head=not config.peers,
+            name=node.config.name,  # named by now: an unnamed node takes its port's name
+            head=head,
             group=False,
             start_time=state.process_start_time(os.getpid()) or 0,
             started_at=time.time(),
@@ -108,10 +91,12 @@ def run_foreground(config: NodeConfig, *, on_ready: Callable[[state.NodeRecord],
     install_best_loop()
     try:
         return asyncio.run(serve(config, announce=False, on_ready=ready))
+    except MpregError:
+        raise  # typed where it happened (JoinFailed): an OSError too, not to be re-worded
     except OSError as exc:
         announced = failure_announce(exc, config)
         if announced.reason == StartFailure.ADDRESS_IN_USE:
             raise start_error(config, announced) from None
-        raise NodeStartError(f"{exc.strerror or exc}", node=config.name) from None
+        raise NodeStartError(f"{exc.strerror or exc}", node=node_label(config)) from None
     finally:
         state.remove_record(os.getpid())

@@ -73,12 +73,13 @@ async def serve(
     except Exception as exc:
         await node.stop()
         if announce:
-            say(failure_announce(exc, config).line())
+            # node.config: named by now if it bound its port (an unnamed node names itself then)
+            say(failure_announce(exc, node.config).line())
         else:
             raise
         return 1
     if announce:
-        say(Announce(address, node.node_id, os.getpid()).line())
+        say(Announce(address, node.node_id, os.getpid(), name=node.config.name).line())
     if on_ready is not None:
         on_ready(node)
     await stop.wait()

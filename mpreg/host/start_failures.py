@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 from enum import StrEnum
 
-from mpreg.config import NodeConfig
+from mpreg.config import NodeConfig, node_label
 from mpreg.errors import AddressInUse, ClusterUnavailable, JoinFailed, NodeStartError
 from mpreg.host.announce import Announce
 
@@ -36,6 +36,7 @@ def failure_announce(exc: BaseException, config: NodeConfig) -> Announce:
         reason=reason.value,
         message=str(exc),
         errno=exc.errno if isinstance(exc, OSError) else None,
+        name=config.name,
     )
 
 
@@ -49,13 +50,14 @@ def start_error(
     tail when the node said nothing).
     """
     said = announced or Announce(error="")
-    text = f"node {config.name!r} failed to start: {detail or said.error}"
+    name = said.name or node_label(config)
+    text = f"node {name!r} failed to start: {detail or said.error}"
     try:
         reason = StartFailure(said.reason or StartFailure.OTHER)
     except ValueError:
         reason = StartFailure.OTHER
     if reason is StartFailure.ADDRESS_IN_USE:
-        return AddressInUse(text, node=config.name, host=config.host, port=config.port)
+        return AddressInUse(text, node=name, host=config.host, port=config.port)
     if reason is StartFailure.JOIN_FAILED:
-        return JoinFailed(text, node=config.name, peers=config.peers, reason=said.message)
-    return NodeStartError(text, node=config.name)
+        return JoinFailed(text, node=name, peers=config.peers, reason=said.message)
+    return NodeStartError(text, node=name)

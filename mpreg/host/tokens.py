@@ -10,13 +10,19 @@ from mpreg.errors import UsageError
 from mpreg.host import state
 
 
-def start_token(explicit: str | None, *, joining: bool) -> str:
-    """The token a new node uses: given, else stored; a new cluster makes (and stores) one."""
+def start_token(explicit: str | None, *, joining: bool, rejoin: bool = False) -> str:
+    """The token a new node uses: given, else stored; a new cluster makes (and stores) one.
+
+    ``rejoin``: a head given seeds, which may be rejoining its cluster, keeps
+    the stored token rather than making a new one.
+    """
     stored = state.read_token()
     if explicit:
         if not joining or stored is None:
             state.write_token(explicit)
         return explicit
+    if rejoin and stored:
+        return stored
     if joining:
         if stored is None:
             raise UsageError(

@@ -23,16 +23,18 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Literal
 
 from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
-from mpreg.config import NodeConfig
+from mpreg.config import NodeConfig, default_node_name, short_hostname
 from mpreg.membership import MemberInfo, SwimConfig
 from mpreg.node.dispatch import CallDispatcher
-from mpreg.node.peering import Peering
+from mpreg.node.peering import JOIN_TIMEOUT, Peering
 from mpreg.node.pressure import Backpressure
 from mpreg.node.routing import RoutingTable
+from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.workers import Workers
@@ -70,7 +72,7 @@ class Node:
         if not config.token:
             raise ValueError("a node needs a cluster token: nobody without it may run code")
         self.config = config
-        self.node_id = f"{config.name}-{secrets.token_hex(3)}"
+        self.node_id = f"{config.name or short_hostname()}-{secrets.token_hex(3)}"
         self.token = config.token.encode()
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
@@ -126,6 +128,8 @@ class Node:
         self._server = await loop.create_server(self._accept, cfg.host, cfg.port)
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{cfg.advertise_host or cfg.host}:{port}"
+        if not cfg.name:  # unnamed: "<short host name>-<port>", unique in any cluster
+            cfg = self.config = replace(cfg, name=default_node_name(port))
         role: Literal["SERVER", "BALANCER"] = "SERVER" if cfg.resources or actors else "BALANCER"
         self.info = NodeInfo(self.node_id, cfg.name, self.address, role)
         log.info("node %s listening on %s", self.node_id, self.address)
@@ -146,8 +150,15 @@ class Node:
         # Join only once this node's own endpoints serve, so the view that
         # introduces it already carries them.
         await self.wait_ready()
-        for peer in cfg.peers:
-            await self.join(peer)
+        own = (self.address, f"{cfg.host}:{port}")
+        await join_seeds(
+            cfg.peers,
+            self.join,
+            timeout=JOIN_TIMEOUT,
+            own=own,
+            optional=cfg.join_optional,
+            node=cfg.name,
+        )
         return self.address
 
     async def wait_ready(self, timeout: float | None = None) -> None:

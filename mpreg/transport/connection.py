@@ -63,6 +63,12 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def crosses_hosts(local: str, peer: str) -> bool:
+    """True for a link between two hosts: lz4 pays there. A peer at our own address
+    (a worker dialling its node's interface address) is this host."""
+    return not _is_loopback(peer) and peer != local
+
+
 class Connection(asyncio.Protocol):
     """An mpreg link. ``ready`` resolves to the peer once authenticated."""
 
@@ -114,7 +120,8 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_address = f"{peer[0]}:{peer[1]}"
-            self.compress = not _is_loopback(peer[0])
+            local = transport.get_extra_info("sockname")
+            self.compress = crosses_hosts(local[0] if isinstance(local, tuple) else "", peer[0])
         self._timeout = self._loop.call_later(HANDSHAKE_TIMEOUT, self._handshake_timed_out)
         first = self._auth.start()
         if first:

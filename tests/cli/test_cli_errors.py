@@ -154,13 +154,13 @@ def test_no_token_anywhere_says_so_and_where_to_get_one(shell: Shell, args: tupl
 
 def test_no_token_with_a_local_cluster_running_says_so(shell: Shell) -> None:
     shell.ok("start", "--head", "--port", "0", "--workers", "0")
-    shell.records()
+    (head,) = shell.records()
     token = (shell.home / "token").read_text().strip()
     (shell.home / "token").unlink()
     for args in CONNECTING:
         one_line_error(shell.run(*args), 2, "no cluster token found")
-    assert "head" in shell.ok("status", "--token", token)
-    assert "head" in shell.ok("status", MPREG_TOKEN=token)
+    assert head.name in shell.ok("status", "--token", token)
+    assert head.name in shell.ok("status", MPREG_TOKEN=token)
 
 
 def test_a_wrong_token_is_an_authentication_error(shell: Shell) -> None:
