@@ -75,8 +75,8 @@ class NodeConfig:
     # Failure detection (SWIM, mpreg.membership): each member probes one other
     # every ``probe_interval`` s; no answer within ``probe_timeout`` (directly
     # or through others) makes it suspect, and ``suspect_timeout`` s later dead.
-    probe_interval: float = 1.0
-    probe_timeout: float = 0.5
+    probe_interval: float = 0.5
+    probe_timeout: float = 0.25
     suspect_timeout: float = 3.0
 
 

@@ -161,7 +161,10 @@ class Swim:
             return []
         out: list[Instruction] = []
         if self._table.get(info.node_id) is None:
-            self._view.merge_member(MemberUpdate(info, 0, ALIVE), now, out)
+            joiner = MemberUpdate(info, 0, ALIVE)
+            self._view.merge_member(joiner, now, out)
+            # A newcomer is news every member wants now (to link to it), not in a few rounds.
+            self._view.push((joiner,), out)
         for seq in [s for s, p in self._probes.items() if p.target == info.node_id]:
             del self._probes[seq]
         out.append(Send(info.node_id, self._view.sync()))
