@@ -48,6 +48,7 @@ from mpreg.protocol.messages import (
     ForwardCall,
     ForwardCancel,
     ForwardDone,
+    MembersChanged,
     NodeInfo,
     PeerHello,
     Release,
@@ -106,6 +107,7 @@ class Node:
         self._server: asyncio.Server | None = None
         self._initial_slots: list[WorkerSlot] = []
         self._stopping = False
+        self._members_announced: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"<Node {self.node_id} {self.address} peers={len(self.peering.table)}>"
@@ -200,6 +202,8 @@ class Node:
                 self.pressure.add_client(conn)
                 conn.on_message = lambda c, m: self._on_client_message(session, m)
                 conn.on_close = lambda c, e: self._on_client_close(session)
+                # Whom the client may fail over to if this node goes away.
+                conn.send(MembersChanged(self.member_addresses()))
             case "worker":
                 endpoint_id = str(peer.meta.get("endpoint_id", ""))
                 if not self.workers.attach(endpoint_id, conn):
@@ -214,6 +218,21 @@ class Node:
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
                 conn.on_pressure = self.pressure.link_pressure
+
+    def member_addresses(self) -> tuple[str, ...]:
+        """This node's address, then those of the peers it routes to: where clients may go."""
+        return (self.address, *self.peering.table.alive_addresses())
+
+    def announce_members(self) -> None:
+        """Tell every connected client the current members (after the set of peers changed)."""
+        members = self.member_addresses()
+        if frozenset(members) == self._members_announced:
+            return  # a duplicate link came or went: the set of members is the same
+        self._members_announced = frozenset(members)
+        message = MembersChanged(members)
+        for session in self.sessions:
+            if session.conn.state is ConnState.OPEN:
+                session.conn.send(message)
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:
@@ -282,6 +301,7 @@ class Node:
                 self.peering.on_forward_cancel(conn, cid)
             case PeerHello():
                 self.peering.on_hello(conn, message)
+                self.announce_members()
             case EndpointsChanged():
                 self.peering.on_endpoints_changed(message)
             case StatusRequest(request_id=rid, local_only=local_only):
@@ -294,3 +314,4 @@ class Node:
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
         self.peering.on_close(conn)
+        self.announce_members()
