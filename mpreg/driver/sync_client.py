@@ -101,6 +101,7 @@ class SyncClient:
         self.token = token
         self._conn: BlockingConnection | None = None
         self._generation = 0  # the client's when _conn was opened: its node
+        self._address = ""  # that node's
         self._lock = threading.Lock()
         self._task_ids = TaskIds()
         self.last_where: dict[str, str] = {}
@@ -170,7 +171,7 @@ class SyncClient:
                 raise cause from cause.__cause__  # no other node to go to
             if retries <= 0:
                 raise ClusterUnavailable(
-                    f"lost node {self.client.address} while the request ran; it was not "
+                    f"lost node {self._address} while the request ran; it was not "
                     "re-sent to another node because it must not repeat (retries=0)"
                 ) from cause
             return Handover(retries - 1, _left(deadline), self._generation)
@@ -225,7 +226,8 @@ class SyncClient:
             if not client.connected:
                 raise ClusterUnavailable(f"reconnecting (lost node {client.address})")
             self._generation = generation  # also when it fails: the node found gone
-            host, port = parse_address(client.address)
+            self._address = client.address
+            host, port = parse_address(self._address)
             handshake = Handshake(
                 "connector", self.token.encode(), PeerIdentity("client", "sync-client")
             )
