@@ -162,7 +162,6 @@ class Client:
             futures=self._future_id,
             deadline=deadline_after(timeout),
         )
-        self.link.reconnect()  # raises if closed; after giving up, looks for a member again
         first = batch.batch_id
         collector = Collector(names)
         waiter = PendingRequest(collector, batch, asyncio.get_running_loop())

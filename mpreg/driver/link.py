@@ -82,7 +82,12 @@ class NodeLink:
 
     @property
     def state(self) -> str:
-        return "open" if self.connected else "reconnecting" if self._failover else "closed"
+        """open, reconnecting, unavailable (gave up: the next request looks again), closed."""
+        if self.connected:
+            return "open"
+        if self._failover is not None:
+            return "reconnecting"
+        return "closed" if self.closing or self.conn is None else "unavailable"
 
     async def open(self) -> None:
         """Connect to ``address``; raises ClusterUnavailable or AuthenticationError."""

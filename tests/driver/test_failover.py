@@ -253,7 +253,7 @@ def test_with_every_member_dead_requests_fail_within_the_reconnect_timeout(
             assert all(member.address in message for member in cluster.nodes)
         with pytest.raises(ClusterUnavailable):
             pending.result(timeout=10)
-        assert "closed" in repr(c) or "reconnecting" in repr(c)
+        assert repr(c).endswith(f"{cluster.nodes[0].address} unavailable>")
 
 
 # --- the async client -----------------------------------------------------------------
