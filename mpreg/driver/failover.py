@@ -4,8 +4,10 @@ The node tells its clients the cluster's members (``MembersChanged``); a
 :class:`Members` keeps the latest list and the address the driver was given.
 When the connection is lost without the user closing it, the client dials
 the members one after the other (:func:`dial_first`) until one answers or
-``reconnect_timeout`` passes, and re-sends to the new node what the lost one
-took with it, when that is allowed (:func:`resend_batch`, :func:`inline_results`).
+``reconnect_timeout`` passes. What the lost node took with it is sorted at
+the loss (:func:`hold_for_resend`) and sent to the new node when that is
+allowed; argument futures whose results stayed on the lost node go by value
+(:func:`spec_to_send`).
 
 A task whose results never arrived may run again only if its retry budget
 allows it: the re-send uses one of its ``retries``, and a task with
