@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import time
 from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
@@ -20,9 +21,10 @@ from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
+from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
-from mpreg.driver.sync_client import SyncClient
+from mpreg.driver.sync_client import Handover, SyncClient
 from mpreg.errors import DeadlineExceeded, MpregError
 from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
@@ -97,6 +99,7 @@ def init(
     modules: Sequence[str] = (),
     workers: int | None = None,
     resources: Sequence[str] = (),
+    reconnect_timeout: float = RECONNECT_TIMEOUT,
 ) -> str:
     """Connect this process to a cluster; return the node address in use.
 
@@ -105,8 +108,10 @@ def init(
     embedded local cluster (one node with its default workers plus
     ``actors`` and ``functions``: objects, or ``"module:Name"`` strings) in
     child processes that end with this process. Calling it
-    again with the same address is a no-op. Raises ClusterUnavailable or
-    AuthenticationError.
+    again with the same address is a no-op. If that node goes away later,
+    the driver reconnects to another cluster member, looking for one for at
+    most ``reconnect_timeout`` seconds (README, "Failure behaviour"). Raises
+    ClusterUnavailable or AuthenticationError.
     """
     global _runtime
     with _lock:
@@ -119,7 +124,17 @@ def init(
         runtime = _Runtime()
         try:
             runtime.address = runtime.run(
-                _connect(runtime, address, token, actors, functions, modules, workers, resources)
+                _connect(
+                    runtime,
+                    address,
+                    token,
+                    actors,
+                    functions,
+                    modules,
+                    workers,
+                    resources,
+                    reconnect_timeout,
+                )
             )
         except BaseException:
             runtime.close()
@@ -137,6 +152,7 @@ async def _connect(
     modules: Sequence[str],
     workers: int | None,
     resources: Sequence[str],
+    reconnect_timeout: float,
 ) -> str:
     if address is None:
         cluster = LocalCluster()
@@ -163,10 +179,10 @@ async def _connect(
         from mpreg.host.state import default_token
 
         token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
-    client = Client(address, token=token)
+    client = Client(address, token=token, reconnect_timeout=reconnect_timeout)
     await client.connect()
     runtime.client = client
-    runtime.sync = SyncClient(address, client.token)
+    runtime.sync = SyncClient(client, client.token)
     return address
 
 
@@ -193,14 +209,38 @@ def request(
     sync = runtime.sync
     if sync is not None and threading.current_thread() is not runtime.thread:
         result = sync.request(commands, timeout=timeout, return_all=return_all, retries=retries)
-        if result is not None:  # None: Futures inside, or another thread has the connection
+        if not isinstance(result, Handover):
             runtime.last_where = sync.last_where
             return result
+        # Futures inside, another thread has the connection, or the node was lost.
+        if result.lost is not None:
+            answer = runtime.run(_after_loss(client, result, commands, return_all))
+            runtime.last_where = client.last_where
+            return answer
+        timeout, retries = result.timeout, result.retries
     result = runtime.run(
         client.request(commands, timeout=timeout, return_all=return_all, retries=retries)
     )
     runtime.last_where = client.last_where
     return result
+
+
+async def _after_loss(
+    client: Client,
+    handover: Handover,
+    commands: Sequence[Command],
+    return_all: bool,
+) -> dict[str, Any]:
+    """A request whose node the sync path lost: once the client saw the loss, it sends it."""
+    assert handover.lost is not None
+    timeout = handover.timeout
+    started = time.monotonic()
+    await client.link.lost_elsewhere(handover.lost)
+    if timeout is not None:
+        timeout = max(0.0, timeout - (time.monotonic() - started))
+    return await client.request(
+        commands, timeout=timeout, return_all=return_all, retries=handover.retries
+    )
 
 
 def submit(

@@ -19,7 +19,10 @@ from typing import Any
 
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
+from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
+from mpreg.driver.inflight import InFlight
+from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
 from mpreg.driver.planner import plan_request
 from mpreg.driver.requests import (
@@ -34,22 +37,20 @@ from mpreg.errors import (
     ClusterUnavailable,
     DeadlineExceeded,
     PlanError,
-    SerializationError,
     TaskCancelled,
 )
-from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.failures import from_info
-from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
     Deploy,
+    MembersChanged,
     Reply,
     StatusRequest,
-    SubmitBatch,
     TaskDone,
 )
 from mpreg.status import ClusterStatus
-from mpreg.transport.connection import Connection, ConnState, connect, parse_address
+from mpreg.transport.connection import Connection, ConnState
 from mpreg.transport.replies import PendingReplies
 
 log = logging.getLogger(__name__)
@@ -58,20 +59,30 @@ STATUS_TIMEOUT = 30.0
 
 
 class Client:
-    """An asyncio connection to an mpreg cluster (any node).
+    """An asyncio connection to an mpreg cluster (any node), failing over to another member.
 
-    ``token`` defaults to ``$MPREG_TOKEN``. Raises ClusterUnavailable if the
-    node cannot be reached and AuthenticationError if it refuses the token.
+    ``token`` defaults to ``$MPREG_TOKEN``. :meth:`connect` raises
+    ClusterUnavailable if the node cannot be reached and AuthenticationError if
+    it refuses the token. If the node goes away later (not closed by the user),
+    the client reconnects in the background to another member its node
+    announced, for at most ``reconnect_timeout`` seconds, and re-sends what the
+    lost node took with it where retries allow (:mod:`mpreg.driver.failover`).
     """
 
-    def __init__(self, address: str, *, token: str | None = None, name: str = "client") -> None:
-        self.address = address
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        name: str = "client",
+        reconnect_timeout: float = RECONNECT_TIMEOUT,
+    ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
         self.name = name
-        self.node_name = ""
-        self._conn: Connection | None = None
+        self.link = NodeLink(self, address, self.token, name, reconnect_timeout)
         self._task_ids = TaskIds()
-        self._waiting: dict[int, PendingRequest | Future] = {}
+        self._inflight = InFlight()
+        self._waiting = self._inflight.waiting  # the hot path's own name for it
         self._replies = PendingReplies()  # status and deploy questions
         self._outbox = Outbox(self._send_notice)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -79,11 +90,35 @@ class Client:
         self.last_where: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"<mpreg.Client {self.address} {'open' if self.connected else 'closed'}>"
+        return f"<mpreg.Client {self.address} {self.link.state}>"
+
+    @property
+    def address(self) -> str:
+        """The node in use: another member's after a failover."""
+        return self.link.address
+
+    @property
+    def node_name(self) -> str:
+        return self.link.node_name
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the connection is lost or replaced (the sync path follows it)."""
+        return self.link.generation
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The cluster members this client may fail over to (its first address first)."""
+        return self.link.members.addresses
 
     @property
     def connected(self) -> bool:
-        return self._conn is not None and self._conn.state is ConnState.OPEN
+        return self.link.connected
+
+    @property
+    def _conn(self) -> Connection | None:
+        """The connection in use, if any (tests watch its messages)."""
+        return self.link.conn
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -93,23 +128,13 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        host, port = parse_address(self.address)
         self._loop = self._outbox.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        identity = PeerIdentity("client", self.name)
-        self._conn = await connect(
-            host,
-            port,
-            Handshake("connector", self.token.encode(), identity),
-            on_message=self._on_message,
-            on_close=self._on_close,
-        )
-        self.node_name = self._conn.peer.name if self._conn.peer else ""
+        await self.link.open()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            await self._conn.closed
+        """Disconnect for good (no failover); whatever still waits fails with ClusterUnavailable."""
+        await self.link.close()
 
     # --- requests -------------------------------------------------------------------
 
@@ -124,7 +149,10 @@ class Client:
         """Run a DAG of commands; return ``{sink name: result}`` (every name with return_all).
 
         Raises PlanError or NoRouteError before anything runs, RemoteError if a
-        function raised, DeadlineExceeded after ``timeout`` seconds.
+        function raised, DeadlineExceeded after ``timeout`` seconds,
+        ClusterUnavailable if no cluster member can be reached (or the node was
+        lost while a request with ``retries=0`` ran). While the client fails
+        over to another node the request waits for it.
         """
         batch, names = build_batch(
             commands,
@@ -135,23 +163,23 @@ class Client:
             deadline=deadline_after(timeout),
         )
         first = batch.batch_id
-        conn = self._require_conn()
         collector = Collector(names)
-        waiter = PendingRequest(collector, asyncio.get_running_loop())
+        waiter = PendingRequest(collector, batch, asyncio.get_running_loop())
         for spec in batch.tasks:
             self._waiting[spec.task_id] = waiter
         self._waiting[-first] = waiter  # rejection comes by batch id
         try:
             try:
                 async with asyncio.timeout(timeout):
-                    await conn.drain()  # backpressure: a node that is not keeping up
-                    conn.send(batch)
+                    await self.link.send(batch)
+                    waiter.sent = True
                     await waiter.done
             except TimeoutError:
                 self.cancel_tasks(spec.task_id for spec in batch.tasks)
+                where = "" if self.connected else "; the client is reconnecting"
                 raise DeadlineExceeded(
                     f"request did not finish within {timeout:g}s "
-                    f"(waiting on {collector.missing_names()})"
+                    f"(waiting on {collector.missing_names()}{where})"
                 ) from None
             except asyncio.CancelledError:
                 # Whoever awaited gave up (a cancelled task, a sync caller's interrupt).
@@ -180,24 +208,37 @@ class Client:
         passed to ``fun``: give ``fun`` an argument of one of those names
         positionally. ``retries``: as for :meth:`request`. ``timeout``: seconds
         until the call's deadline; the Future then fails with DeadlineExceeded
-        and the cluster drops the call. Call this on the client's loop.
+        and the cluster drops the call. Call this on the client's loop. While
+        the client fails over, the call is sent once it has reconnected.
         """
         task_id = self._task_ids.take()
         name = f"{fun}#{task_id}"
         # A bare str stays one, so the planner refuses it ("iris" is not ["iris"]).
         wanted = datasets if isinstance(datasets, str) else list(datasets)
+        deps: list[Future] = []
+
+        def link(value: Any) -> int | None:
+            dep_id = self._own_future_id(value)
+            if dep_id is not None:
+                deps.append(value)  # kept: re-sent by value if its node goes away
+            return dep_id
+
         plan = plan_request(
-            [Command(name, fun, args, wanted, kwargs)],
-            first_task_id=task_id,
-            futures=self._future_id,
+            [Command(name, fun, args, wanted, kwargs)], first_task_id=task_id, futures=link
         )
         spec = task_spec(plan.tasks[0], retries, keep=True, deadline=deadline_after(timeout))
-        conn = self._require_conn()
+        self.link.reconnect()  # raises if closed; after giving up, looks for a member again
         future = Future(self, task_id, name)
+        future.spec = spec
+        if deps:
+            future.deps = tuple(deps)
         self._waiting[task_id] = future
         self._waiting[-task_id] = future
-        conn.send(SubmitBatch(task_id, (spec,)))
-        if timeout is not None:
+        conn = self.link.conn
+        if conn is not None and conn.state is ConnState.OPEN:
+            self._inflight.send_future(future, conn, self.link.generation)
+        # else it goes out once the link has reconnected
+        if timeout is not None and not future.done():
             # Settled here at the deadline, whatever the node does.
             future.timer = asyncio.get_running_loop().call_later(
                 timeout, self._expire, future, timeout
@@ -207,7 +248,8 @@ class Client:
     async def status(self, *, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:
         """A snapshot of every node, actor and worker of the cluster.
 
-        Raises DeadlineExceeded if the node does not answer within ``timeout``.
+        Raises DeadlineExceeded if the node does not answer within ``timeout``,
+        ClusterUnavailable if it was lost before it answered (ask again).
         """
         reply = await self._ask(lambda rid: StatusRequest(rid), timeout, "cluster status")
         assert isinstance(reply.value, ClusterStatus)
@@ -221,7 +263,8 @@ class Client:
         Classes defined in ``__main__`` or a notebook are shipped by value.
         Raises RemoteError if ``__init__`` raised, ActorDiedError if a replica
         kept dying during start-up, DeadlineExceeded after ``timeout`` (the
-        default waits as long as loading the dataset takes).
+        default waits as long as loading the dataset takes), ClusterUnavailable
+        if the node was lost before it answered.
         """
         spec, default_replicas = actor_spec(cls)
         blob = dumps_value(spec, what=f"actor class {spec.label}")
@@ -256,7 +299,7 @@ class Client:
 
     def _drop_futures(self, futures: Sequence[Future]) -> None:
         for future in futures:
-            self._forget(future)
+            self._inflight.forget(future)
         self.cancel_tasks(f.task_id for f in futures)
 
     def _expire(self, future: Future, timeout: float) -> None:
@@ -267,7 +310,7 @@ class Client:
 
     # --- internals ------------------------------------------------------------------
 
-    def _future_id(self, value: Any) -> int | None:
+    def _own_future_id(self, value: Any) -> int | None:
         """The task id of a Future argument (the planner turns it into a dependency)."""
         if not isinstance(value, Future):
             return None
@@ -279,17 +322,23 @@ class Client:
             raise TaskCancelled(f"{value!r} was cancelled: its result will never exist")
         return value.task_id
 
-    def _require_conn(self) -> Connection:
-        if self._conn is None or self._conn.state is not ConnState.OPEN:
-            raise ClusterUnavailable(f"not connected to {self.address}")
-        return self._conn
+    def _future_id(self, value: Any) -> int | None:
+        """As :meth:`_own_future_id`, for a request: its result must be on the node in use."""
+        task_id = self._own_future_id(value)
+        if task_id is not None and value.done() and value.generation != self.generation:
+            raise ClusterUnavailable(
+                f"{value!r} finished on a node that has gone away, with its result: "
+                "pass its result (future.result()) instead"
+            )
+        return task_id
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
-        conn = self._require_conn()
         try:
-            async with self._replies.expect() as (rid, future), asyncio.timeout(timeout):
-                conn.send(make(rid))
-                return await future
+            async with asyncio.timeout(timeout):
+                conn = await self.link.connection()
+                async with self._replies.expect() as (rid, future):
+                    conn.send(make(rid))
+                    return await future
         except TimeoutError:
             raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s") from None
 
@@ -300,59 +349,41 @@ class Client:
                 if isinstance(waiter, PendingRequest):
                     waiter.on_done(message)
                 elif isinstance(waiter, Future):
-                    self._forget(waiter)
-                    self._settle(waiter, message)
+                    self._inflight.forget(waiter)
+                    self._inflight.settle(waiter, message)
             case BatchRejected(batch_id=bid, error=error):
                 waiter = self._waiting.get(-bid)
                 if isinstance(waiter, PendingRequest):
                     self._waiting.pop(-bid, None)
                     waiter.fail(from_info(error))
                 elif isinstance(waiter, Future):
-                    self._forget(waiter)
+                    self._inflight.forget(waiter)
                     waiter._fail(from_info(error))
             case Reply():
                 self._replies.resolve(message)
+            case MembersChanged(addresses=addresses):
+                self.link.on_members(addresses)
             case _:
                 log.warning("node sent unexpected %s", type(message).__name__)
-
-    def _forget(self, future: Future) -> None:
-        """No more answers expected for it: drop its entries and its deadline timer."""
-        for key in (future.task_id, -future.task_id):
-            if self._waiting.get(key) is future:
-                del self._waiting[key]
-        if future.timer is not None:
-            future.timer.cancel()
-            future.timer = None
-
-    def _settle(self, future: Future, message: TaskDone) -> None:
-        if future.done():
-            return  # cancelled, or expired, here first: the late answer is dropped
-        future.where = message.where
-        if message.error is not None:
-            future._fail(from_info(message.error, message.where))
-            return
-        assert message.result is not None
-        try:
-            future._finish(loads_value(message.result, what=f"the result of {future.command!r}"))
-        except SerializationError as exc:
-            future._fail(exc)
-
-    def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
-        lost = ClusterUnavailable(f"lost the connection to {self.address}")
-        for waiter in set(self._waiting.values()):
-            if isinstance(waiter, PendingRequest):
-                waiter.fail(lost)
-            else:
-                self._forget(waiter)
-                waiter._fail(lost)
-        self._waiting.clear()
-        self._replies.fail_all(lost)
 
     def _release_later(self, task_id: int) -> None:
         """Called from Future.__del__ (any thread): the node may free its result."""
         self._outbox.release(task_id)
 
     def _send_notice(self, message: object) -> None:
-        if self.connected:
-            assert self._conn is not None
-            self._conn.send(message)
+        conn = self.link.conn
+        if conn is not None and conn.state is ConnState.OPEN:
+            conn.send(message)
+
+    # --- failing over (the link calls these) ------------------------------------------
+
+    def _on_lost(self, lost: str) -> None:
+        self._replies.fail_all(ClusterUnavailable(f"lost node {lost} before it answered"))
+        self._inflight.on_lost(lost)
+
+    def _on_reconnected(self, conn: Connection) -> None:
+        self._inflight.on_reconnected(conn, self.link.generation)
+
+    def _on_unavailable(self, error: ClusterUnavailable) -> None:
+        self._inflight.fail_all(error)
+        self._replies.fail_all(error)

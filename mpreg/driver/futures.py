@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
 from mpreg.errors import DeadlineExceeded, TaskCancelled, UsageError
+from mpreg.protocol.messages import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class Future:
         "_value",
         "_woken",
         "command",
+        "deps",
+        "generation",
+        "spec",
         "task_id",
         "timer",
         "where",
@@ -90,6 +94,12 @@ class Future:
         self._woken: list[asyncio.Future[None]] = []
         # The client's timer for a submit(timeout=...): touched on its loop thread only.
         self.timer: asyncio.TimerHandle | None = None
+        # The client's, on its loop thread, to send the call to another node if its
+        # own goes away while it runs: what was sent, the connection it went out on
+        # (0: not sent yet), and the futures its arguments use.
+        self.spec: TaskSpec | None = None
+        self.generation = 0
+        self.deps: tuple[Future, ...] = ()
 
     def __repr__(self) -> str:
         state = self._state.value

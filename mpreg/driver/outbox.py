@@ -13,16 +13,25 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from mpreg.driver.requests import Collector
-from mpreg.protocol.messages import Cancel, Release, TaskDone
+from mpreg.protocol.messages import Cancel, Release, SubmitBatch, TaskDone
 
 
 class PendingRequest:
-    """One request() in flight on the client's loop."""
+    """One request() in flight on the client's loop.
 
-    __slots__ = ("collector", "done")
+    It keeps its ``batch``: if the node is lost while it runs, the client may
+    send it to another one (:func:`mpreg.driver.failover.resend_batch`).
+    ``sent`` tells a request already out from one still waiting to go.
+    """
 
-    def __init__(self, collector: Collector, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("batch", "collector", "done", "sent")
+
+    def __init__(
+        self, collector: Collector, batch: SubmitBatch, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.collector = collector
+        self.batch = batch
+        self.sent = False
         self.done: asyncio.Future[None] = loop.create_future()
 
     def on_done(self, message: TaskDone) -> None:
@@ -46,7 +55,9 @@ class Outbox:
     """Releases and cancels for the node, sent once per loop iteration by ``send``.
 
     ``send`` is called on the loop's thread and may drop the message when the
-    connection is gone (there is nothing left to release or cancel then).
+    connection is gone (there is nothing left to release or cancel then; after
+    a failover the new node has none of the old one's tasks either, and ignores
+    the ids of those it never had).
     """
 
     def __init__(self, send: Callable[[object], None]) -> None:

@@ -4,6 +4,12 @@ The sync facade (``mpreg.request``) uses this when it can: one send and the
 answers read right here, instead of a hop to the client's event-loop thread
 and back. A request that passes Futures (they live in the async client's
 session), or a second thread calling at the same time, goes the async way.
+
+The blocking connection goes to the async client's node and follows it when
+it fails over (``generation``). When the node is lost, the request is handed
+to the async client (:class:`Handover`), which waits for the next node: as it
+was, if it never got out whole; with one retry used, if it was lost while it
+ran; never, if it must not repeat (``retries=0``): that raises ClusterUnavailable.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from mpreg.commands import Command
 from mpreg.driver.futures import Future
@@ -42,13 +49,59 @@ class _NotHere(Exception):
     """
 
 
-class SyncClient:
-    """Blocking request() over its own connection; opened on first use."""
+class _Lost(Exception):
+    """The connection was lost after the whole request went out (caught in this module)."""
 
-    def __init__(self, address: str, token: str) -> None:
+
+class Followed(Protocol):
+    """The async client whose node the sync path uses (:class:`~mpreg.driver.client.Client`)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+
+class _Fixed:
+    """One node, for a SyncClient used on its own: no async client to fail over with."""
+
+    def __init__(self, address: str) -> None:
         self.address = address
+        self.generation = 1
+        self.connected = True
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The request goes the async way, with these ``retries`` and ``timeout``.
+
+    ``lost`` is the generation of the client's connection whose node the sync
+    path saw go away (the async client waits until it saw it too), else None.
+    """
+
+    retries: int
+    timeout: float | None
+    lost: int | None = None
+
+
+class SyncClient:
+    """Blocking request() over its own connection to the followed client's node; opened on use.
+
+    Given an address instead of a client, it uses that one node, and losing it
+    raises ClusterUnavailable.
+    """
+
+    def __init__(self, client: Followed | str, token: str) -> None:
+        self._follows = not isinstance(client, str)
+        self.client: Followed = _Fixed(client) if isinstance(client, str) else client
         self.token = token
         self._conn: BlockingConnection | None = None
+        self._generation = 0  # the client's when _conn was opened: its node
+        self._address = ""  # that node's
         self._lock = threading.Lock()
         self._task_ids = TaskIds()
         self.last_where: dict[str, str] = {}
@@ -60,18 +113,20 @@ class SyncClient:
         timeout: float | None,
         return_all: bool,
         retries: int = DEFAULT_RETRIES,
-    ) -> dict[str, Any] | None:
-        """Like Client.request; None when the async path must take it.
+    ) -> dict[str, Any] | Handover:
+        """Like Client.request, or a Handover when the async path must take it.
 
         That is when ``commands`` pass Futures (they live in the async
-        client's session) or another thread is using this connection.
+        client's session), another thread is using this connection, or the
+        node is (being) failed over from. Raises ClusterUnavailable if the node
+        was lost while a request with ``retries=0`` ran.
         """
         if not self._lock.acquire(blocking=False):
-            return None
+            return Handover(retries, timeout)
         try:
             return self._request(commands, timeout, return_all, retries)
         except _NotHere:
-            return None
+            return Handover(retries, timeout)
         finally:
             self._lock.release()
 
@@ -82,7 +137,7 @@ class SyncClient:
 
     def _request(
         self, commands: Sequence[Command], timeout: float | None, return_all: bool, retries: int
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | Handover:
         deadline = None if timeout is None else time.monotonic() + timeout
         batch, names = build_batch(
             commands,
@@ -94,22 +149,39 @@ class SyncClient:
         )
         first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
-        conn = self._connection()
-        sent = False
         try:
+            conn = self._connection()
             conn.send(batch, deadline)
-            sent = True
+        except ClusterUnavailable:
+            if not self._follows:
+                raise
+            # Nothing went out whole: the async client sends it once it has a node.
+            return Handover(retries, _left(deadline), self._generation)
+        except KeyboardInterrupt:
+            # A half-sent batch gets no Cancel: the node only sees a broken frame
+            # and a disconnect. This connection is done; the next request opens one.
+            self.close_connection()
+            raise
+        try:
             return self._collect(conn, Collector(names), ids, first, deadline, timeout)
+        except _Lost as lost:
+            cause = lost.__cause__
+            assert isinstance(cause, ClusterUnavailable)
+            if not self._follows:
+                raise cause from cause.__cause__  # no other node to go to
+            if retries <= 0:
+                raise ClusterUnavailable(
+                    f"lost node {self._address} while the request ran; it was not "
+                    "re-sent to another node because it must not repeat (retries=0)"
+                ) from cause
+            return Handover(retries - 1, _left(deadline), self._generation)
         except KeyboardInterrupt:
             # The interrupt button: stop the work in the cluster, then let it propagate.
-            # It may have cut a frame in half either way, so this connection is done
-            # (the next request opens a new one); a half-sent batch gets no Cancel, the
-            # node only sees a broken frame and a disconnect.
+            # It may have cut a frame in half, so this connection is done.
             try:
-                if sent:
-                    self._cancel(conn, ids)
+                self._cancel(conn, ids)
             finally:
-                conn.close()
+                self.close_connection()
             raise
 
     def _collect(
@@ -124,6 +196,8 @@ class SyncClient:
         while not collector.finished:
             try:
                 message = conn.receive(deadline)
+            except ClusterUnavailable as exc:
+                raise _Lost from exc
             except DeadlineExceeded:
                 self._cancel(conn, ids)
                 raise DeadlineExceeded(
@@ -143,24 +217,41 @@ class SyncClient:
         return collector.ordered_results()
 
     def _connection(self) -> BlockingConnection:
+        """The connection to the client's node; ClusterUnavailable while it has none."""
         conn = self._conn
-        if conn is None or conn.closed:
-            host, port = parse_address(self.address)
+        client = self.client
+        if conn is None or conn.closed or self._generation != client.generation:
+            self.close_connection()  # to a node the client no longer uses
+            generation = client.generation
+            if not client.connected:
+                raise ClusterUnavailable(f"reconnecting (lost node {client.address})")
+            self._generation = generation  # also when it fails: the node found gone
+            self._address = client.address
+            host, port = parse_address(self._address)
             handshake = Handshake(
                 "connector", self.token.encode(), PeerIdentity("client", "sync-client")
             )
-            try:
-                conn = self._conn = BlockingConnection.open(host, port, handshake)
-            except ClusterUnavailable:
-                self._conn = None
-                raise
+            conn = self._conn = BlockingConnection.open(host, port, handshake)
         return conn
+
+    def close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self.close_connection()
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (time.monotonic()); DeadlineExceeded once it passed."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("the request passed its deadline while its node was lost")
+    return left
 
 
 def _no_futures(value: Any) -> int | None:

@@ -51,6 +51,7 @@ from mpreg.protocol.messages import (
     ForwardCancel,
     ForwardDone,
     Gossip,
+    MembersChanged,
     NodeInfo,
     Release,
     Reply,
@@ -89,6 +90,7 @@ class Node:
             on_message=self._on_peer_message,
             on_close=self._on_peer_close,
             on_link=self._on_peer_link,
+            on_members_changed=self.announce_members,
             config=SwimConfig(
                 probe_interval=config.probe_interval,
                 probe_timeout=config.probe_timeout,
@@ -114,6 +116,7 @@ class Node:
         self._server: asyncio.Server | None = None
         self._initial_slots: list[WorkerSlot] = []
         self._stopping = False
+        self._members_announced: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"<Node {self.node_id} {self.address} links={len(self.peering.links)}>"
@@ -221,6 +224,8 @@ class Node:
                 self.pressure.add_client(conn)
                 conn.on_message = lambda c, m: self._on_client_message(session, m)
                 conn.on_close = lambda c, e: self._on_client_close(session)
+                # Whom the client may fail over to if this node goes away.
+                conn.send(MembersChanged(self.member_addresses()))
             case "worker":
                 endpoint_id = str(peer.meta.get("endpoint_id", ""))
                 if not self.workers.attach(endpoint_id, conn):
@@ -234,6 +239,21 @@ class Node:
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
                 self.peering.opened(conn)
+
+    def member_addresses(self) -> tuple[str, ...]:
+        """This node's address, then those of the members now alive: where clients may go."""
+        return (self.address, *self.peering.alive_addresses())
+
+    def announce_members(self) -> None:
+        """Tell every connected client the current members (after the set of peers changed)."""
+        members = self.member_addresses()
+        if frozenset(members) == self._members_announced:
+            return  # a duplicate link came or went: the set of members is the same
+        self._members_announced = frozenset(members)
+        message = MembersChanged(members)
+        for session in self.sessions:
+            if session.conn.state is ConnState.OPEN:
+                session.conn.send(message)
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:

@@ -135,6 +135,19 @@ class Reply:
     error: ErrorInfo | None = None
 
 
+@message(23)
+@dataclass(frozen=True, slots=True)
+class MembersChanged:
+    """The cluster members a client may fail over to: its node's address first, then its peers'.
+
+    Sent when a client session is admitted and whenever the node's set of live
+    peers changes; the driver keeps the latest list and, when its node goes
+    away, reconnects to another member (:mod:`mpreg.driver.failover`).
+    """
+
+    addresses: tuple[str, ...]
+
+
 # --- node -> worker ---------------------------------------------------------
 
 

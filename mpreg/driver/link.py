@@ -1,0 +1,231 @@
+"""The driver's connection to its node, and failing over to another member when it is lost.
+
+A :class:`NodeLink` holds one connection at a time. When it closes without the
+user closing it (the node died, the link was cut), the link dials the members
+the node announced (:func:`~mpreg.driver.failover.dial_first`) in a background
+task it owns, for at most ``reconnect_timeout`` seconds; meanwhile
+:meth:`NodeLink.connection` makes callers wait for the new connection. What
+happens to the calls in flight is its owner's business (the
+:class:`~mpreg.driver.client.Client`): the link tells it through
+:class:`LinkOwner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from mpreg.driver.failover import Members, dial_first
+from mpreg.errors import ClusterUnavailable
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.tasks import TaskSet
+from mpreg.transport.connection import (
+    HANDSHAKE_TIMEOUT,
+    Connection,
+    ConnState,
+    connect,
+    parse_address,
+)
+
+log = logging.getLogger(__name__)
+
+# How long a request handed over by the sync path waits for the link to see the
+# loss the sync connection saw (the kernel closed both at once: about a loop turn).
+LOSS_GRACE = 1.0
+# How long open() waits for the node's member list (it follows the handshake at once).
+MEMBERS_WAIT = 2.0
+
+
+class LinkOwner(Protocol):
+    """What a link tells the client that uses it (all on the client's loop)."""
+
+    def _on_message(self, conn: Connection, message: object) -> None: ...
+
+    def _on_lost(self, lost: str) -> None:
+        """The node at ``lost`` went away; the link is reconnecting."""
+        ...
+
+    def _on_reconnected(self, conn: Connection) -> None:
+        """A new connection serves; it is used once this returns."""
+        ...
+
+    def _on_unavailable(self, error: ClusterUnavailable) -> None:
+        """No node is reachable (gave up reconnecting) or the user closed the link."""
+        ...
+
+
+class NodeLink:
+    """One connection to a cluster member at a time; ``address`` is the one in use."""
+
+    def __init__(
+        self, owner: LinkOwner, address: str, token: str, name: str, reconnect_timeout: float
+    ) -> None:
+        self._owner = owner
+        self.address = address
+        self.members = Members(address)
+        self.reconnect_timeout = reconnect_timeout
+        self.node_name = ""
+        self.conn: Connection | None = None
+        # Changes whenever the connection is lost or replaced (the sync path follows it).
+        self.generation = 0
+        self.closing = False  # the user closed it: never reconnect
+        self._handshake = Handshake("connector", token.encode(), PeerIdentity("client", name))
+        self._failover: asyncio.Future[None] | None = None  # set while reconnecting
+        self._tasks = TaskSet("client link")
+        self._members_heard = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None and self.conn.state is ConnState.OPEN
+
+    @property
+    def state(self) -> str:
+        """open, reconnecting, unavailable (gave up: the next request looks again), closed."""
+        if self.connected:
+            return "open"
+        if self._failover is not None:
+            return "reconnecting"
+        return "closed" if self.closing or self.conn is None else "unavailable"
+
+    async def open(self) -> None:
+        """Connect to ``address``; raises ClusterUnavailable or AuthenticationError."""
+        self.closing = False
+        self._members_heard.clear()
+        self._use(await self._dial(self.address, HANDSHAKE_TIMEOUT), self.address)
+        # Known from the start, so a node lost at once can be failed over from.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(MEMBERS_WAIT):
+                await self._members_heard.wait()
+
+    def on_members(self, addresses: tuple[str, ...]) -> None:
+        """The node announced the cluster's members (``MembersChanged``)."""
+        self.members.update(addresses)
+        self._members_heard.set()
+
+    async def close(self) -> None:
+        """Disconnect for good: stop reconnecting; the owner hears ``_on_unavailable``."""
+        self.closing = True
+        closed = ClusterUnavailable(f"the client of {self.address} was closed")
+        if self._failover is not None:
+            _settle(self._failover, closed)
+            self._failover = None
+        await self._tasks.close()  # a reconnect under way stops
+        if self.conn is not None:
+            self.conn.close()
+            await self.conn.closed
+        self._owner._on_unavailable(closed)
+
+    async def connection(self) -> Connection:
+        """The open connection, waiting while the link fails over; raises ClusterUnavailable."""
+        while True:
+            conn = self.conn
+            if conn is not None and conn.state is ConnState.OPEN:
+                return conn
+            self.reconnect()
+            assert self._failover is not None
+            await asyncio.shield(self._failover)
+
+    async def send(self, message: object) -> None:
+        """Send ``message`` once there is a connection (waiting while failing over) and
+        the node keeps up (backpressure); raises ClusterUnavailable."""
+        conn = self.conn
+        while True:
+            if conn is None or conn.state is not ConnState.OPEN:
+                conn = await self.connection()
+            try:
+                await conn.drain()
+            except ClusterUnavailable:
+                conn = None
+                continue  # lost before it went out: it goes to the next node as it is
+            conn.send(message)
+            return
+
+    def reconnect(self) -> None:
+        """Look for a member now, unless already looking (after giving up, it looks again).
+
+        Raises ClusterUnavailable if the link was never opened or was closed.
+        """
+        if self.conn is None or self.closing:
+            raise ClusterUnavailable(f"not connected to {self.address}")
+        if self._failover is None and self.conn.state is not ConnState.OPEN:
+            self._start_failover(self.address)
+
+    async def lost_elsewhere(self, generation: int, within: float = LOSS_GRACE) -> None:
+        """Another connection to this node (the sync path's) was just lost.
+
+        Wait (at most ``within`` seconds) until the link's own connection of
+        ``generation`` has closed too, so nothing more is sent to a node that
+        is gone; a request sent there now would be taken for one lost while it ran.
+        """
+        conn = self.conn
+        if self.generation != generation or conn is None or conn.state is not ConnState.OPEN:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await asyncio.shield(conn.closed)
+
+    # --- internals ------------------------------------------------------------------
+
+    async def _dial(self, address: str, timeout: float) -> Connection:
+        host, port = parse_address(address)
+        return await connect(
+            host,
+            port,
+            self._handshake,
+            on_message=self._owner._on_message,
+            on_close=self._on_close,
+            timeout=timeout,
+        )
+
+    def _use(self, conn: Connection, address: str) -> None:
+        self.conn = conn
+        self.address = address
+        self.node_name = conn.peer.name if conn.peer else ""
+        self.generation += 1
+
+    def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
+        if conn is not self.conn:
+            return  # an older connection, already replaced
+        self.generation += 1
+        if self.closing:
+            return  # close() tells the owner
+        self._owner._on_lost(self.address)
+        self._start_failover(self.address)
+
+    def _start_failover(self, lost: str) -> None:
+        self._failover = asyncio.get_running_loop().create_future()
+        self._tasks.spawn(self._fail_over(lost, self._failover))
+
+    async def _fail_over(self, lost: str, done: asyncio.Future[None]) -> None:
+        try:
+            conn, address = await dial_first(
+                lambda: self.members.order_after(lost), self._dial, timeout=self.reconnect_timeout
+            )
+        except ClusterUnavailable as exc:
+            log.warning("lost node %s; %s", lost, exc)
+            error = ClusterUnavailable(f"lost node {lost}; {exc}")
+            self._failover = None
+            self._owner._on_unavailable(error)
+            _settle(done, error)
+            return
+        if self.closing:  # closed while the dial finished
+            conn.close()
+            return
+        log.warning("lost node %s; reconnected to %s", lost, address)
+        self._use(conn, address)
+        self._failover = None
+        self._owner._on_reconnected(conn)
+        _settle(done, None)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    """Resolve a failover future; its error counts as seen (shielded waiters re-raise it)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+        future.exception()
