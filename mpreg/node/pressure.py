@@ -24,8 +24,11 @@ signals, and the dispatcher (a :class:`Holder`) is told what to hold.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
 
 TargetKind = Literal["endpoint", "node"]
 Target = tuple[TargetKind, str]
@@ -106,6 +109,7 @@ class Backpressure:
             count = self._held.get(target, 0)
             self._held[target] = count + 1
             if not count and self._holder is not None:
+                log.info("holding calls to %s %s: its link is not keeping up", *target)
                 self._holder.hold(target, True)
             return
         self.link_closed(conn)
@@ -121,4 +125,5 @@ class Backpressure:
             return
         del self._held[target]
         if self._holder is not None:
+            log.info("letting calls go to %s %s: its link caught up", *target)
             self._holder.hold(target, False)
