@@ -148,13 +148,17 @@ class CallDispatcher:
                     self.queues.push_pinned(endpoint.endpoint_id, record)
                     return
             else:
-                endpoint = self._choose(record, unreachable)
-                if (
-                    endpoint is None
-                    and self.windows.held
-                    and self._choose(record, unreachable, True)
-                ):
-                    self._queue(record)  # only held endpoints can take it: wait for one
+                held = self.windows.held
+                endpoint = self.routes.choose(
+                    call.fun, record.datasets, exclude=held.union(record.tried)
+                )
+                if endpoint is None and record.tried:
+                    # Every replica was tried once; a restarted one may be back.
+                    endpoint = self.routes.choose(
+                        call.fun, record.datasets, exclude=held.union(unreachable)
+                    )
+                if endpoint is None and held and self._only_held(record, unreachable):
+                    self._queue(record)  # wait for a held endpoint's link to drain
                     return
             if endpoint is None and self._park(record):
                 return
@@ -171,17 +175,10 @@ class CallDispatcher:
                 return
             unreachable.add(endpoint.endpoint_id)
 
-    def _choose(
-        self, record: InFlight, unreachable: set[str], held_too: bool = False
-    ) -> Endpoint | None:
-        """The least loaded endpoint for ``record`` not held (``held_too``: held or not)."""
-        held: frozenset[str] = frozenset() if held_too else self.windows.held
-        fun, datasets = record.call.fun, record.datasets
-        endpoint = self.routes.choose(fun, datasets, exclude=held.union(record.tried))
-        if endpoint is None and record.tried:
-            # Every replica was tried once; a restarted one may be back.
-            endpoint = self.routes.choose(fun, datasets, exclude=held.union(unreachable))
-        return endpoint
+    def _only_held(self, record: InFlight, unreachable: set[str]) -> bool:
+        """Whether an endpoint could take ``record`` now but for its hold."""
+        exclude = frozenset(unreachable)
+        return self.routes.choose(record.call.fun, record.datasets, exclude=exclude) is not None
 
     def _queue(self, record: InFlight) -> None:
         # A retry already waited its turn once: it goes first.
