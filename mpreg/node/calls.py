@@ -126,6 +126,18 @@ class Windows:
         else:
             self.bytes.pop(endpoint_id, None)
 
+    def holds_pinned(self, endpoint_id: str) -> bool:
+        """Whether calls pinned to ``endpoint_id`` wait for it: held, and not restarting.
+
+        A restarting endpoint's pinned calls fail as they would unheld: they never wait.
+        """
+        return endpoint_id in self.held and not self.routes.is_suspended(endpoint_id)
+
+    def only_held(self, record: InFlight, unreachable: set[str]) -> bool:
+        """Whether an endpoint could take ``record`` now but for its hold."""
+        call, exclude = record.call, frozenset(unreachable)
+        return self.routes.choose(call.fun, record.datasets, exclude=exclude) is not None
+
     def hold(self, target: Target, held: bool) -> frozenset[str]:
         """Hold ``target`` (``held``) or let it go; returns the endpoint ids let go."""
         kind, key = target

@@ -143,7 +143,7 @@ class CallDispatcher:
                 endpoint = self.routes.get(record.endpoint_id)
                 if endpoint is not None and record.endpoint_id in record.tried:
                     endpoint = None
-                if endpoint is not None and endpoint.endpoint_id in self.windows.held:
+                if endpoint is not None and self.windows.holds_pinned(endpoint.endpoint_id):
                     record.where = Where.QUEUED  # for this endpoint alone, until its link drains
                     self.queues.push_pinned(endpoint.endpoint_id, record)
                     return
@@ -157,7 +157,7 @@ class CallDispatcher:
                     endpoint = self.routes.choose(
                         call.fun, record.datasets, exclude=held.union(unreachable)
                     )
-                if endpoint is None and held and self._only_held(record, unreachable):
+                if endpoint is None and held and self.windows.only_held(record, unreachable):
                     self._queue(record)  # wait for a held endpoint's link to drain
                     return
             if endpoint is None and self._park(record):
@@ -174,11 +174,6 @@ class CallDispatcher:
             if self._send_to(record, endpoint):
                 return
             unreachable.add(endpoint.endpoint_id)
-
-    def _only_held(self, record: InFlight, unreachable: set[str]) -> bool:
-        """Whether an endpoint could take ``record`` now but for its hold."""
-        exclude = frozenset(unreachable)
-        return self.routes.choose(record.call.fun, record.datasets, exclude=exclude) is not None
 
     def _queue(self, record: InFlight) -> None:
         # A retry already waited its turn once: it goes first.

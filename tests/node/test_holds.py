@@ -143,6 +143,14 @@ async def test_a_pinned_call_waiting_for_an_endpoint_that_is_lost_fails() -> Non
     assert error is not None and error.kind == "actor-died" and h.dispatcher.queued == 0
 
 
+async def test_a_call_pinned_to_a_held_endpoint_that_restarts_does_not_wait_for_it() -> None:
+    h = Harness(_endpoint("a"))
+    h.dispatcher.hold(("endpoint", "n1/a"), True)
+    h.routes.suspend("n1/a")  # its process died: the call goes the way it would unheld
+    h.submit("pinned", endpoint_id="n1/a")
+    assert h.dispatcher.queued == 0 and h.sent_to("a") == ["pinned"]
+
+
 async def test_an_endpoint_held_while_being_sent_to_gets_nothing_more() -> None:
     h = Harness(_endpoint("a"), window=8)
     h.submit("c0")
