@@ -175,6 +175,14 @@ class EndpointCounters:
             del lat[:256]
 
 
+def size_of(blob: Blob) -> int:
+    """``blob.nbytes``, without a memoryview per part for the usual kinds: it is per call."""
+    total = 0
+    for part in blob.parts:  # bytes-like: one byte per item, but a memoryview's items may be more
+        total += part.nbytes if isinstance(part, memoryview) else len(part)
+    return total
+
+
 def too_big(what: str, size: int) -> ErrorInfo:
     """A call whose arguments and dependency results together cannot travel in one frame."""
     return ErrorInfo(

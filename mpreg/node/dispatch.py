@@ -39,6 +39,7 @@ from mpreg.node.calls import (
     gave_up,
     ignore_answer,
     never_served,
+    size_of,
     too_big,
     unroutable,
 )
@@ -111,11 +112,11 @@ class CallDispatcher:
         record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
         record.endpoint_id = endpoint_id
         record.seq = call_id
-        record.nbytes = args.nbytes
+        record.nbytes = size_of(args)
         if deps:
             # Each value fits a frame (the codec checked where it was made), but
             # a call carries its arguments and every dependency's result in one.
-            record.nbytes += sum(blob.nbytes for _, blob in deps)
+            record.nbytes += sum(size_of(blob) for _, blob in deps)
             if record.nbytes > MAX_VALUE_BYTES:
                 self._answer(record, None, too_big(command or fun, record.nbytes))
                 return record
