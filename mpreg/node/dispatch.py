@@ -5,15 +5,19 @@ routed a call to one of its endpoints) is tracked here until its answer
 arrives. A call whose process died is retried on another replica (or the
 restarted one) while it has retries left; user exceptions are never retried.
 
-At most ``WINDOW`` calls are outstanding per endpoint (enough to keep a
-process busy between round trips); when every matching endpoint is full the
-call waits in :mod:`~mpreg.node.queues` and a freed slot takes the oldest one
-it can serve. A call's deadline is watched from submit on: one that passes it
-is answered with a deadline error at once, dropped if it still waits and
-never sent late. A cancelled call is dropped if it waits, or cancelled where
-it runs. Either way a call that already reached its process keeps its slot
-until that process answers (the late answer is dropped): the endpoint is
-still busy with it, and the window must say so.
+At most ``WINDOW`` calls, and ``WINDOW_BYTES`` bytes of them (plus the one
+that crossed it), are outstanding per endpoint: enough to keep a process busy
+between round trips, and a bound on what a hung process is sent. When every
+matching endpoint is full the call waits in :mod:`~mpreg.node.queues` and a
+freed slot takes the oldest one it can serve. An endpoint whose link lags is
+*held* (:meth:`CallDispatcher.hold`, told by :mod:`~mpreg.node.pressure`):
+it is sent nothing new, its calls go to a replica not held or wait, and it
+takes them in order once its link drains. A call's deadline is watched from
+submit on: one that passes it is answered with a deadline error at once,
+dropped if it still waits and never sent late. A cancelled call is dropped if
+it waits, or cancelled where it runs. Either way a call that already reached
+its process keeps its slot until that process answers (the late answer is
+dropped): the endpoint is still busy with it, and the window must say so.
 """
 
 from __future__ import annotations
@@ -31,9 +35,15 @@ from mpreg.node.calls import (
     EndpointCounters,
     InFlight,
     Where,
+    Windows,
+    gave_up,
     ignore_answer,
+    never_served,
+    size_of,
     too_big,
+    unroutable,
 )
+from mpreg.node.pressure import Target
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
@@ -47,6 +57,9 @@ PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting
 # Calls outstanding per endpoint; the rest wait on the node. 32 cost pipelined
 # small calls 6-10% against 128; memory is bounded per client in bytes anyway.
 WINDOW = 128
+# Bytes outstanding per endpoint: 128 calls of up to a frame (MAX_VALUE_BYTES)
+# each would be 64 GiB, all written towards a process that may have hung.
+WINDOW_BYTES = 8 * 1024 * 1024
 MAX_FREE_MOVES = 10  # times a call may move off a dead process without using a retry
 
 Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
@@ -63,11 +76,12 @@ class CallDispatcher:
         send_cancel: CancelSender | None = None,
         *,
         window: int = WINDOW,
+        window_bytes: int = WINDOW_BYTES,
     ) -> None:
         self.routes = routes
         self._send = send
         self._send_cancel = send_cancel
-        self.window = window
+        self.windows = Windows(routes, window, window_bytes)
         self._ids = itertools.count(1)
         self.in_flight: dict[int, InFlight] = {}
         self.counters: dict[str, EndpointCounters] = {}
@@ -98,18 +112,19 @@ class CallDispatcher:
         record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
         record.endpoint_id = endpoint_id
         record.seq = call_id
+        record.nbytes = size_of(args)
         if deps:
             # Each value fits a frame (the codec checked where it was made), but
             # a call carries its arguments and every dependency's result in one.
-            size = args.nbytes + sum(blob.nbytes for _, blob in deps)
-            if size > MAX_VALUE_BYTES:
-                self._answer(record, None, too_big(command or fun, size))
+            record.nbytes += sum(size_of(blob) for _, blob in deps)
+            if record.nbytes > MAX_VALUE_BYTES:
+                self._answer(record, None, too_big(command or fun, record.nbytes))
                 return record
         if deadline:
             loop = asyncio.get_running_loop()
             left = deadline - time.time()
             if left <= 0:
-                self._answer(record, None, self._error(record, "deadline"))
+                self._answer(record, None, gave_up(call, "deadline", time.time()))
                 return record
             record.timer = loop.call_at(loop.time() + left, self._expire, record)
         self._route(record)
@@ -129,53 +144,48 @@ class CallDispatcher:
                 endpoint = self.routes.get(record.endpoint_id)
                 if endpoint is not None and record.endpoint_id in record.tried:
                     endpoint = None
+                if endpoint is not None and self.windows.holds_pinned(endpoint.endpoint_id):
+                    record.where = Where.QUEUED  # for this endpoint alone, until its link drains
+                    self.queues.push_pinned(endpoint.endpoint_id, record)
+                    return
             else:
+                held = self.windows.held
                 endpoint = self.routes.choose(
-                    call.fun, record.datasets, exclude=frozenset(record.tried)
+                    call.fun, record.datasets, exclude=held.union(record.tried)
                 )
                 if endpoint is None and record.tried:
                     # Every replica was tried once; a restarted one may be back.
                     endpoint = self.routes.choose(
-                        call.fun, record.datasets, exclude=frozenset(unreachable)
+                        call.fun, record.datasets, exclude=held.union(unreachable)
                     )
+                if endpoint is None and held and self.windows.only_held(record, unreachable):
+                    self._queue(record)  # wait for a held endpoint's link to drain
+                    return
             if endpoint is None and self._park(record):
                 return
             if endpoint is None:
                 died = bool(record.tried) or record.pinned
-                kind: ErrorKind = "actor-died" if died else "no-route"
-                self._answer(
-                    record,
-                    None,
-                    ErrorInfo(
-                        kind=kind,
-                        message=(
-                            f"the process running {call.command or call.fun!r} died "
-                            "and no replica is left"
-                            if died
-                            else f"no live process serves {call.fun!r} "
-                            f"with datasets {sorted(record.datasets)}"
-                        ),
-                        command=call.command,
-                        fun=call.fun,
-                        datasets=tuple(sorted(record.datasets)),
-                    ),
-                )
+                self._answer(record, None, unroutable(call, record.datasets, died))
                 return
-            if not record.pinned and self.routes.outstanding(endpoint.endpoint_id) >= self.window:
-                # The least loaded match is full, so all are: wait for a slot.
-                # A retry already waited its turn once: it goes first.
-                record.where = Where.QUEUED
-                self.queues.push((call.fun, record.datasets), record, front=bool(record.tried))
+            if not record.pinned and self.windows.full(endpoint.endpoint_id):
+                # The least loaded match is full (of calls, or of bytes: then
+                # perhaps not all are, but a slot freed anywhere takes it).
+                self._queue(record)
                 return
             if self._send_to(record, endpoint):
                 return
             unreachable.add(endpoint.endpoint_id)
 
+    def _queue(self, record: InFlight) -> None:
+        # A retry already waited its turn once: it goes first.
+        record.where = Where.QUEUED
+        self.queues.push((record.call.fun, record.datasets), record, front=bool(record.tried))
+
     def _send_to(self, record: InFlight, endpoint: Endpoint) -> bool:
         """Send the call to ``endpoint`` (or answer it, expired); False if unreachable."""
         call = record.call
         if call.deadline and time.time() >= call.deadline:
-            self._answer(record, None, self._error(record, "deadline"))
+            self._answer(record, None, gave_up(call, "deadline", time.time()))
             return True
         if record.tried:
             # A fresh id per retry: a late answer from a replica given up
@@ -188,11 +198,11 @@ class CallDispatcher:
         record.started = time.perf_counter()
         record.where = Where.SENT
         self.in_flight[call.call_id] = record
-        self.routes.begin(endpoint.endpoint_id)
+        self.windows.begin(record)
         if self._send(endpoint, call):
             return True
         self.in_flight.pop(call.call_id, None)
-        self.routes.end(endpoint.endpoint_id)
+        self.windows.end(record)
         record.where = Where.ROUTING
         return False
 
@@ -201,7 +211,8 @@ class CallDispatcher:
         endpoint = self.routes.get(endpoint_id)
         if endpoint is None or not self.queues.live or self.routes.is_suspended(endpoint_id):
             return
-        while self.routes.outstanding(endpoint_id) < self.window:
+        # Checked each turn: a send can push the link past its high-water mark.
+        while endpoint_id not in self.windows.held and not self.windows.full(endpoint_id):
             record = self.queues.pop_for(endpoint)
             if record is None:
                 return
@@ -243,22 +254,17 @@ class CallDispatcher:
         if self.parked.pop(id(record), None) is None:
             return
         call = record.call
-        if call.deadline and time.time() >= call.deadline - 0.001:
-            kind: ErrorKind = "deadline"
-            message = f"no replica of {call.command or call.fun!r} was serving by the deadline"
-        else:
-            kind = "actor-died"
-            message = (
-                f"no replica of {call.command or call.fun!r} was serving within {PARK_SECONDS:g}s"
-            )
-        self._answer(
-            record,
-            None,
-            ErrorInfo(kind=kind, message=message, command=call.command, fun=call.fun),
-        )
+        late = bool(call.deadline) and time.time() >= call.deadline - 0.001
+        self._answer(record, None, never_served(call, late, PARK_SECONDS))
+
+    def hold(self, target: Target, held: bool) -> None:
+        """Send ``target`` nothing new while ``held`` (its link lags); after, its calls go."""
+        for endpoint_id in self.windows.hold(target, held):
+            self._pump(endpoint_id)
 
     def endpoints_added(self) -> None:
         """Endpoints appeared, resumed or went: parked calls route again (or fail for good)."""
+        self.windows.find_held()  # a held node's new endpoints are held too
         parked, self.parked = self.parked, {}
         for record, timer in parked.values():
             timer.cancel()
@@ -277,7 +283,7 @@ class CallDispatcher:
         if record is None:
             return
         endpoint_id = record.endpoint_id
-        self.routes.end(endpoint_id)
+        self.windows.end(record)
         counters = self.counters.setdefault(endpoint_id, EndpointCounters())
         counters.record((time.perf_counter() - record.started) * 1e3, error is None)
         record.where = Where.DONE
@@ -327,7 +333,7 @@ class CallDispatcher:
                 continue
             record.moves += 1
             del self.in_flight[record.call.call_id]
-            self.routes.end(record.endpoint_id)
+            self.windows.end(record)
             if record.answered:
                 continue  # cancelled or expired meanwhile: nobody waits for it
             self._route(record)
@@ -337,6 +343,10 @@ class CallDispatcher:
                 # which waits for a restart or fails them as unroutable.
                 for record in self.queues.take_all((fun, datasets)):
                     self._route(record)
+        for endpoint_id in endpoint_ids:
+            # Calls a peer pinned to a lost endpoint fail now (the peer decides what next).
+            for record in self.queues.take_pinned(endpoint_id):
+                self._route(record)
 
     # --- giving up: deadlines and cancellation ----------------------------------------
 
@@ -356,6 +366,7 @@ class CallDispatcher:
             self._give_up(record, "deadline")
 
     def _give_up(self, record: InFlight, kind: ErrorKind) -> None:
+        call = record.call
         match record.where:
             case Where.QUEUED:
                 record.where = Where.DONE
@@ -367,17 +378,7 @@ class CallDispatcher:
                     parked[1].cancel()
                 record.where = Where.DONE
             # SENT: it stays in in_flight, holding its slot, until its process answers.
-        self._answer(record, None, self._error(record, kind))
-
-    def _error(self, record: InFlight, kind: ErrorKind) -> ErrorInfo:
-        call = record.call
-        what = call.command or call.fun
-        if kind == "deadline":
-            late = time.time() - call.deadline
-            message = f"{what!r} passed its deadline ({late:.3f}s ago)"
-        else:
-            message = f"{what!r} was cancelled"
-        return ErrorInfo(kind=kind, message=message, command=call.command, fun=call.fun)
+        self._answer(record, None, gave_up(call, kind, time.time()))
 
     def _answer(self, record: InFlight, result: Blob | None, error: ErrorInfo | None) -> None:
         """Call ``on_done`` once; later answers (a late result) are dropped."""

@@ -12,7 +12,7 @@ handles it; each part is its own module:
 - :mod:`~mpreg.node.workers` the worker processes and their endpoints (and deploys),
 - :mod:`~mpreg.node.peering` the links to other nodes (over the
   :mod:`~mpreg.node.peers` table),
-- :mod:`~mpreg.node.pressure` when to stop reading from clients,
+- :mod:`~mpreg.node.pressure` when to stop reading from a client, or sending to an endpoint,
 - :mod:`~mpreg.node.stats` status answers,
 - :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes.
 """
@@ -80,7 +80,7 @@ class Node:
         self.tasks = TaskSet(f"node {self.node_id}")
         self.routes = RoutingTable()
         self.calls = CallDispatcher(self.routes, self._send_call, self._send_cancel)
-        self.pressure = Backpressure()
+        self.pressure = Backpressure(self.calls)  # a lagging link holds its calls there
         self.peering = Peering(
             node_id=self.node_id,
             handshake=self._handshake,
@@ -221,7 +221,6 @@ class Node:
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
                 conn.on_pressure = self.pressure.client_pressure
-                self.pressure.add_client(conn)
                 conn.on_message = lambda c, m: self._on_client_message(session, m)
                 conn.on_close = lambda c, e: self._on_client_close(session)
                 # Whom the client may fail over to if this node goes away.
@@ -234,7 +233,9 @@ class Node:
                     return
                 conn.on_message = self._on_worker_message
                 conn.on_close = lambda c, e: self._on_worker_close(endpoint_id, c)
-                conn.on_pressure = self.pressure.link_pressure
+                conn.on_pressure = lambda c, lagging: self.pressure.link_pressure(
+                    c, ("endpoint", endpoint_id), lagging
+                )
             case "node":
                 conn.on_message = self._on_peer_message
                 conn.on_close = self._on_peer_close
@@ -254,6 +255,15 @@ class Node:
         for session in self.sessions:
             if session.conn.state is ConnState.OPEN:
                 session.conn.send(message)
+
+    def _peer_pressure(self, conn: Connection, lagging: bool) -> None:
+        """A peer link lags (or caught up): hold (or let go) the calls to its node's endpoints.
+
+        The ``on_pressure`` of every peer link, accepted or dialled.
+        """
+        node_id = str(conn.peer.meta.get("node_id", "")) if conn.peer is not None else ""
+        if node_id:
+            self.pressure.link_pressure(conn, ("node", node_id), lagging)
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:
@@ -331,7 +341,7 @@ class Node:
 
     def _on_peer_link(self, conn: Connection) -> None:
         """A link to another member authenticated (dialled or accepted)."""
-        conn.on_pressure = self.pressure.link_pressure
+        conn.on_pressure = self._peer_pressure
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)

@@ -1,27 +1,39 @@
-"""Backpressure on one node: the one place that pauses and resumes reading from clients.
+"""Backpressure on one node: which clients to stop reading from, which endpoints to hold.
 
-Three signals. Two come from a connection's write buffer passing its high or
-low water mark (``Connection.on_pressure``):
+A slow link only slows what goes through it. Four signals, each holding back
+only what it is about:
 
-- a worker or peer link is not keeping up (``link_pressure``): stop taking new
-  work from every client until all such links drain. Memory stays bounded
-  under overload: the kernel's socket buffers then push back on the clients,
-  whose ``drain()`` waits.
-- one client is not reading its results (``client_pressure``): stop taking
-  work from that client alone.
+- one client is not reading its results (``client_pressure``, its write
+  buffer passed the high-water mark): stop taking work from that client alone;
+- one client has more unfinished work queued on the node than its bound
+  (``client_busy``, ``Session.max_queued``): stop taking work from that client
+  alone until it drains below half;
+- a worker link is not keeping up (``link_pressure`` with ``("endpoint", id)``):
+  hold that endpoint: the dispatcher sends it nothing new until the link
+  drains below its low-water mark;
+- a peer link is not keeping up (``("node", node_id)``): hold every endpoint
+  of that node the same way.
 
-The third from the client's session: it has more unfinished work queued on
-the node than its bound (``client_busy``, ``Session.max_queued``): stop taking
-work from that client alone until it drains below the low-water mark.
-
-A client resumes only when neither holds it. No IO and no clock here: the
-node hands in the connections and their signals.
+A held endpoint's calls wait in the dispatcher's queues (or go to a replica
+that is not held); those queues are bounded per client by ``client_busy``, so
+a hung peer or worker costs each client at most its own bound and every other
+client keeps full service. A client resumes only when neither of its causes
+holds it. No IO and no clock here: the node hands in the connections and their
+signals, and the dispatcher (a :class:`Holder`) is told what to hold.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
-from typing import Protocol
+from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+TargetKind = Literal["endpoint", "node"]
+Target = tuple[TargetKind, str]
+"""What a link carries calls to: ``("endpoint", endpoint_id)`` (a worker's link)
+or ``("node", node_id)`` (a peer's link: every endpoint of that node)."""
 
 
 class Pausable(Hashable, Protocol):
@@ -32,74 +44,86 @@ class Pausable(Hashable, Protocol):
     def resume_reading(self) -> None: ...
 
 
-class Backpressure:
-    """The congested links, the slow clients, and the clients to pause or resume."""
+class Holder(Protocol):
+    """Who stops sending to a target while its link lags (``CallDispatcher``)."""
 
-    def __init__(self) -> None:
-        self._clients: set[Pausable] = set()
-        self._congested: set[Hashable] = set()  # workers and peers not keeping up
+    def hold(self, target: Target, held: bool) -> None: ...
+
+
+class Backpressure:
+    """The slow and busy clients, and the links not keeping up with what they carry.
+
+    ``holder`` is told when a target becomes held (its first lagging link) and
+    when it is let go (its last lagging link drained or closed).
+    """
+
+    def __init__(self, holder: Holder | None = None) -> None:
+        self._holder = holder
         self._slow: set[Pausable] = set()  # clients not reading their results
         self._busy: set[Pausable] = set()  # clients with too much work queued
+        self._lagging: dict[Hashable, Target] = {}  # links not keeping up -> what they carry
+        # Lagging links per target: two links to one peer (dialled and accepted) may both lag.
+        self._held: dict[Target, int] = {}
 
     def __repr__(self) -> str:
         return (
-            f"<Backpressure clients={len(self._clients)} congested={len(self._congested)} "
-            f"slow={len(self._slow)} busy={len(self._busy)}>"
+            f"<Backpressure slow={len(self._slow)} busy={len(self._busy)} "
+            f"lagging={len(self._lagging)} held={sorted(self._held)}>"
         )
 
-    def _held_alone(self, conn: Pausable) -> bool:
-        """Whether one of ``conn``'s own causes keeps it paused."""
-        return conn in self._slow or conn in self._busy
+    def held(self, target: Target) -> bool:
+        """True while some link to ``target`` is not keeping up."""
+        return target in self._held
 
-    @property
-    def congested(self) -> bool:
-        """True while some worker or peer link is not keeping up."""
-        return bool(self._congested)
-
-    def add_client(self, conn: Pausable) -> None:
-        """A new client: it starts paused if the node is congested right now."""
-        self._clients.add(conn)
-        if self._congested:
-            conn.pause_reading()
+    # --- clients: each is paused for its own causes only ---------------------------
 
     def drop_client(self, conn: Pausable) -> None:
-        self._clients.discard(conn)
         self._slow.discard(conn)
         self._busy.discard(conn)
 
     def client_pressure(self, conn: Pausable, congested: bool) -> None:
         """``conn`` (a client) stopped, or started again, reading its results."""
-        self._hold(self._slow, conn, congested)
+        self._pause(self._slow, conn, congested)
 
     def client_busy(self, conn: Pausable, busy: bool) -> None:
         """``conn`` (a client) has more work queued than its bound, or drained below it."""
-        self._hold(self._busy, conn, busy)
+        self._pause(self._busy, conn, busy)
 
-    def _hold(self, cause: set[Pausable], conn: Pausable, held: bool) -> None:
-        if held:
+    def _pause(self, cause: set[Pausable], conn: Pausable, paused: bool) -> None:
+        if paused:
             cause.add(conn)
             conn.pause_reading()
             return
         cause.discard(conn)
-        # A node-wide pause, or the client's other cause, outlasts this one.
-        if not self._congested and not self._held_alone(conn):
+        if conn not in self._slow and conn not in self._busy:  # the other cause outlasts this one
             conn.resume_reading()
 
-    def link_pressure(self, conn: Hashable, congested: bool) -> None:
-        """A worker or peer link is not keeping up (or caught up): pause or resume clients."""
-        was = bool(self._congested)
+    # --- links: each holds back only the calls it carries ----------------------------
+
+    def link_pressure(self, conn: Hashable, target: Target, congested: bool) -> None:
+        """A worker or peer link carrying calls to ``target`` lags (or caught up)."""
         if congested:
-            self._congested.add(conn)
-        else:
-            self._congested.discard(conn)
-        if was == bool(self._congested):
+            if conn in self._lagging:
+                return
+            self._lagging[conn] = target
+            count = self._held.get(target, 0)
+            self._held[target] = count + 1
+            if not count and self._holder is not None:
+                log.info("holding calls to %s %s: its link is not keeping up", *target)
+                self._holder.hold(target, True)
             return
-        for client in self._clients:
-            if self._congested:
-                client.pause_reading()
-            elif not self._held_alone(client):
-                client.resume_reading()
+        self.link_closed(conn)
 
     def link_closed(self, conn: Hashable) -> None:
-        """A closed link no longer holds anyone back."""
-        self.link_pressure(conn, False)
+        """``conn`` caught up, or closed: it no longer holds back what it carries."""
+        target = self._lagging.pop(conn, None)
+        if target is None:
+            return
+        count = self._held[target] - 1
+        if count:
+            self._held[target] = count
+            return
+        del self._held[target]
+        if self._holder is not None:
+            log.info("letting calls go to %s %s: its link caught up", *target)
+            self._holder.hold(target, False)

@@ -1,8 +1,10 @@
-"""Calls waiting on their node for a free slot on an endpoint that can run them.
+"""Calls waiting on their node until an endpoint that can run them may take them.
 
-The dispatcher keeps at most a few calls outstanding per endpoint; the rest
-wait here, one FIFO per (function, datasets), in arrival order. A freed slot
-takes the oldest waiting call its endpoint can serve.
+The dispatcher keeps at most a few calls outstanding per endpoint, and sends
+nothing new to a held endpoint (its link lags); the rest wait here, one FIFO
+per (function, datasets), in arrival order. A freed slot takes the oldest
+waiting call its endpoint can serve. A call a peer pinned to one endpoint
+(it chose the replica) waits in that endpoint's own FIFO: no other may take it.
 
 A call that stops waiting (cancelled, or past its deadline) is not searched
 for: its owner marks it and drops its payload, and the queue skips it when
@@ -13,6 +15,7 @@ are compacted once most of what they hold is dead. Pure: no IO, no clock.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from typing import Generic, Protocol, TypeVar
 
 from mpreg.protocol.messages import Endpoint
@@ -33,13 +36,18 @@ class Waiting(Protocol):
 
 
 W = TypeVar("W", bound=Waiting)
+K = TypeVar("K", bound=Hashable)
 
 
 class CallQueues(Generic[W]):
-    """FIFOs of waiting calls per (function, datasets); ``live`` counts the waiting ones."""
+    """FIFOs of waiting calls per (function, datasets) and per pinned endpoint.
+
+    ``live`` counts the calls still waiting.
+    """
 
     def __init__(self) -> None:
         self._queues: dict[QueueKey, deque[W]] = {}
+        self._pinned: dict[str, deque[W]] = {}  # endpoint_id -> calls only it may take
         self.live = 0
         self._dead = 0  # entries that stopped waiting but are still held
 
@@ -47,17 +55,19 @@ class CallQueues(Generic[W]):
         return self.live
 
     def __repr__(self) -> str:
-        return f"<CallQueues queues={len(self._queues)} live={self.live} dead={self._dead}>"
+        return (
+            f"<CallQueues queues={len(self._queues)} pinned={len(self._pinned)} "
+            f"live={self.live} dead={self._dead}>"
+        )
 
     def push(self, key: QueueKey, record: W, *, front: bool = False) -> None:
         """Queue ``record``; ``front``: it goes first (a retry that already waited its turn)."""
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = deque()
-        if front:
-            queue.appendleft(record)
-        else:
-            queue.append(record)
+        _append(self._queues, key, record, front)
+        self.live += 1
+
+    def push_pinned(self, endpoint_id: str, record: W) -> None:
+        """Queue ``record`` for ``endpoint_id`` alone."""
+        _append(self._pinned, endpoint_id, record, False)
         self.live += 1
 
     def stopped_waiting(self) -> None:
@@ -69,13 +79,13 @@ class CallQueues(Generic[W]):
 
     def pop_for(self, endpoint: Endpoint) -> W | None:
         """The oldest waiting record ``endpoint`` can serve, taken off its queue."""
-        best: deque[W] | None = None
-        best_key: QueueKey = ("", frozenset())
+        best: deque[W] | None = self._head(self._pinned, endpoint.endpoint_id)
+        best_key: QueueKey | None = None  # None: best is the pinned FIFO
         for key in list(self._queues):
             fun, datasets = key
             if fun not in endpoint.functions or not datasets <= endpoint.datasets:
                 continue
-            queue = self._skip_dead(key)
+            queue = self._head(self._queues, key)
             if queue is not None and (best is None or queue[0].seq < best[0].seq):
                 best, best_key = queue, key
         if best is None:
@@ -83,36 +93,63 @@ class CallQueues(Generic[W]):
         record = best.popleft()
         self.live -= 1
         if not best:
-            del self._queues[best_key]
+            if best_key is None:
+                del self._pinned[endpoint.endpoint_id]
+            else:
+                del self._queues[best_key]
         return record
 
     def waiting_for(self) -> list[QueueKey]:
-        """The (function, datasets) pairs calls wait for."""
+        """The (function, datasets) pairs calls wait for (pinned calls aside)."""
         return list(self._queues)
 
     def take_all(self, key: QueueKey) -> list[W]:
         """Every waiting record of one queue, in order; the queue is gone."""
-        queue = self._queues.pop(key, deque())
+        return self._take(self._queues.pop(key, deque()))
+
+    def take_pinned(self, endpoint_id: str) -> list[W]:
+        """Every waiting record pinned to ``endpoint_id``, in order; its queue is gone."""
+        return self._take(self._pinned.pop(endpoint_id, deque()))
+
+    def _take(self, queue: deque[W]) -> list[W]:
         waiting = [record for record in queue if record.waiting]
         self._dead -= len(queue) - len(waiting)
         self.live -= len(waiting)
         return waiting
 
-    def _skip_dead(self, key: QueueKey) -> deque[W] | None:
-        queue = self._queues[key]
+    def _head(self, queues: dict[K, deque[W]], key: K) -> deque[W] | None:
+        """``queues[key]`` with its dead head entries dropped; None (and gone) if empty."""
+        queue = queues.get(key)
+        if queue is None:
+            return None
         while queue and not queue[0].waiting:
             queue.popleft()
             self._dead -= 1
         if not queue:
-            del self._queues[key]
+            del queues[key]
             return None
         return queue
 
     def _compact(self) -> None:
-        for key, queue in list(self._queues.items()):
-            kept = deque(record for record in queue if record.waiting)
-            if kept:
-                self._queues[key] = kept
-            else:
-                del self._queues[key]
+        _compact(self._queues)
+        _compact(self._pinned)
         self._dead = 0
+
+
+def _append(queues: dict[K, deque[W]], key: K, record: W, front: bool) -> None:
+    queue = queues.get(key)
+    if queue is None:
+        queue = queues[key] = deque()
+    if front:
+        queue.appendleft(record)
+    else:
+        queue.append(record)
+
+
+def _compact(queues: dict[K, deque[W]]) -> None:
+    for key, queue in list(queues.items()):
+        kept = deque(record for record in queue if record.waiting)
+        if kept:
+            queues[key] = kept
+        else:
+            del queues[key]

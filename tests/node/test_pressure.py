@@ -1,8 +1,11 @@
-"""Backpressure alone: which clients are paused, as links congest and clients lag (no sockets)."""
+"""Backpressure alone: which clients are paused and which targets held, as links and clients lag.
+
+No sockets: fake clients record their pause, a fake holder records what it is told.
+"""
 
 from __future__ import annotations
 
-from mpreg.node.pressure import Backpressure
+from mpreg.node.pressure import Backpressure, Target
 
 
 class FakeClient:
@@ -18,64 +21,84 @@ class FakeClient:
         self.paused = False
 
 
-def test_a_congested_link_pauses_every_client_until_all_links_drain() -> None:
-    pressure = Backpressure()
-    a, b = FakeClient(), FakeClient()
-    pressure.add_client(a)
-    pressure.add_client(b)
-    pressure.link_pressure("worker-1", True)
-    pressure.link_pressure("peer-2", True)
-    assert a.paused and b.paused and pressure.congested
-    pressure.link_pressure("worker-1", False)
-    assert a.paused and b.paused  # peer-2 still lags
-    pressure.link_closed("peer-2")
-    assert not a.paused and not b.paused and not pressure.congested
+class FakeHolder:
+    """Records the holds it is told about, in order, and what is held now."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[Target, bool]] = []
+        self.held: set[Target] = set()
+
+    def hold(self, target: Target, held: bool) -> None:
+        self.told.append((target, held))
+        if held:
+            self.held.add(target)
+        else:
+            self.held.discard(target)
 
 
-def test_a_client_arriving_during_congestion_starts_paused() -> None:
-    pressure = Backpressure()
-    pressure.link_pressure("worker-1", True)
-    late = FakeClient()
-    pressure.add_client(late)
-    assert late.paused
+WORKER: Target = ("endpoint", "n/a-1")
+PEER: Target = ("node", "n2-abc")
 
 
-def test_a_slow_client_stays_paused_past_the_node_wide_pause_and_vice_versa() -> None:
-    pressure = Backpressure()
+def test_a_lagging_link_holds_only_what_it_carries_and_pauses_no_client() -> None:
+    holder = FakeHolder()
+    pressure = Backpressure(holder)
+    client = FakeClient()
+    pressure.link_pressure("worker-link", WORKER, True)
+    pressure.link_pressure("peer-link", PEER, True)
+    assert holder.held == {WORKER, PEER} and not client.paused
+    pressure.link_pressure("worker-link", WORKER, False)
+    assert holder.held == {PEER}
+    pressure.link_closed("peer-link")
+    assert holder.held == set() and not pressure.held(PEER)
+
+
+def test_a_target_stays_held_until_its_last_lagging_link_drains() -> None:
+    holder = FakeHolder()
+    pressure = Backpressure(holder)
+    pressure.link_pressure("dialled", PEER, True)
+    pressure.link_pressure("accepted", PEER, True)  # two links to the same node
+    pressure.link_pressure("dialled", PEER, True)  # said twice: counted once
+    pressure.link_pressure("dialled", PEER, False)
+    assert holder.held == {PEER} and pressure.held(PEER)
+    pressure.link_closed("accepted")
+    assert holder.told == [(PEER, True), (PEER, False)]
+
+
+def test_a_link_that_drains_or_closes_without_lagging_tells_nothing() -> None:
+    holder = FakeHolder()
+    pressure = Backpressure(holder)
+    pressure.link_pressure("worker-link", WORKER, False)
+    pressure.link_closed("worker-link")
+    assert holder.told == []
+
+
+def test_a_slow_client_is_paused_alone() -> None:
+    pressure = Backpressure(FakeHolder())
     slow, fine = FakeClient(), FakeClient()
-    pressure.add_client(slow)
-    pressure.add_client(fine)
     pressure.client_pressure(slow, True)
     assert slow.paused and not fine.paused
-    pressure.link_pressure("worker-1", True)
-    pressure.link_pressure("worker-1", False)
-    assert slow.paused and not fine.paused  # its own pause still holds
-    pressure.link_pressure("worker-1", True)
+    pressure.link_pressure("worker-link", WORKER, True)
+    assert not fine.paused  # a lagging link never pauses a client
     pressure.client_pressure(slow, False)
-    assert slow.paused  # the node-wide pause outlasts its own
-    pressure.link_pressure("worker-1", False)
     assert not slow.paused
 
 
-def test_a_dropped_client_is_not_resumed() -> None:
-    pressure = Backpressure()
-    gone = FakeClient()
-    pressure.add_client(gone)
-    pressure.link_pressure("w", True)
-    pressure.drop_client(gone)
-    pressure.link_pressure("w", False)
-    assert gone.paused
-
-
-def test_a_client_with_too_much_work_queued_is_held_alone_and_outlasts_a_node_wide_pause() -> None:
+def test_a_client_with_too_much_work_queued_is_held_alone_and_both_causes_must_clear() -> None:
     pressure = Backpressure()
     a, b = FakeClient(), FakeClient()
-    pressure.add_client(a)
-    pressure.add_client(b)
     pressure.client_busy(a, True)
     assert a.paused and not b.paused
-    pressure.link_pressure("worker-1", True)
-    pressure.link_pressure("worker-1", False)
-    assert a.paused and not b.paused  # still too busy
+    pressure.client_pressure(a, True)
     pressure.client_busy(a, False)
+    assert a.paused  # it still does not read its results
+    pressure.client_pressure(a, False)
     assert not a.paused
+
+
+def test_a_dropped_client_forgets_its_causes() -> None:
+    pressure = Backpressure()
+    gone = FakeClient()
+    pressure.client_busy(gone, True)
+    pressure.drop_client(gone)
+    assert "busy=0" in repr(pressure)
