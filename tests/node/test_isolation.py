@@ -186,8 +186,11 @@ async def _hung_worker() -> None:
 
 
 async def _hung_peer() -> None:
-    head = node("n1", workers=0, actors=(Lively,))
-    peer = node("n2", workers=0, actors=(Stalled,))
+    # Isolation, not failure detection, is under test here (tests/node/test_membership.py
+    # has a hung peer declared dead): the stall must outlast no probe.
+    slow_detection = {"probe_interval": 60.0, "suspect_timeout": 60.0}
+    head = node("n1", workers=0, actors=(Lively,), **slow_detection)
+    peer = node("n2", workers=0, actors=(Stalled,), **slow_detection)
     async with run_cluster(head, peer) as cluster:
         n2 = cluster.nodes[1].pid
 

@@ -19,11 +19,11 @@ import pytest
 
 from mpreg import Client, Command
 from mpreg.config import NodeConfig
+from mpreg.membership import AdvertUpdate, MemberInfo, MemberState, MemberUpdate, Sync
+from mpreg.node.adverts import Advert
 from mpreg.node.node import Node
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
-from mpreg.membership import AdvertUpdate, MemberInfo, MemberState, MemberUpdate, Sync
-from mpreg.node.adverts import Advert
 from mpreg.protocol.messages import Endpoint, ForwardCall, ForwardDone, Gossip
 from mpreg.transport.connection import Connection, connect, parse_address
 
