@@ -155,6 +155,13 @@ def test_news_of_our_own_suspicion_is_refuted_with_a_push_to_all() -> None:
     assert push(swim, MemberUpdate(ME, 3, SUSPECT)) == []  # old news: nothing to refute
 
 
+def test_a_refutation_also_answers_a_sender_we_hold_dead() -> None:
+    swim = core(B, C)
+    push(swim, MemberUpdate(B, 0, DEAD))
+    out = swim.received(B.node_id, Sync((MemberUpdate(ME, 0, DEAD),), ()), 2.0)
+    assert {s.to for s in sends(out, Push)} == {C.node_id, B.node_id}
+
+
 def test_set_advert_bumps_the_version_and_pushes_to_live_members_only() -> None:
     swim = core(B, C, D)
     push(swim, MemberUpdate(D, 0, DEAD))
