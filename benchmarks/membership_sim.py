@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from mpreg.membership import (
     AdvertChanged,
@@ -297,7 +297,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seeds", type=int, default=3, help="runs per spread figure, median (max) shown"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--detection",
+        type=int,
+        default=0,
+        metavar="KILLS",
+        help="instead: kill one member KILLS times per size, show detection-time quantiles",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a SwimConfig field, e.g. --set probe_interval=1.0 (repeatable)",
+    )
+    ns = parser.parse_args(argv)
+    try:
+        ns.config = _config(ns.set)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    return ns
+
+
+def _config(settings: list[str]) -> SwimConfig:
+    """SwimConfig() with ``field=value`` overrides, each value parsed as the field's type."""
+    config = SwimConfig()
+    for setting in settings:
+        name, _, text = setting.partition("=")
+        if name not in {f.name for f in fields(SwimConfig)}:
+            raise ValueError(f"--set {setting}: SwimConfig has no field {name!r}")
+        current = getattr(config, name)
+        value: object = (
+            text.lower() in ("1", "true", "yes")
+            if isinstance(current, bool)
+            else type(current)(text)
+        )
+        config = replace(config, **{name: value})
+    return config
 
 
 def _f(x: float, digits: int = 2) -> str:
@@ -321,10 +357,9 @@ HEADER = (
 )
 
 
-def row(n: int, loss: float, seeds: list[int], steady_seconds: float) -> str:
+def row(n: int, config: SwimConfig, loss: float, seeds: list[int], steady_seconds: float) -> str:
     """One table row: the spreads over ``seeds`` (median (max)), the steady run on the first."""
     began = time.perf_counter()
-    config = SwimConfig()
     gossip_only = replace(config, push=False)
     push = [advert_spread(n, config, loss, s).rounds for s in seeds]
     epidemic = [advert_spread(n, gossip_only, loss, s).rounds for s in seeds]
@@ -341,18 +376,49 @@ def row(n: int, loss: float, seeds: list[int], steady_seconds: float) -> str:
     )
 
 
+def _quantiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p50 = ordered[len(ordered) // 2]
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return f"{p50:.2f} / {p95:.2f} / {ordered[-1]:.2f}"
+
+
+def detection(
+    sizes: list[int], config: SwimConfig, loss: float, runs: int, first_seed: int
+) -> None:
+    """How soon a killed member is SUSPECT somewhere and DEAD everywhere, over ``runs`` kills."""
+    print(
+        "| N | kills | first SUSPECT s p50 / p95 / max | within 2 s "
+        "| all DEAD s p50 / p95 / max | within 5 s |"
+    )
+    print("|---|---|---|---|---|---|")
+    for n in sizes:
+        deaths = [death_spread(n, config, loss, first_seed + r) for r in range(runs)]
+        suspect = [d.first_suspect for d in deaths]
+        dead = [d.everyone.seconds for d in deaths]
+        print(
+            f"| {n:,} | {runs} | {_quantiles(suspect)} "
+            f"| {sum(s <= 2.0 for s in suspect)}/{runs} "
+            f"| {_quantiles(dead)} | {sum(d <= 5.0 for d in dead)}/{runs} |",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
     seeds = list(range(ns.seed, ns.seed + ns.seeds))
     print(
         f"membership simulator: Python {sys.version.split()[0]}, loss {ns.loss:.1%}, "
-        f"latency 0.5-2 ms, seeds {seeds}, {SwimConfig()}"
+        f"latency 0.5-2 ms, seeds {seeds}, {ns.config}"
     )
     print()
+    if ns.detection:
+        detection(ns.members, ns.config, ns.loss, ns.detection, ns.seed)
+        return 0
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     for n in ns.members:
-        print(row(n, ns.loss, seeds, ns.steady), flush=True)
+        print(row(n, ns.config, ns.loss, seeds, ns.steady), flush=True)
     return 0
 
 
