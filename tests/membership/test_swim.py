@@ -272,6 +272,16 @@ def test_a_stalled_node_extends_its_deadlines_instead_of_suspecting() -> None:
     assert not changes(swim.tick(t + 2.0 + cfg.probe_interval))
 
 
+def test_a_stalled_node_gives_its_suspects_the_stall_to_refute() -> None:
+    swim = core(B, C)
+    push(swim, MemberUpdate(B, 0, SUSPECT), now=1.0)
+    ticks(swim, 1.0, 3.0)  # the suspicion makes B DEAD at 3.5 unless refuted
+    # Our loop stalled from 3.0 to 4.0; B's refutation waits in our socket.
+    assert not changes(swim.tick(4.0))
+    out = swim.received(B.node_id, Push((MemberUpdate(B, 1, ALIVE),)), 4.0)
+    assert changes(out) == [("b", SUSPECT, ALIVE)]
+
+
 def test_each_update_is_piggybacked_a_bounded_number_of_times() -> None:
     cfg = SwimConfig(retransmit_mult=2, push=False)
     swim = core(B, C, D, config=cfg)  # N = 4 with us: 2 * ceil(log2(5)) = 6 transmissions
