@@ -9,13 +9,14 @@ from dataclasses import dataclass
 class SwimConfig:
     """How often a core probes, how long it waits, how widely it gossips.
 
-    The defaults meet the issue's targets for a hung member on loopback,
-    SUSPECT within 2 s and DEAD within 5 s, in 98-100% of cases (simulated, 5
-    to 30 members). No setting makes it certain: detection waits for some
-    member's probe to land on the hung one, and with one probe per member per
-    interval the first such probe comes after a random delay (about one
-    interval on average, more in the tail). A 1.0 s interval with a 0.5 s
-    timeout and 3.0 s suspicion missed the targets in about 30% of cases.
+    The defaults meet the issue's targets for a hung member, SUSPECT within
+    2 s and DEAD within 5 s, in 97-100% of kills (simulated, 5 to 100
+    members, 1% loss; 95% at 1,000). No setting makes it certain: detection
+    waits for some member's probe to land on the hung one, and with one probe
+    per member per interval the first such probe comes after a random delay.
+    A 1.0 s interval with a 0.5 s timeout and 3.0 s suspicion missed the
+    targets in 30-50% of kills. ``python -m benchmarks.membership_sim
+    --detection 200`` measures it; benchmarks/README.md has the tables.
     Intervals are multiples of ``tick_interval`` so timers fire on time.
     """
 

@@ -178,19 +178,19 @@ class Swim:
         view = self._view
         match message:
             case Ping(seq=seq, updates=updates):
-                view.merge(valid_entries(updates), now, out)
+                view.merge(valid_entries(updates), now, out, sender)
                 out.append(Send(sender, Ack(seq, view.piggyback(sender))))
             case Ack(seq=seq, updates=updates):
-                view.merge(valid_entries(updates), now, out)
+                view.merge(valid_entries(updates), now, out, sender)
                 self._acked(seq, out)
             case PingReq(seq=seq, target=target, updates=updates):
-                view.merge(valid_entries(updates), now, out)
+                view.merge(valid_entries(updates), now, out, sender)
                 self._relay(sender, seq, target, now, out)
             case Sync(members=members, adverts=adverts):
-                view.merge([u for u in members if valid_member_update(u)], now, out)
+                view.merge([u for u in members if valid_member_update(u)], now, out, sender)
                 view.merge([u for u in adverts if valid_advert_update(u)], now, out)
             case Push(updates=updates):
-                view.merge(valid_entries(updates), now, out)
+                view.merge(valid_entries(updates), now, out, sender)
         return out
 
     def link_closed(self, node_id: str, now: float) -> list[Instruction]:

@@ -39,7 +39,17 @@ from mpreg.membership.table import Baseline, MemberTable
 class View:
     """One node's table of the cluster, kept by SWIM's rules."""
 
-    __slots__ = ("_cfg", "_gossip", "_graves", "_id", "_me", "_mine", "_suspects", "table")
+    __slots__ = (
+        "_cfg",
+        "_gossip",
+        "_graves",
+        "_id",
+        "_me",
+        "_mine",
+        "_own",
+        "_suspects",
+        "table",
+    )
 
     def __init__(
         self, me: MemberInfo, config: SwimConfig, now: float, baseline: Baseline | None
@@ -50,37 +60,46 @@ class View:
         self.table = MemberTable(baseline)
         known = self.table.get(me.node_id)
         if known is None or known.state is not ALIVE or known.info != me:
-            self.table.put(Member(me, 0, ALIVE, now))
+            known = Member(me, 0, ALIVE, now)
+            self.table.put(known)
+        self._own = known  # our own record, also in the table (asked on every event)
         self._gossip = Piggyback(config.retransmit_mult)
         self._suspects: dict[str, float] = {}  # node id -> when its suspicion makes it DEAD
         self._mine: set[str] = set()  # suspicions this core raised: it pushes their deaths
         self._graves: dict[str, float] = {}  # DEAD/LEFT node id -> when it is forgotten
 
     def own(self) -> Member:
-        member = self.table.get(self._id)
-        assert member is not None  # put in __init__, never forgotten
-        return member
+        return self._own
 
     def left(self) -> bool:
-        return self.own().state is LEFT
+        return self._own.state is LEFT
+
+    def _set_own(self, member: Member) -> None:
+        self._own = member
+        self.table.put(member)
 
     def pending(self) -> list[tuple[Update, int]]:
         return self._gossip.pending()
 
     # --- news in ------------------------------------------------------------------
 
-    def merge(self, updates: list[Update], now: float, out: list[Instruction]) -> None:
+    def merge(
+        self, updates: list[Update], now: float, out: list[Instruction], sender: str = ""
+    ) -> None:
+        """Apply news that came from ``sender`` ("": from ourselves)."""
         for update in updates:
             if isinstance(update, MemberUpdate):
-                self.merge_member(update, now, out)
+                self.merge_member(update, now, out, sender)
             else:
                 self._merge_advert(update, out)
 
-    def merge_member(self, update: MemberUpdate, now: float, out: list[Instruction]) -> None:
+    def merge_member(
+        self, update: MemberUpdate, now: float, out: list[Instruction], sender: str = ""
+    ) -> None:
         node_id = update.info.node_id
         if node_id == self._id:
             if needs_refuting(update, self.own()):
-                self._refute(update, out)
+                self._refute(update, out, sender)
             return
         current = self.table.get(node_id)
         if current is not None and not supersedes(update, current):
@@ -117,11 +136,16 @@ class View:
         self._gossip.add(update)
         out.append(AdvertChanged(node_id, update.version, update.advert))
 
-    def _refute(self, claim: MemberUpdate, out: list[Instruction]) -> None:
-        """Someone says we are SUSPECT or DEAD (or more): we are ALIVE, one incarnation higher."""
+    def _refute(self, claim: MemberUpdate, out: list[Instruction], sender: str) -> None:
+        """Someone says we are SUSPECT or DEAD (or more): we are ALIVE, one incarnation higher.
+
+        The answer is pushed to every live member and, always, to ``sender``:
+        it may be one we hold DEAD ourselves (after a partition, each side
+        buried the other), and without our answer it would never learn better.
+        """
         mine = self.own()
         incarnation = max(claim.incarnation, mine.incarnation) + 1
-        self.table.put(Member(self._me, incarnation, ALIVE, mine.since))
+        self._set_own(Member(self._me, incarnation, ALIVE, mine.since))
         update = MemberUpdate(self._me, incarnation, ALIVE)
         self._gossip.add(update)
         news: tuple[Update, ...] = (update,)
@@ -130,6 +154,11 @@ class View:
             # Those who buried us dropped our advert: give it back with the news.
             news = (update, AdvertUpdate(self._id, advert[0], advert[1]))
         self.push(news, out)
+        if sender and sender != self._id:
+            member = self.table.get(sender)
+            pushed = self._cfg.push and member is not None and member.state in LIVE
+            if not pushed:
+                out.append(Send(sender, Push(news)))
 
     # --- our own news ---------------------------------------------------------------
 
@@ -142,7 +171,7 @@ class View:
 
     def leave(self, now: float, out: list[Instruction]) -> None:
         update = MemberUpdate(self._me, self.own().incarnation + 1, LEFT)
-        self.table.put(Member(self._me, update.incarnation, LEFT, now))
+        self._set_own(Member(self._me, update.incarnation, LEFT, now))
         self._gossip.add(update)
         self.push((update,), out)
 

@@ -155,6 +155,13 @@ def test_news_of_our_own_suspicion_is_refuted_with_a_push_to_all() -> None:
     assert push(swim, MemberUpdate(ME, 3, SUSPECT)) == []  # old news: nothing to refute
 
 
+def test_a_refutation_also_answers_a_sender_we_hold_dead() -> None:
+    swim = core(B, C)
+    push(swim, MemberUpdate(B, 0, DEAD))
+    out = swim.received(B.node_id, Sync((MemberUpdate(ME, 0, DEAD),), ()), 2.0)
+    assert {s.to for s in sends(out, Push)} == {C.node_id, B.node_id}
+
+
 def test_set_advert_bumps_the_version_and_pushes_to_live_members_only() -> None:
     swim = core(B, C, D)
     push(swim, MemberUpdate(D, 0, DEAD))
@@ -263,6 +270,16 @@ def test_a_stalled_node_extends_its_deadlines_instead_of_suspecting() -> None:
     assert not changes(out)
     swim.received(ping.to, Ack(ping.message.seq), t + 2.0)
     assert not changes(swim.tick(t + 2.0 + cfg.probe_interval))
+
+
+def test_a_stalled_node_gives_its_suspects_the_stall_to_refute() -> None:
+    swim = core(B, C)
+    push(swim, MemberUpdate(B, 0, SUSPECT), now=1.0)
+    ticks(swim, 1.0, 3.0)  # the suspicion makes B DEAD at 3.5 unless refuted
+    # Our loop stalled from 3.0 to 4.0; B's refutation waits in our socket.
+    assert not changes(swim.tick(4.0))
+    out = swim.received(B.node_id, Push((MemberUpdate(B, 1, ALIVE),)), 4.0)
+    assert changes(out) == [("b", SUSPECT, ALIVE)]
 
 
 def test_each_update_is_piggybacked_a_bounded_number_of_times() -> None:

@@ -221,3 +221,22 @@ def test_runs_are_deterministic_given_seed_and_clock() -> None:
 
     assert history(3) == history(3)
     assert history(3) != history(4)
+
+
+def test_two_sides_of_a_healed_partition_that_buried_each_other_rejoin() -> None:
+    net = settled()
+    left, right = ("a", "b"), ("c", "d", "e")
+    net.blocked |= {frozenset((x, y)) for x in left for y in right}
+    net.run_until(
+        lambda: all(
+            net.state(x, y) is DEAD and net.state(y, x) is DEAD for x in left for y in right
+        ),
+        limit=10.0,
+    )
+    net.blocked.clear()
+    for x in left:
+        for y in right:
+            net.link(x, y)  # the nodes re-dial what they lost
+    took = net.run_until(lambda: converged(net), limit=5.0)
+    assert took <= 1.0
+    assert all(net.cores[n].incarnation >= 1 for n in FIVE)
