@@ -74,10 +74,11 @@ class NodeConfig:
     max_queued_bytes_per_client: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT
     # Failure detection (SWIM, mpreg.membership): each member probes one other
     # every ``probe_interval`` s; no answer within ``probe_timeout`` (directly
-    # or through others) makes it suspect, and ``suspect_timeout`` s later dead.
-    probe_interval: float = 0.5
-    probe_timeout: float = 0.25
-    suspect_timeout: float = 3.0
+    # or through others) makes it suspect, and ``suspect_timeout`` s later dead
+    # (the defaults of mpreg.membership.SwimConfig; benchmarks/README.md has why).
+    probe_interval: float = 0.4
+    probe_timeout: float = 0.2
+    suspect_timeout: float = 2.5
 
 
 def node_label(config: NodeConfig) -> str:
