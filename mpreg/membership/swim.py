@@ -231,11 +231,15 @@ class Swim:
                 del self._relays[seq]
         return out
 
-    def set_advert(self, advert: object, now: float) -> list[Instruction]:
-        """This node's own advert changed: a new version, pushed to all and piggybacked."""
+    def set_advert(self, advert: object, now: float, *, push: bool = True) -> list[Instruction]:
+        """This node's own advert changed: a new version, pushed to all and piggybacked.
+
+        ``push=False`` for news that may take a few rounds (a refreshed load
+        figure): piggybacked only, so it costs no extra message.
+        """
         out: list[Instruction] = []
         if not self._view.left():
-            self._view.set_advert(advert, out)
+            self._view.set_advert(advert, out, push=push)
         return out
 
     def leave(self, now: float) -> list[Instruction]:

@@ -162,12 +162,13 @@ class View:
 
     # --- our own news ---------------------------------------------------------------
 
-    def set_advert(self, advert: object, out: list[Instruction]) -> None:
+    def set_advert(self, advert: object, out: list[Instruction], *, push: bool = True) -> None:
         have = self.table.advert(self._id)
         update = AdvertUpdate(self._id, (have[0] if have else 0) + 1, advert)
         self.table.put_advert(self._id, update.version, advert)
         self._gossip.add(update)
-        self.push((update,), out)
+        if push:
+            self.push((update,), out)
 
     def leave(self, now: float, out: list[Instruction]) -> None:
         update = MemberUpdate(self._me, self.own().incarnation + 1, LEFT)

@@ -18,11 +18,13 @@ from mpreg.protocol.messages import Endpoint, ErrorInfo
 
 @dataclass(frozen=True, slots=True)
 class Advert:
-    """What one node offers: its endpoints, and those paused by a restart or a crash loop."""
+    """What one node offers: its endpoints, those paused by a restart or a crash
+    loop, and how busy each is (calls outstanding on it, every caller's)."""
 
     endpoints: tuple[Endpoint, ...] = ()
     restarting: tuple[str, ...] = ()
     crashed: tuple[tuple[str, ErrorInfo], ...] = ()
+    load: tuple[tuple[str, int], ...] = ()
 
 
 def own_advert(routes: RoutingTable, node_id: str) -> Advert:
@@ -36,7 +38,24 @@ def own_advert(routes: RoutingTable, node_id: str) -> Advert:
             restarting.append(endpoint_id)
         else:
             crashed.append((endpoint_id, error))
-    return Advert(endpoints, tuple(restarting), tuple(crashed))
+    load = tuple(
+        (ep.endpoint_id, n) for ep in endpoints if (n := routes.outstanding(ep.endpoint_id))
+    )
+    return Advert(endpoints, tuple(restarting), tuple(crashed), load)
+
+
+def load_moved(old: Advert, new: Advert) -> bool:
+    """Whether ``new``'s load figures differ enough from ``old``'s to be worth gossiping.
+
+    Coarse on purpose: a figure that went from idle to busy or back, or moved by a
+    quarter (and at least 2), not every call that starts or ends.
+    """
+    before, after = dict(old.load), dict(new.load)
+    for endpoint_id in before.keys() | after.keys():
+        a, b = before.get(endpoint_id, 0), after.get(endpoint_id, 0)
+        if (a == 0) != (b == 0) or abs(a - b) >= max(2, max(a, b) // 4):
+            return True
+    return False
 
 
 def apply_advert(routes: RoutingTable, node_id: str, advert: Advert) -> set[str]:
@@ -64,4 +83,7 @@ def apply_advert(routes: RoutingTable, node_id: str, advert: Advert) -> set[str]
             routes.resume(endpoint_id)
     for endpoint_id in before - now:
         routes.remove(endpoint_id)
+    load = dict(advert.load)
+    for endpoint_id in now:
+        routes.report_load(endpoint_id, load.get(endpoint_id, 0))
     return {eid for eid in live_before if eid not in now or eid in paused}

@@ -31,6 +31,7 @@ from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig, default_node_name, short_hostname
 from mpreg.membership import MemberInfo, SwimConfig
 from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.forwarding import Forwarding
 from mpreg.node.peering import JOIN_TIMEOUT, Peering
 from mpreg.node.pressure import Backpressure
 from mpreg.node.routing import RoutingTable
@@ -97,6 +98,7 @@ class Node:
                 suspect_timeout=config.suspect_timeout,
             ),
         )
+        self.forwarding = Forwarding(self.peering.links, self.calls)
         self.workers = Workers(
             self.node_id,
             lambda: self.address,
@@ -268,13 +270,13 @@ class Node:
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
         if endpoint.node_id == self.node_id:
             return self.workers.send(endpoint.endpoint_id, call)
-        return self.peering.send_call(endpoint, call)
+        return self.forwarding.send_call(endpoint, call)
 
     def _send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
         if endpoint.node_id == self.node_id:
             self.workers.send(endpoint.endpoint_id, CancelCall(call_id))
         else:
-            self.peering.send_cancel(endpoint, call_id)
+            self.forwarding.send_cancel(endpoint, call_id)
 
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None:
         """Send the Reply ``answer()`` produces, if ``conn`` is still there to take it."""
@@ -325,11 +327,11 @@ class Node:
     def _on_peer_message(self, conn: Connection, message: object) -> None:
         match message:
             case ForwardCall():
-                self.peering.on_forward(conn, message)
+                self.forwarding.on_forward(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error):
                 self.calls.complete(cid, result, error)
             case ForwardCancel(call_id=cid):
-                self.peering.on_forward_cancel(conn, cid)
+                self.forwarding.on_forward_cancel(conn, cid)
             case Gossip():
                 self.peering.on_gossip(conn, message)
             case StatusRequest(request_id=rid, local_only=local_only):
@@ -345,4 +347,5 @@ class Node:
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
+        self.forwarding.link_closed(conn)
         self.peering.on_close(conn)

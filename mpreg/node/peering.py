@@ -1,4 +1,4 @@
-"""Talking to the other nodes: links, membership gossip, advertisements, forwarded calls.
+"""Talking to the other members: links, membership gossip, advertisements.
 
 Who the members are, and whether they live, is decided by the sans-IO SWIM
 core (:class:`mpreg.membership.Swim`); this is its asyncio side. The node hands
@@ -11,7 +11,9 @@ Joining is one exchange: a link to a member opens (dialled or accepted, both
 authenticated), each side sends the other its full view (``Sync``), and the
 join is done when the member's view arrives. Every member it names is dialled
 too, so the cluster stays a full mesh of links; gossip repairs it when links
-break. A node's endpoints travel as its versioned :class:`Advert`.
+break. A node's endpoints travel as its versioned :class:`Advert`, with a
+coarse load figure per endpoint refreshed every few seconds. The calls that
+cross the links are :mod:`mpreg.node.forwarding`'s.
 """
 
 from __future__ import annotations
@@ -35,22 +37,12 @@ from mpreg.membership import (
     SwimConfig,
     Sync,
 )
-from mpreg.node.adverts import Advert, apply_advert, own_advert
-from mpreg.node.calls import InFlight
+from mpreg.node.adverts import Advert, apply_advert, load_moved, own_advert
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import Blob
 from mpreg.protocol.handshake import Handshake
-from mpreg.protocol.messages import (
-    Call,
-    Endpoint,
-    ErrorInfo,
-    ForwardCall,
-    ForwardCancel,
-    ForwardDone,
-    Gossip,
-)
+from mpreg.protocol.messages import Gossip
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, ConnState, connect, parse_address
 
@@ -60,6 +52,9 @@ JOIN_TIMEOUT = 10.0
 # How often links to members we should hold but do not are dialled again
 # (and the dead, which may only have paused, are tried once more).
 REPAIR_INTERVAL = 2.0
+# How often our endpoints' load figures are looked at, and gossiped (piggybacked
+# only, never pushed) if they moved: a coarse balancing hint, not a counter.
+LOAD_INTERVAL = 2.0
 
 MessageHandler = Callable[[Connection, object], None]
 CloseHandler = Callable[[Connection, BaseException | None], None]
@@ -94,12 +89,12 @@ class Peering:
         self._config = config or SwimConfig()
         self.links: LinkTable[Connection] = LinkTable(node_id)
         self.swim: Swim | None = None  # made by start(), once the node's address is known
-        # Calls peers forwarded to us, by (their link, their call id): to cancel them.
-        self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         self._joining: dict[str, asyncio.Future[None]] = {}  # node id -> its view arrived
         # Addresses we were asked to join: dialled again if every other member is lost.
         self._seeds: list[str] = []
         self._next_repair = 0.0
+        self._next_load = 0.0
+        self._advertised = Advert()  # our advert as last gossiped
         self._ticker: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -135,6 +130,9 @@ class Peering:
             if now >= self._next_repair:
                 self._next_repair = now + REPAIR_INTERVAL
                 self._repair()
+            if now >= self._next_load:
+                self._next_load = now + LOAD_INTERVAL
+                self._refresh_load(now)
 
     # --- joining ----------------------------------------------------------------------
 
@@ -251,7 +249,15 @@ class Peering:
     def advertise(self) -> None:
         """Our endpoints changed (added, restarting, crashed, gone): tell every member."""
         if self.swim is not None:
-            self._run(self.swim.set_advert(own_advert(self.routes, self.node_id), time.monotonic()))
+            self._advertised = own_advert(self.routes, self.node_id)
+            self._run(self.swim.set_advert(self._advertised, time.monotonic()))
+
+    def _refresh_load(self, now: float) -> None:
+        assert self.swim is not None
+        advert = own_advert(self.routes, self.node_id)
+        if load_moved(self._advertised, advert):
+            self._advertised = advert
+            self._run(self.swim.set_advert(advert, now, push=False))
 
     def _run(self, instructions: list[Instruction]) -> None:
         """Carry out what the membership core decided."""
@@ -315,42 +321,9 @@ class Peering:
         if reachable and not was:
             self.calls.endpoints_added()  # calls parked for it go now
 
-    # --- forwarded calls --------------------------------------------------------------
-
-    def on_forward(self, conn: Connection, message: ForwardCall) -> None:
-        """A peer routed a call to one of our endpoints: run it there, answer the peer."""
-        origin_id, call = message.call_id, message.call
-        key = (conn, origin_id)
-
-        def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
-            self._forwarded.pop(key, None)
-            if conn.state is ConnState.OPEN:
-                conn.send(ForwardDone(origin_id, result, error))
-
-        handle = self.calls.submit(
-            fun=call.fun,
-            datasets=frozenset(),
-            args=call.args,
-            deps=call.deps,
-            command=call.command,
-            retries=0,
-            endpoint_id=message.endpoint_id,
-            on_done=done,
-            deadline=call.deadline,
-        )
-        if not handle.done:
-            self._forwarded[key] = handle
-
-    def on_forward_cancel(self, conn: Connection, origin_id: int) -> None:
-        """The peer gave up on a call it forwarded to us (unknown or finished: ignored)."""
-        handle = self._forwarded.pop((conn, origin_id), None)
-        if handle is not None:
-            handle.cancel()
+    # --- links closing ----------------------------------------------------------------
 
     def on_close(self, conn: Connection) -> None:
-        # The calls this peer forwarded are retried elsewhere by it: stop ours.
-        for key in [key for key in self._forwarded if key[0] is conn]:
-            self._forwarded.pop(key).cancel()
         node_id = self.links.closed(conn)
         if node_id is None or self.swim is None:
             return  # another link to that node is still open, or it never was a member link
@@ -362,20 +335,6 @@ class Peering:
             self.calls.endpoint_lost(lost, f"the link to node {node_id} closed")
             self.calls.endpoints_added()
         self._run(self.swim.link_closed(node_id, time.monotonic()))
-
-    def send_call(self, endpoint: Endpoint, call: Call) -> bool:
-        """Forward ``call`` to the node hosting ``endpoint``; False if unreachable now."""
-        conn = self.links.link_for(endpoint.node_id)
-        if conn is None or conn.state is not ConnState.OPEN:
-            return False
-        conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
-        return True
-
-    def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
-        """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""
-        conn = self.links.link_for(endpoint.node_id)
-        if conn is not None and conn.state is ConnState.OPEN:
-            conn.send(ForwardCancel(call_id))
 
     # --- questions --------------------------------------------------------------------
 

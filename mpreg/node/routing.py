@@ -57,7 +57,15 @@ class RoutingTable:
     ``random.Random`` for reproducible tests.
     """
 
-    __slots__ = ("_by_fun", "_endpoints", "_outstanding", "_rng", "_suspended", "_unreachable")
+    __slots__ = (
+        "_by_fun",
+        "_endpoints",
+        "_outstanding",
+        "_reported",
+        "_rng",
+        "_suspended",
+        "_unreachable",
+    )
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng if rng is not None else random.Random()
@@ -70,6 +78,9 @@ class RoutingTable:
         self._suspended: dict[str, ErrorInfo | None] = {}
         # Node ids whose endpoints choose() skips (suspected, or their link is down).
         self._unreachable: set[str] = set()
+        # endpoint_id -> calls outstanding on it as its own node last advertised
+        # (everyone's calls, a second or two old); only peers' endpoints have one.
+        self._reported: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._endpoints)
@@ -99,6 +110,7 @@ class RoutingTable:
         self._unindex(endpoint)
         del self._outstanding[endpoint_id]
         self._suspended.pop(endpoint_id, None)
+        self._reported.pop(endpoint_id, None)
 
     def suspend(self, endpoint_id: str, error: ErrorInfo | None = None) -> bool:
         """Keep a known endpoint but pick it no more (its process restarts).
@@ -137,6 +149,15 @@ class RoutingTable:
             self._unreachable.discard(node_id)
         else:
             self._unreachable.add(node_id)
+
+    def report_load(self, endpoint_id: str, load: int) -> None:
+        """The load a peer advertised for its endpoint: all its callers', not just ours."""
+        if endpoint_id not in self._endpoints:
+            return
+        if load > 0:
+            self._reported[endpoint_id] = load
+        else:
+            self._reported.pop(endpoint_id, None)
 
     def is_reachable(self, node_id: str) -> bool:
         return node_id not in self._unreachable
@@ -193,9 +214,11 @@ class RoutingTable:
     ) -> Endpoint | None:
         """Pick the matching endpoint with the fewest outstanding calls.
 
-        Endpoints whose id is in ``exclude`` (e.g. one that just failed) are
-        skipped, and so are suspended ones. Ties are broken at random. Returns
-        ``None`` if nothing matches.
+        A peer's endpoint counts the larger of our calls on it and the load
+        its node last advertised (every caller's). Endpoints whose id is in
+        ``exclude`` (e.g. one that just failed) are skipped, and so are
+        suspended ones and those of unreachable nodes. Ties are broken at
+        random. Returns ``None`` if nothing matches.
         """
         serving = self._by_fun.get(fun)
         if not serving:
@@ -203,6 +226,7 @@ class RoutingTable:
         outstanding = self._outstanding
         suspended = self._suspended
         unreachable = self._unreachable
+        reported = self._reported
         best: list[Endpoint] = []
         least = 0
         for endpoint_id, endpoint in serving.items():
@@ -214,6 +238,10 @@ class RoutingTable:
             ):
                 continue
             load = outstanding[endpoint_id]
+            if reported:
+                # Our own count is fresh but sees only our calls; the owner's figure
+                # sees every caller's but is a little old: the larger is the better guess.
+                load = max(load, reported.get(endpoint_id, 0))
             if not best or load < least:
                 best = [endpoint]
                 least = load

@@ -344,3 +344,16 @@ def test_alive_lists_the_routable_others() -> None:
     push(swim, MemberUpdate(C, 0, SUSPECT), MemberUpdate(D, 0, DEAD))
     assert {m.info.name for m in swim.alive()} == {"b", "c"}
     assert {m.info.name for m in swim.members()} == {"me", "b", "c", "d"}
+
+
+def test_an_advert_set_without_push_is_only_piggybacked() -> None:
+    from mpreg.membership import AdvertUpdate, MemberInfo, Push, Send, Swim
+
+    core = Swim(MemberInfo("a", "a", "127.0.0.1:1"), now=0.0)
+    core.linked(MemberInfo("b", "b", "127.0.0.1:2"), 0.0)
+    quiet = core.set_advert("load moved", 0.0, push=False)
+    assert not any(isinstance(i, Send) for i in quiet)
+    pending = [u for u, _ in core.pending_updates() if isinstance(u, AdvertUpdate)]
+    assert [u.advert for u in pending] == ["load moved"]
+    loud = core.set_advert("endpoints changed", 0.0)
+    assert any(isinstance(i, Send) and isinstance(i.message, Push) for i in loud)

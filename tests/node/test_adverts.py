@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpreg.node.adverts import Advert, apply_advert, own_advert
+from mpreg.node.adverts import Advert, apply_advert, load_moved, own_advert
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.messages import Endpoint, ErrorInfo
 
@@ -84,3 +84,37 @@ def test_unreachable_nodes_are_skipped_but_stay_known() -> None:
     assert routes.choose("f", frozenset()) == _ep("b/1")
     routes.remove_node("c")
     assert routes.is_reachable("c")
+
+
+def test_load_travels_in_the_advert_and_counts_in_the_choice() -> None:
+    owner = RoutingTable()
+    for endpoint in (_ep("b/1"), _ep("b/2")):
+        owner.add(endpoint)
+    for _ in range(5):
+        owner.begin("b/1")  # the owner's own callers keep b/1 busy
+    advert = own_advert(owner, "b")
+    assert advert.load == (("b/1", 5),)
+    other = RoutingTable()
+    apply_advert(other, "b", advert)
+    # Our own count says both are idle; the owner's figure says b/1 is not.
+    assert all(other.choose("f", frozenset()) == _ep("b/2") for _ in range(20))
+    # Our own calls count too: the larger of the two figures is used.
+    for _ in range(7):
+        other.begin("b/2")
+    assert other.choose("f", frozenset()) == _ep("b/1")
+    # An advert without a figure clears it.
+    apply_advert(other, "b", Advert((_ep("b/1"), _ep("b/2"))))
+    for _ in range(7):
+        other.end("b/2")
+    assert {other.choose("f", frozenset()).endpoint_id for _ in range(50)} == {"b/1", "b/2"}  # type: ignore[union-attr]
+
+
+def test_load_is_gossiped_only_when_it_moved_enough() -> None:
+    eps = (_ep("b/1"),)
+    idle = Advert(eps)
+    assert not load_moved(idle, Advert(eps, load=(("b/1", 0),)))
+    assert load_moved(idle, Advert(eps, load=(("b/1", 1),)))  # idle -> busy
+    assert load_moved(Advert(eps, load=(("b/1", 1),)), idle)  # busy -> idle
+    assert not load_moved(Advert(eps, load=(("b/1", 40),)), Advert(eps, load=(("b/1", 45),)))
+    assert load_moved(Advert(eps, load=(("b/1", 40),)), Advert(eps, load=(("b/1", 60),)))
+    assert not load_moved(Advert(eps, load=(("b/1", 3),)), Advert(eps, load=(("b/1", 4),)))

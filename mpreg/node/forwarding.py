@@ -1,0 +1,87 @@
+"""Calls that cross nodes: forwarded to the member hosting the endpoint, answered back.
+
+The origin node picks an endpoint on another member and sends the call over
+its link (``ForwardCall``); the member runs it on that very endpoint and
+answers on the same link (``ForwardDone``). A ``ForwardCancel`` stops one. When
+a link closes, the calls it brought are stopped here (their origin moves them
+elsewhere) and the calls sent over it are moved by the membership side
+(:mod:`mpreg.node.peering`).
+"""
+
+from __future__ import annotations
+
+from mpreg.node.calls import InFlight
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.links import LinkTable
+from mpreg.protocol.codec import Blob
+from mpreg.protocol.messages import (
+    Call,
+    Endpoint,
+    ErrorInfo,
+    ForwardCall,
+    ForwardCancel,
+    ForwardDone,
+)
+from mpreg.transport.connection import Connection, ConnState
+
+
+class Forwarding:
+    """Calls this node forwards to other members, and calls they forwarded to it."""
+
+    def __init__(self, links: LinkTable[Connection], calls: CallDispatcher) -> None:
+        self.links = links
+        self.calls = calls
+        # Calls peers forwarded to us, by (their link, their call id): to cancel them.
+        self._forwarded: dict[tuple[Connection, int], InFlight] = {}
+
+    def __repr__(self) -> str:
+        return f"<Forwarding running-for-peers={len(self._forwarded)}>"
+
+    def on_forward(self, conn: Connection, message: ForwardCall) -> None:
+        """A peer routed a call to one of our endpoints: run it there, answer the peer."""
+        origin_id, call = message.call_id, message.call
+        key = (conn, origin_id)
+
+        def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
+            self._forwarded.pop(key, None)
+            if conn.state is ConnState.OPEN:
+                conn.send(ForwardDone(origin_id, result, error))
+
+        handle = self.calls.submit(
+            fun=call.fun,
+            datasets=frozenset(),
+            args=call.args,
+            deps=call.deps,
+            command=call.command,
+            retries=0,
+            endpoint_id=message.endpoint_id,
+            on_done=done,
+            deadline=call.deadline,
+        )
+        if not handle.done:
+            self._forwarded[key] = handle
+
+    def on_forward_cancel(self, conn: Connection, origin_id: int) -> None:
+        """The peer gave up on a call it forwarded to us (unknown or finished: ignored)."""
+        handle = self._forwarded.pop((conn, origin_id), None)
+        if handle is not None:
+            handle.cancel()
+
+    def send_call(self, endpoint: Endpoint, call: Call) -> bool:
+        """Forward ``call`` to the node hosting ``endpoint``; False if unreachable now."""
+        conn = self.links.link_for(endpoint.node_id)
+        if conn is None or conn.state is not ConnState.OPEN:
+            return False
+        conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
+        return True
+
+    def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
+        """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""
+        conn = self.links.link_for(endpoint.node_id)
+        if conn is not None and conn.state is ConnState.OPEN:
+            conn.send(ForwardCancel(call_id))
+
+    def link_closed(self, conn: Connection) -> None:
+        """The calls this peer forwarded are retried elsewhere by it: stop ours."""
+        for key in [key for key in self._forwarded if key[0] is conn]:
+            self._forwarded.pop(key).cancel()
