@@ -26,7 +26,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from mpreg.node.calls import (
@@ -306,8 +306,12 @@ class CallDispatcher:
         # behind the calls that waited first.
         self._answer(record, result, error)
 
-    def endpoint_lost(self, endpoint_ids: set[str], why: str) -> None:
+    def endpoint_lost(
+        self, endpoint_ids: set[str], why: str, *, calls: Collection[int] | None = None
+    ) -> None:
         """Processes or a whole peer went away: their calls died with them.
+
+        ``calls`` narrows it to those call ids (the calls a closed link carried).
 
         Only the oldest call outstanding on a dead process is charged a retry:
         a process serves its calls in the order they came, so the others were
@@ -319,7 +323,11 @@ class CallDispatcher:
         every process it reaches from moving for ever.)
         """
         lost = sorted(
-            (rec for rec in self.in_flight.values() if rec.endpoint_id in endpoint_ids),
+            (
+                rec
+                for rec in self.in_flight.values()
+                if rec.endpoint_id in endpoint_ids and (calls is None or rec.call.call_id in calls)
+            ),
             key=lambda rec: rec.started,
         )
         charged: set[str] = set()

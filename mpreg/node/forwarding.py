@@ -33,6 +33,8 @@ class Forwarding:
         self.calls = calls
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
+        # Calls we forwarded and await, by the link they went over: lost if it closes.
+        self._sent: dict[Connection, set[int]] = {}
 
     def __repr__(self) -> str:
         return f"<Forwarding running-for-peers={len(self._forwarded)}>"
@@ -73,7 +75,17 @@ class Forwarding:
         if conn is None or conn.state is not ConnState.OPEN:
             return False
         conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
+        sent = self._sent.get(conn)
+        if sent is None:
+            sent = self._sent[conn] = set()
+        sent.add(call.call_id)
         return True
+
+    def answered(self, conn: Connection, call_id: int) -> None:
+        """The answer to a call we forwarded came back over ``conn``."""
+        sent = self._sent.get(conn)
+        if sent is not None:
+            sent.discard(call_id)
 
     def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
         """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""
@@ -81,7 +93,13 @@ class Forwarding:
         if conn is not None and conn.state is ConnState.OPEN:
             conn.send(ForwardCancel(call_id))
 
-    def link_closed(self, conn: Connection) -> None:
-        """The calls this peer forwarded are retried elsewhere by it: stop ours."""
+    def link_closed(self, conn: Connection) -> set[int]:
+        """``conn`` closed: stop what it brought us; return the ids of what we sent over it.
+
+        The peer stops the calls we forwarded when it sees the close, so those
+        are lost (the caller moves them); the calls it forwarded to us are
+        retried elsewhere by it, so ours stop.
+        """
         for key in [key for key in self._forwarded if key[0] is conn]:
             self._forwarded.pop(key).cancel()
+        return self._sent.pop(conn, set())

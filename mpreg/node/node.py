@@ -329,6 +329,7 @@ class Node:
             case ForwardCall():
                 self.forwarding.on_forward(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error):
+                self.forwarding.answered(conn, cid)
                 self.calls.complete(cid, result, error)
             case ForwardCancel(call_id=cid):
                 self.forwarding.on_forward_cancel(conn, cid)
@@ -347,5 +348,4 @@ class Node:
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
-        self.forwarding.link_closed(conn)
-        self.peering.on_close(conn)
+        self.peering.on_close(conn, sent=self.forwarding.link_closed(conn))

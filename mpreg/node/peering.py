@@ -323,17 +323,20 @@ class Peering:
 
     # --- links closing ----------------------------------------------------------------
 
-    def on_close(self, conn: Connection) -> None:
-        node_id = self.links.closed(conn)
+    def on_close(self, conn: Connection, sent: set[int]) -> None:
+        """A link closed; ``sent``: ids of the calls we forwarded over it, unanswered."""
+        node_id = self.links.node_of(conn)
         if node_id is None or self.swim is None:
-            return  # another link to that node is still open, or it never was a member link
-        # What we forwarded over the link is lost with it (the peer stops those
-        # calls when it sees the close): move them now, do not wait for a verdict.
-        lost = {ep.endpoint_id for ep in self.routes.endpoints() if ep.node_id == node_id}
-        self._update_reachable(node_id)
-        if lost:
-            self.calls.endpoint_lost(lost, f"the link to node {node_id} closed")
+            return  # never a member link (or this node itself)
+        if sent:
+            # The peer stops those calls when it sees the close: move them now,
+            # do not wait for a verdict on the member.
+            endpoints = {ep.endpoint_id for ep in self.routes.endpoints() if ep.node_id == node_id}
+            self.calls.endpoint_lost(endpoints, f"the link to node {node_id} closed", calls=sent)
             self.calls.endpoints_added()
+        if self.links.closed(conn) is None:
+            return  # another link to that node is still open
+        self._update_reachable(node_id)
         self._run(self.swim.link_closed(node_id, time.monotonic()))
 
     # --- questions --------------------------------------------------------------------

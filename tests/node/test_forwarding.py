@@ -1,0 +1,52 @@
+"""Which forwarded calls a closed link takes with it: those sent over it and not yet answered."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from mpreg.node.forwarding import Forwarding
+from mpreg.node.links import LinkTable
+from mpreg.protocol.codec import Blob
+from mpreg.protocol.messages import Call, Endpoint, ForwardCall
+from mpreg.transport.connection import Connection, ConnState
+
+EP = Endpoint("b/1", "b", "worker", frozenset({"f"}), frozenset(), "f")
+
+
+class _Link:
+    state = ConnState.OPEN
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def send(self, message: object) -> None:
+        self.sent.append(message)
+
+
+def _call(call_id: int) -> Call:
+    return Call(call_id, "f", cast(Blob, b""))
+
+
+def test_a_closed_link_loses_only_the_unanswered_calls_it_carried() -> None:
+    links: LinkTable[Any] = LinkTable("a")
+    old, new = _Link(), _Link()
+    forwarding = Forwarding(cast(LinkTable[Connection], links), calls=cast(Any, None))
+    links.opened("b", old)
+    assert forwarding.send_call(EP, _call(1)) and forwarding.send_call(EP, _call(2))
+    links.opened("b", new)  # a second link to b: the newest carries what follows
+    assert forwarding.send_call(EP, _call(3))
+    assert [m.call_id for m in old.sent if isinstance(m, ForwardCall)] == [1, 2]
+    forwarding.answered(cast(Connection, old), 1)
+    assert forwarding.link_closed(cast(Connection, old)) == {2}
+    assert forwarding.link_closed(cast(Connection, new)) == {3}
+    assert forwarding.link_closed(cast(Connection, new)) == set()
+
+
+def test_no_open_link_means_the_call_is_not_sent() -> None:
+    links: LinkTable[Any] = LinkTable("a")
+    forwarding = Forwarding(cast(LinkTable[Connection], links), calls=cast(Any, None))
+    assert not forwarding.send_call(EP, _call(1))
+    closed = _Link()
+    closed.state = ConnState.CLOSED
+    links.opened("b", closed)
+    assert not forwarding.send_call(EP, _call(2))
