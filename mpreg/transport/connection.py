@@ -322,6 +322,7 @@ async def connect(
 ) -> Connection:
     """Dial ``host:port`` and authenticate; raises ClusterUnavailable/AuthenticationError."""
     loop = asyncio.get_running_loop()
+    conn: Connection | None = None
     try:
         async with asyncio.timeout(timeout):
             _, conn = await loop.create_connection(
@@ -331,9 +332,15 @@ async def connect(
             )
             await conn.ready
     except TimeoutError as exc:
+        if conn is not None:
+            conn.abort()  # connected, never authenticated (a hung peer's kernel still accepts)
         raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
     except OSError as exc:
         raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+    except asyncio.CancelledError:
+        if conn is not None:
+            conn.abort()
+        raise
     return conn
 
 
