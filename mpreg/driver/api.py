@@ -183,6 +183,7 @@ async def _connect(
     await client.connect()
     runtime.client = client
     runtime.sync = SyncClient(client, client.token)
+    client.link.sides.append(runtime.sync)  # its node hanging must not block its requests
     return address
 
 

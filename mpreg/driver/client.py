@@ -377,6 +377,9 @@ class Client:
 
     # --- failing over (the link calls these) ------------------------------------------
 
+    def _outstanding(self) -> bool:
+        return bool(self._waiting) or bool(self._replies)
+
     def _on_lost(self, lost: str) -> None:
         self._replies.fail_all(ClusterUnavailable(f"lost node {lost} before it answered"))
         self._inflight.on_lost(lost)

@@ -8,6 +8,10 @@ task it owns, for at most ``reconnect_timeout`` seconds; meanwhile
 happens to the calls in flight is its owner's business (the
 :class:`~mpreg.driver.client.Client`): the link tells it through
 :class:`LinkOwner`.
+
+A node that hangs closes nothing, so the link also watches for silence while
+its owner (or a side connection: the sync path's) waits for the node, and
+gives the node up when it stays silent (:mod:`mpreg.driver.watchdog`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Protocol
 
 from mpreg.driver.failover import Members, dial_first
-from mpreg.errors import ClusterUnavailable
+from mpreg.driver.watchdog import (
+    CONFIRM_TIMEOUT,
+    PROBE_ID,
+    TICK,
+    SideConnection,
+    Silence,
+    Verdict,
+)
+from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.messages import StatusRequest
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import (
     HANDSHAKE_TIMEOUT,
@@ -42,6 +56,10 @@ class LinkOwner(Protocol):
     """What a link tells the client that uses it (all on the client's loop)."""
 
     def _on_message(self, conn: Connection, message: object) -> None: ...
+
+    def _outstanding(self) -> bool:
+        """True while a call or question waits for an answer from the node."""
+        ...
 
     def _on_lost(self, lost: str) -> None:
         """The node at ``lost`` went away; the link is reconnecting."""
@@ -75,6 +93,12 @@ class NodeLink:
         self._failover: asyncio.Future[None] | None = None  # set while reconnecting
         self._tasks = TaskSet("client link")
         self._members_heard = asyncio.Event()
+        # The watchdog: other connections to the node whose calls it watches too.
+        self.sides: list[SideConnection] = []
+        self.probes = 0  # probes sent, ever (an idle client sends none)
+        self._silence = Silence()
+        self._ticker: asyncio.TimerHandle | None = None
+        self._confirming = False  # a check that the silent node takes connections runs
 
     @property
     def connected(self) -> bool:
@@ -94,6 +118,8 @@ class NodeLink:
         self.closing = False
         self._members_heard.clear()
         self._use(await self._dial(self.address, HANDSHAKE_TIMEOUT), self.address)
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().call_later(TICK, self._watch)
         # Known from the start, so a node lost at once can be failed over from.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(MEMBERS_WAIT):
@@ -107,6 +133,9 @@ class NodeLink:
     async def close(self) -> None:
         """Disconnect for good: stop reconnecting; the owner hears ``_on_unavailable``."""
         self.closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         closed = ClusterUnavailable(f"the client of {self.address} was closed")
         if self._failover is not None:
             _settle(self._failover, closed)
@@ -184,6 +213,7 @@ class NodeLink:
         self.address = address
         self.node_name = conn.peer.name if conn.peer else ""
         self.generation += 1
+        self._silence.heard(time.monotonic(), conn.received)
 
     def _on_close(self, conn: Connection, exc: BaseException | None) -> None:
         if conn is not self.conn:
@@ -218,6 +248,60 @@ class NodeLink:
         self._failover = None
         self._owner._on_reconnected(conn)
         _settle(done, None)
+
+    # --- the watchdog (mpreg.driver.watchdog) -------------------------------------------
+
+    def _watch(self) -> None:
+        """Once per TICK: has the node been silent while someone waits for it?"""
+        self._ticker = asyncio.get_running_loop().call_later(TICK, self._watch)
+        conn = self.conn
+        if conn is None or conn.state is not ConnState.OPEN or self._confirming:
+            return
+        busy = self._owner._outstanding() or any(side.busy() for side in self.sides)
+        match self._silence.tick(time.monotonic(), conn.received, busy):
+            case Verdict.PROBE:
+                self.probes += 1
+                conn.send(StatusRequest(PROBE_ID, local_only=True))
+            case Verdict.CONFIRM:
+                self._confirming = True
+                self._tasks.spawn(self._confirm(conn))
+
+    async def _confirm(self, conn: Connection) -> None:
+        """``conn``'s node said nothing for SILENCE seconds, the probe unanswered: give it
+        up, unless it takes a new connection (it stopped reading from us, busy with our work)."""
+        heard = conn.received
+        try:
+            alive = await self._answers(self.address)
+        finally:
+            self._confirming = False
+        if conn is not self.conn or conn.state is not ConnState.OPEN:
+            return  # lost or replaced meanwhile
+        now = time.monotonic()
+        if alive or conn.received != heard:
+            log.debug("node %s silent for %.1f s but alive", self.address, self._silence.quiet(now))
+            self._silence.heard(now, conn.received)
+            return
+        log.warning(
+            "node %s did not answer for %.0f s; failing over",
+            self.address,
+            self._silence.quiet(now),
+        )
+        generation = self.generation
+        for side in self.sides:
+            side.interrupt(generation)
+        conn.abort()  # close() would wait for the hung node to read what is queued for it
+
+    async def _answers(self, address: str) -> bool:
+        """Does the node at ``address`` complete a handshake within CONFIRM_TIMEOUT?"""
+        host, port = parse_address(address)
+        try:
+            spare = await connect(host, port, self._handshake, timeout=CONFIRM_TIMEOUT)
+        except ClusterUnavailable:
+            return False
+        except (AuthenticationError, ProtocolError):
+            return True  # it answered, if not kindly: its loop runs
+        spare.close()
+        return True
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -10,6 +10,9 @@ it fails over (``generation``). When the node is lost, the request is handed
 to the async client (:class:`Handover`), which waits for the next node: as it
 was, if it never got out whole; with one retry used, if it was lost while it
 ran; never, if it must not repeat (``retries=0``): that raises ClusterUnavailable.
+A node that hangs closes nothing: the async client's watchdog counts a request
+waiting here as work (:meth:`SyncClient.busy`) and, when it gives the node up,
+wakes the blocked receive (:meth:`SyncClient.interrupt`), which is then a loss.
 """
 
 from __future__ import annotations
@@ -233,6 +236,20 @@ class SyncClient:
             )
             conn = self._conn = BlockingConnection.open(host, port, handshake)
         return conn
+
+    def busy(self) -> bool:
+        """True while a request waits on this connection (the async client's watchdog asks)."""
+        return self._lock.locked()
+
+    def interrupt(self, generation: int) -> None:
+        """The async client gave up its node of ``generation`` (it did not answer).
+
+        Called from the client's loop thread: a request blocked on this
+        connection to that node wakes up and is handed over (:class:`Handover`).
+        """
+        conn = self._conn
+        if conn is not None and self._generation == generation:
+            conn.interrupt(f"node {self._address} did not answer")
 
     def close_connection(self) -> None:
         if self._conn is not None:

@@ -9,7 +9,9 @@ a time.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from collections import deque
 
@@ -34,6 +36,10 @@ class BlockingConnection:
         self._recv_buf = bytearray(RECV_BYTES)
         self._recv_view = memoryview(self._recv_buf)
         self.closed = False
+        self._gone = ""  # why interrupt() cut the connection, for the caller it wakes
+        # Held by close() and interrupt(): the descriptor is never shut down after it
+        # was freed (and perhaps reused by another socket). Never taken per call.
+        self._closing = threading.Lock()
 
     @classmethod
     def open(
@@ -128,7 +134,7 @@ class BlockingConnection:
                 raise ClusterUnavailable(f"lost the connection: {exc}") from exc
             if not size:
                 self.close()
-                raise ClusterUnavailable("the node closed the connection")
+                raise ClusterUnavailable(self._gone or "the node closed the connection")
             try:
                 self._take(self._decoder.feed(self._recv_view[:size]))
             except ProtocolError:
@@ -143,7 +149,21 @@ class BlockingConnection:
                 raise ProtocolError("handshake frame after the handshake")
             self._frames.append(decode_message(frame))
 
+    def interrupt(self, reason: str) -> None:
+        """Wake a receive() blocked in another thread: it raises ClusterUnavailable(reason).
+
+        For a node given up on while it does not answer (the driver's watchdog).
+        The traffic is shut down here; the thread that uses the connection closes it.
+        """
+        with self._closing:
+            if self.closed:
+                return
+            self._gone = reason
+            with contextlib.suppress(OSError):  # already shut down, or never connected
+                self._sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._sock.close()
+        with self._closing:
+            if not self.closed:
+                self.closed = True
+                self._sock.close()

@@ -103,6 +103,9 @@ class Connection(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
         self._failed = False
         self._first_bytes = bytearray()  # what a peer first sent, for a clear refusal
+        # Chunks of input so far: a driver's watchdog compares it once a second to
+        # tell a silent node (one increment here, rather than a timestamp per message).
+        self.received = 0
 
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
@@ -128,6 +131,7 @@ class Connection(asyncio.Protocol):
             self._write_now(first)
 
     def data_received(self, data: bytes) -> None:
+        self.received += 1
         batch = _write_batch
         batch.depth += 1
         try:
@@ -239,6 +243,15 @@ class Connection(asyncio.Protocol):
             self._flush()
             self._transport.close()
 
+    def abort(self) -> None:
+        """Drop the connection now, with whatever is still queued for the peer.
+
+        For a peer that stopped answering: close() would first wait for it to
+        read what is queued, which a hung peer never does.
+        """
+        if self._transport is not None and self.state is not ConnState.CLOSED:
+            self._transport.abort()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._out and self._transport is not None and not self._transport.is_closing():
@@ -309,6 +322,7 @@ async def connect(
 ) -> Connection:
     """Dial ``host:port`` and authenticate; raises ClusterUnavailable/AuthenticationError."""
     loop = asyncio.get_running_loop()
+    conn: Connection | None = None
     try:
         async with asyncio.timeout(timeout):
             _, conn = await loop.create_connection(
@@ -318,9 +332,15 @@ async def connect(
             )
             await conn.ready
     except TimeoutError as exc:
+        if conn is not None:
+            conn.abort()  # connected, never authenticated (a hung peer's kernel still accepts)
         raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
     except OSError as exc:
         raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+    except asyncio.CancelledError:
+        if conn is not None:
+            conn.abort()
+        raise
     return conn
 
 

@@ -172,10 +172,13 @@ def test_submit_options_reach_the_task_spec_and_kwargs_reach_the_function(
 def test_submit_timeout_settles_the_future_at_its_deadline(sent: list[object]) -> None:
     f = mpreg.submit("slow", 1.2, timeout=0.3)
     start = time.monotonic()
-    with pytest.raises(mpreg.DeadlineExceeded):
+    with pytest.raises(mpreg.DeadlineExceeded) as caught:
         f.result(timeout=10)
     assert 0.25 <= time.monotonic() - start < 0.8
-    _eventually_sent(sent, Cancel((f.task_id,)))
+    # The node drops the call at the same deadline: whichever tells the future first
+    # wins the race. Only the driver's own timer needs to tell the node to drop it.
+    if "passed its deadline" not in str(caught.value):
+        _eventually_sent(sent, Cancel((f.task_id,)))
 
 
 @pytest.mark.cluster

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 
 import pytest
 
 from mpreg import AuthenticationError, ClusterUnavailable, Command
 from mpreg.driver.sync_client import SyncClient
 from mpreg.host.cluster import LocalCluster
+from mpreg.protocol.frames import FrameDecoder
+from mpreg.protocol.handshake import PeerIdentity
+from mpreg.transport.blocking import BlockingConnection
 
 
 @pytest.mark.cluster
@@ -43,3 +48,32 @@ async def test_sync_client_to_nowhere_is_cluster_unavailable() -> None:
         await asyncio.to_thread(
             client.request, [Command("e", "echo", [1])], timeout=5, return_all=False
         )
+
+
+def test_interrupt_wakes_a_receive_blocked_in_another_thread() -> None:
+    # A peer that never answers (as a stopped node): the reader would wait for ever.
+    ours, theirs = socket.socketpair()
+    conn = BlockingConnection(ours, PeerIdentity("node", "hung"), FrameDecoder())
+    caught: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            conn.receive(None)
+        except BaseException as exc:
+            caught.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        reader.start()
+        reader.join(0.2)
+        assert reader.is_alive()  # blocked, with no deadline
+        conn.interrupt("node hung did not answer")
+        reader.join(5)
+        assert not reader.is_alive()
+        assert len(caught) == 1 and isinstance(caught[0], ClusterUnavailable)
+        assert str(caught[0]) == "node hung did not answer"
+        assert conn.closed  # the reader closed it; interrupting again is harmless
+        conn.interrupt("again")
+    finally:
+        conn.close()
+        theirs.close()
