@@ -30,6 +30,10 @@ from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
 from mpreg.transport.loop import new_event_loop
 
+# The embedded cluster is one node, a child of this process: if it dies there is
+# nowhere to fail over to, so a request fails after one more try, not after 30 s.
+EMBEDDED_RECONNECT_TIMEOUT = 1.0
+
 T = TypeVar("T")
 
 
@@ -99,7 +103,7 @@ def init(
     modules: Sequence[str] = (),
     workers: int | None = None,
     resources: Sequence[str] = (),
-    reconnect_timeout: float = RECONNECT_TIMEOUT,
+    reconnect_timeout: float | None = None,
 ) -> str:
     """Connect this process to a cluster; return the node address in use.
 
@@ -110,8 +114,10 @@ def init(
     child processes that end with this process. Calling it
     again with the same address is a no-op. If that node goes away later,
     the driver reconnects to another cluster member, looking for one for at
-    most ``reconnect_timeout`` seconds (README, "Failure behaviour"). Raises
-    ClusterUnavailable or AuthenticationError.
+    most ``reconnect_timeout`` seconds (README, "Failure behaviour"; default
+    30, but 1 for the embedded cluster: its one node is this process's child,
+    and no other member can take over). Raises ClusterUnavailable or
+    AuthenticationError.
     """
     global _runtime
     with _lock:
@@ -152,8 +158,9 @@ async def _connect(
     modules: Sequence[str],
     workers: int | None,
     resources: Sequence[str],
-    reconnect_timeout: float,
+    reconnect_timeout: float | None,
 ) -> str:
+    embedded = address is None
     if address is None:
         cluster = LocalCluster()
         runtime.cluster = cluster
@@ -179,6 +186,8 @@ async def _connect(
         from mpreg.host.state import default_token
 
         token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
+    if reconnect_timeout is None:
+        reconnect_timeout = EMBEDDED_RECONNECT_TIMEOUT if embedded else RECONNECT_TIMEOUT
     client = Client(address, token=token, reconnect_timeout=reconnect_timeout)
     await client.connect()
     runtime.client = client

@@ -204,3 +204,25 @@ def test_a_short_deadline_does_not_leave_a_timeout_on_the_next_big_request(
         mpreg.request([Command("s", "slow", [0.3])], timeout=0.05)
     big = b"x" * (64 * 1024 * 1024)
     assert len(mpreg.request([Command("e", "echo", [big])])["e"]) == len(big)
+
+
+@pytest.mark.cluster
+def test_a_dead_embedded_node_fails_requests_fast_not_after_the_reconnect_timeout() -> None:
+    import signal
+
+    from mpreg.driver import api
+
+    mpreg.init(workers=1)
+    try:
+        assert mpreg.request([Command("e", "echo", ["up"], [])]) == {"e": "up"}
+        runtime = api._runtime
+        assert runtime is not None and runtime.cluster is not None
+        os.kill(runtime.cluster.nodes[0].pid, signal.SIGKILL)
+        began = time.monotonic()
+        with pytest.raises(mpreg.ClusterUnavailable):
+            mpreg.request([Command("e", "echo", ["down"], [])], timeout=20)
+        # One node, our own child: nowhere to fail over to, so no 30 s search.
+        assert time.monotonic() - began < 5
+    finally:
+        mpreg.shutdown()
+    assert _wait_no_children(os.getpid()) == set()
