@@ -11,6 +11,7 @@ out (the caller moves their calls).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.messages import Endpoint, ErrorInfo
@@ -25,6 +26,52 @@ class Advert:
     restarting: tuple[str, ...] = ()
     crashed: tuple[tuple[str, ErrorInfo], ...] = ()
     load: tuple[tuple[str, int], ...] = ()
+
+
+def well_formed(advert: object) -> TypeGuard[Advert]:
+    """Whether ``advert`` is an :class:`Advert` whose every field has the shape it claims.
+
+    Gossip comes from authenticated members, but a node survives any bytes a
+    peer sends it: a malformed advert is ignored whole, never half applied.
+    """
+    if type(advert) is not Advert:
+        return False
+    try:
+        return (
+            type(advert.endpoints) is tuple
+            and all(_endpoint_ok(ep) for ep in advert.endpoints)
+            and type(advert.restarting) is tuple
+            and all(type(eid) is str for eid in advert.restarting)
+            and type(advert.crashed) is tuple
+            and all(
+                type(pair) is tuple
+                and len(pair) == 2
+                and type(pair[0]) is str
+                and type(pair[1]) is ErrorInfo
+                for pair in advert.crashed
+            )
+            and type(advert.load) is tuple
+            and all(
+                type(pair) is tuple
+                and len(pair) == 2
+                and type(pair[0]) is str
+                and type(pair[1]) is int
+                for pair in advert.load
+            )
+        )
+    except AttributeError:  # an Advert built without __init__, missing a slot
+        return False
+
+
+def _endpoint_ok(endpoint: object) -> bool:
+    return (
+        type(endpoint) is Endpoint
+        and type(endpoint.endpoint_id) is str
+        and type(endpoint.node_id) is str
+        and type(endpoint.functions) is frozenset
+        and type(endpoint.datasets) is frozenset
+        and all(type(name) is str for name in endpoint.functions | endpoint.datasets)
+    )
 
 
 def own_advert(routes: RoutingTable, node_id: str) -> Advert:

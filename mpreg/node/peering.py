@@ -37,7 +37,7 @@ from mpreg.membership import (
     SwimConfig,
     Sync,
 )
-from mpreg.node.adverts import Advert, apply_advert, load_moved, own_advert
+from mpreg.node.adverts import Advert, apply_advert, load_moved, own_advert, well_formed
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
 from mpreg.node.routing import RoutingTable
@@ -272,7 +272,7 @@ class Peering:
                     self._member_changed(member, old, new)
                     changed = True
                 case AdvertChanged(node_id=node_id, advert=advert):
-                    if isinstance(advert, Advert) and node_id != self.node_id:
+                    if node_id != self.node_id and well_formed(advert):
                         lost = apply_advert(self.routes, node_id, advert)
                         if lost:
                             self.calls.endpoint_lost(lost, f"node {node_id} lost an endpoint")

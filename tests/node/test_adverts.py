@@ -118,3 +118,23 @@ def test_load_is_gossiped_only_when_it_moved_enough() -> None:
     assert not load_moved(Advert(eps, load=(("b/1", 40),)), Advert(eps, load=(("b/1", 45),)))
     assert load_moved(Advert(eps, load=(("b/1", 40),)), Advert(eps, load=(("b/1", 60),)))
     assert not load_moved(Advert(eps, load=(("b/1", 3),)), Advert(eps, load=(("b/1", 4),)))
+
+
+def test_malformed_adverts_are_refused_whole() -> None:
+    from mpreg.node.adverts import well_formed
+
+    good = Advert((_ep("b/1"),), ("b/1",), (), (("b/1", 3),))
+    assert well_formed(good)
+    bad_endpoint = Endpoint("b/2", "b", "actor", frozenset({1}), frozenset(), "A")  # type: ignore[arg-type]
+    for bad in (
+        None,
+        "advert",
+        (_ep("b/1"),),
+        Advert([_ep("b/1")]),  # type: ignore[arg-type]
+        Advert(("not an endpoint",)),  # type: ignore[arg-type]
+        Advert((bad_endpoint,)),
+        Advert((_ep("b/1"),), restarting=(1,)),  # type: ignore[arg-type]
+        Advert((_ep("b/1"),), crashed=(("b/1", "not an error"),)),  # type: ignore[arg-type]
+        Advert((_ep("b/1"),), load=(("b/1", "3"),)),  # type: ignore[arg-type]
+    ):
+        assert not well_formed(bad), bad
