@@ -161,7 +161,7 @@ def _as_index(step: PathItem) -> int | None:
 
 
 def _missing(value: Any, step: PathItem, before: Path) -> str:
-    where = "".join(f".{item}" for item in before)
+    where = f" at {'.'.join(map(str, before))!r}" if before else ""
     kind = type(value).__name__
     if isinstance(value, Mapping):
         keys = [repr(key) for key in list(value)[:10]]
@@ -171,7 +171,7 @@ def _missing(value: Any, step: PathItem, before: Path) -> str:
         shown = f"{kind} of length {len(value)}"
     else:
         shown = kind
-    return f"has no field {step!r} at result{where} (stopped at {shown})"
+    return f"has no field {step!r}{where} (stopped at {shown})"
 
 
 # --- bundles: a result with its asked fields, split by the node without unpickling ---
