@@ -38,9 +38,7 @@ async def _run(cluster: LocalCluster, *commands: Command) -> dict[str, object]:
 
 def _io(pid: int) -> int:
     """Bytes a process read and wrote through system calls (sockets included), so far."""
-    counters = dict(
-        line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines()
-    )
+    counters = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
     return int(counters["rchar"]) + int(counters["wchar"])
 
 
