@@ -18,7 +18,12 @@ from mpreg.testing import node, run_cluster
 
 pytestmark = pytest.mark.cluster
 
-FUNCTIONS = ("field_support:produce", "field_support:take", "field_support:size")
+FUNCTIONS = (
+    "field_support:produce",
+    "field_support:take",
+    "field_support:size",
+    "field_support:pair",
+)
 BULK = 50 * 1024 * 1024
 
 
@@ -142,3 +147,21 @@ async def test_only_the_field_of_a_50_mb_result_travels_between_nodes(
     # Everything both node processes read and wrote, worker links included.
     assert moved_field < BULK // 50, f"{moved_field:,} bytes moved for one small field"
     assert moved_whole > BULK, f"only {moved_whole:,} bytes for the whole result"
+
+
+async def test_a_tuple_stays_a_tuple_whether_its_command_ran_here_or_on_another_node(
+    two_nodes: LocalCluster,
+) -> None:
+    result = await _run(
+        two_nodes,
+        Command("here", "pair", [], ["near"]),
+        Command("there", "pair", [], ["far"]),
+        Command("use", "take", ["here", "there", Ref("there"), {"in": Ref("here")}], ["near"]),
+        Command("sink_here", "pair", [], ["near"]),
+        Command("sink_there", "pair", [], ["far"]),
+    )
+    use = result["use"]
+    assert isinstance(use, dict)
+    assert use["args"] == [(1, 2), (1, 2), (1, 2), {"in": (1, 2)}]
+    assert result["sink_here"] == result["sink_there"] == (1, 2)
+    assert type(result["sink_there"]) is tuple
