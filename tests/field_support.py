@@ -40,3 +40,8 @@ def size(value: object) -> int:
 
 def pair() -> tuple[int, int]:
     return (1, 2)
+
+
+async def produce_later() -> dict[str, object]:
+    """The same result from a coroutine function (answered from its task, not inline)."""
+    return produce()

@@ -209,7 +209,23 @@ class Session:
                             command=spec.name,
                         )
                     )
+            if spec.uses and not self._uses_valid(spec, batch):
+                message = f"command {spec.name!r} uses a field its dependency was not asked for"
+                return to_info(PlanError(message, command=spec.name))
         return None
+
+    def _uses_valid(self, spec: TaskSpec, batch: SubmitBatch) -> bool:
+        """Every entry of ``spec.uses`` names one of its deps and a field that dep will have."""
+        fields = {t.task_id: t.fields for t in batch.tasks}
+        for dep_id, index in spec.uses:
+            if dep_id not in spec.deps:
+                return False
+            if index >= 0:
+                held = self.tasks.get(dep_id)
+                count = fields.get(dep_id) if held is None else held.spec.fields
+                if count is None or index >= count:
+                    return False
+        return True
 
     def _start(self, state: TaskState) -> None:
         spec = state.spec

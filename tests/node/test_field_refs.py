@@ -23,6 +23,7 @@ FUNCTIONS = (
     "field_support:take",
     "field_support:size",
     "field_support:pair",
+    "field_support:produce_later",
 )
 BULK = 50 * 1024 * 1024
 
@@ -78,6 +79,15 @@ async def test_nested_paths_indexes_objects_and_kwargs_resolve_across_nodes(
     assert use["types"][4] == "tuple"  # a tuple from another node is still a tuple
     assert use["kwargs"] == {"kw": {"label": "r0"}, "deep": "obj"}
     assert use["pid"] != args[5]["pid"]  # it really crossed nodes
+
+
+async def test_fields_of_a_coroutine_functions_result_resolve_too(two_nodes: LocalCluster) -> None:
+    result = await _run(
+        two_nodes,
+        Command("src", "produce_later", [], ["far"]),
+        Command("use", "take", ["src.rows.1.tags", Ref("src", "reading", "label")], ["near"]),
+    )
+    assert result["use"]["args"] == [("a", "b"), "obj"]  # type: ignore[index]
 
 
 async def test_a_missing_path_fails_the_consumer_with_a_field_error(

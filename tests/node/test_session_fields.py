@@ -134,3 +134,14 @@ def test_a_malformed_bundle_fails_the_producer() -> None:
     errors = [m.error for m in conn.sent]
     assert errors and isinstance(errors[0], ErrorInfo) and errors[0].kind == "protocol"
     assert "use" not in calls.started
+
+
+def test_a_batch_using_fields_nobody_asked_for_is_refused_before_anything_runs() -> None:
+    for uses in (((1, 1),), ((7, 0),), ((1, 0), (2, -1))):
+        session, calls, conn = _session()
+        session.on_submit(
+            SubmitBatch(1, (_spec(1, "src", fields=1), _spec(2, "use", (1,), uses=uses)))
+        )
+        (rejected,) = conn.sent
+        assert rejected.error.kind == "plan" and "'use'" in rejected.error.message
+        assert calls.started == {} and session.tasks == {}
