@@ -20,6 +20,7 @@ where it comes from::
     ├── ModuleLoadError            user code: a module to serve could not be imported
     ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
     ├── TaskCancelled              the caller: the call was cancelled before it finished
+    ├── FieldError                 the caller: a referenced field is not in the result (LookupError)
     └── RemoteError                user code: the function raised
 
 An error crosses a connection as an ``ErrorInfo``; the one conversion both
@@ -167,6 +168,21 @@ class TaskCancelled(MpregError):
     """
 
 
+class FieldError(MpregError, LookupError):
+    """A command's argument names a field (``"s1.rows.0"``, ``Ref("s1", "rows", 0)``)
+    that the referenced result does not have.
+
+    The message names the path and the type where the walk stopped.
+    ``command`` is the command whose argument it was, ``reference`` the field
+    as written (``"s1.rows.0"``). The command does not run.
+    """
+
+    def __init__(self, message: str, *, command: str | None = None, reference: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+        self.reference = reference
+
+
 class RemoteError(MpregError):
     """The user's function raised; carries where and what.
 
@@ -207,6 +223,7 @@ __all__ = [
     "ClusterUnavailable",
     "ConfigError",
     "DeadlineExceeded",
+    "FieldError",
     "JoinFailed",
     "ModuleLoadError",
     "MpregError",

@@ -29,7 +29,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # Pure cores: events or values in, values out. They import no I/O layer at all.
-PURE = ("mpreg.node.routing", "mpreg.driver.planner", "mpreg.protocol", "mpreg.membership")
+PURE = (
+    "mpreg.node.routing",
+    "mpreg.driver.planner",
+    "mpreg.driver.references",
+    "mpreg.protocol",
+    "mpreg.membership",
+)
 IO_LAYERS = (
     "mpreg.transport",
     "mpreg.node",

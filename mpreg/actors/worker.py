@@ -45,7 +45,15 @@ from mpreg.protocol.messages import (
     WorkerFailed,
     WorkerReady,
 )
-from mpreg.protocol.refs import resolve_refs
+from mpreg.protocol.refs import (
+    Bundled,
+    FieldMiss,
+    FieldMissing,
+    Path,
+    extract,
+    pack_bundle,
+    resolve_refs,
+)
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
@@ -53,6 +61,9 @@ from mpreg.transport.loop import install_best_loop
 log = logging.getLogger(__name__)
 
 INBOX_SLICE = 0.0005  # seconds of calls started between two reads of the socket
+
+Asked = tuple[tuple[Path, ...], bool] | None
+"""The fields of a call's result its consumers use, and whether the whole is wanted too."""
 
 
 class Worker:
@@ -125,7 +136,8 @@ class Worker:
             conn.send(CallDone(call.call_id, None, to_info(_expired(call))))
             return
         try:
-            args, kwargs = loads_value(call.args, what=f"arguments of {call.command!r}")
+            args, kwargs, *rest = loads_value(call.args, what=f"arguments of {call.command!r}")
+            asked: Asked = (rest[0], rest[1]) if rest else None
             if call.deps:
                 results = {
                     task_id: loads_value(blob, what="a dependency result")
@@ -149,11 +161,11 @@ class Worker:
             conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
         if inspect.isawaitable(result):
-            task = self._tasks.spawn(self._finish(conn, call, result))
+            task = self._tasks.spawn(self._finish(conn, call, result, asked))
             if not task.done():
                 self._running[call.call_id] = task
         else:
-            self._reply(conn, call, result)
+            self._reply(conn, call, result, asked)
 
     def _run_next(self) -> None:
         """Start waiting calls, oldest first, for one slice; the rest wait for the next one.
@@ -193,7 +205,7 @@ class Worker:
             self._cancelled.add(call_id)
             task.cancel()
 
-    async def _finish(self, conn: Connection, call: Call, awaitable: Any) -> None:
+    async def _finish(self, conn: Connection, call: Call, awaitable: Any, asked: Asked) -> None:
         error: BaseException | None = None
         timeout = asyncio.timeout_at(_loop_time(call.deadline) if call.deadline else None)
         try:
@@ -215,15 +227,37 @@ class Worker:
             user = not isinstance(error, TaskCancelled | DeadlineExceeded)
             conn.send(CallDone(call.call_id, None, to_info(error, user_code=user)))
         else:
-            self._reply(conn, call, result)
+            self._reply(conn, call, result, asked)
 
-    def _reply(self, conn: Connection, call: Call, result: Any) -> None:
+    def _reply(self, conn: Connection, call: Call, result: Any, asked: Asked) -> None:
+        """Answer with the result, or with a bundle of the fields consumers use (and the whole).
+
+        Fields are taken out here, where the result is, so only they travel
+        on when nobody needs the whole result.
+        """
+        what = f"the result of {call.command or call.fun!r}"
         try:
-            blob = dumps_value(result, what=f"the result of {call.command or call.fun!r}")
+            if asked is None:
+                blob = dumps_value(result, what=what)
+            else:
+                paths, whole = asked
+                fields = [_field(call.command, result, path) for path in paths]
+                blob = pack_bundle(dumps_value(result, what=what) if whole else None, fields)
         except SerializationError as exc:
             conn.send(CallDone(call.call_id, None, to_info(exc)))
             return
         conn.send(CallDone(call.call_id, blob, None))
+
+
+def _field(command: str, result: Any, path: Path) -> Bundled:
+    """One asked field of ``result``, pickled; or why it cannot be had."""
+    reference = ".".join([command, *map(str, path)])
+    try:
+        return dumps_value(extract(result, path), what=f"field {reference!r}")
+    except FieldMissing as exc:
+        return FieldMiss(reference, f"{command!r} result {exc}")
+    except SerializationError as exc:
+        return FieldMiss(reference, str(exc))
 
 
 def _expired(call: Call) -> DeadlineExceeded:

@@ -16,6 +16,13 @@ What counts as a reference (SPEC section 1, kept exactly as the seed had it):
   dict values, at any depth;
 - a client-side future (recognised by the ``futures`` callback), anywhere.
 
+Field access (SPEC 7b): a top-level ``str`` that is no command name but reads
+``"NAME.path.to.field"`` with ``NAME`` another command (the longest such
+prefix: names may hold dots), and ``Ref(NAME, *path)``, refer to a field of
+``NAME``'s result. The producing task is told which paths its consumers use
+(``fields``) and whether anyone needs its whole result (``whole``); each
+consumer lists what it takes (``uses``), so only fields travel to it.
+
 Only exact ``list``, ``tuple`` and ``dict`` instances are walked; subclasses
 (named tuples, ``OrderedDict``...) are opaque values, so rebuilding never has
 to guess a constructor. A container holding no reference is kept as the very
@@ -31,9 +38,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from mpreg.commands import Command, Ref
+from mpreg.commands import Command
+from mpreg.driver.references import Asked, Linker
 from mpreg.errors import PlanError
-from mpreg.protocol.refs import ATOMS, DepRef, rewrite
+from mpreg.protocol.refs import ATOMS, Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,13 @@ class PlannedTask:
     earlier submitted future), sorted and unique. A task with no ``deps`` has
     nothing to resolve. ``want_result`` says whether the driver wants the
     value back (sinks, or every task with ``return_all``).
+
+    ``fields`` are the paths of this task's result that consumers use; when
+    there are any, the worker answers with a bundle holding them, and the
+    whole result too only if ``whole`` (a sink, or a plain reference uses
+    it). ``uses`` is empty unless this task uses fields: then it lists every
+    (dep task id, field index) it takes, index -1 meaning the whole result;
+    the i-th entry, if a field, is found under ``field_key(i)``.
     """
 
     task_id: int
@@ -55,6 +70,9 @@ class PlannedTask:
     kwargs: dict[str, Any]
     deps: tuple[int, ...]
     want_result: bool
+    fields: tuple[Path, ...] = ()
+    whole: bool = True
+    uses: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +131,10 @@ def plan_request(
     external: list[set[int]] = []  # task ids of earlier futures it depends on
     args_out: list[tuple[Any, ...]] = []
     kwargs_out: list[dict[str, Any]] = []
+    uses_out: list[tuple[tuple[int, int], ...]] = []
+    asked = Asked(len(checked))
     for command in checked:
-        linker = _Linker(command.name, index, first_id, last_id, futures)
+        linker = Linker(command.name, index, first_id, last_id, futures, asked)
         try:
             args = tuple(linker.top_level(arg) for arg in command.args)
             kwargs = {key: linker.top_level(value) for key, value in command.kwargs.items()}
@@ -127,9 +147,11 @@ def plan_request(
         external.append(linker.external)
         args_out.append(args)
         kwargs_out.append(kwargs)
+        uses_out.append(linker.uses_table())
 
     order = _topological_order(checked, internal)
     referenced: set[int] = set().union(*internal)
+    wanted = [return_all or position not in referenced for position in range(len(checked))]
     tasks = tuple(
         PlannedTask(
             task_id=first_id + position,
@@ -139,7 +161,10 @@ def plan_request(
             args=args_out[position],
             kwargs=kwargs_out[position],
             deps=tuple(sorted({first_id + dep for dep in internal[position]} | external[position])),
-            want_result=return_all or position not in referenced,
+            want_result=wanted[position],
+            fields=asked.paths(position),
+            whole=wanted[position] or position in asked.whole,
+            uses=uses_out[position],
         )
         for position in order
     )
@@ -277,71 +302,6 @@ def _check_kwargs(name: str, kwargs: object) -> Mapping[str, Any]:
         if not isinstance(key, str):
             raise PlanError(f"command {name!r}: kwargs keys must be str, got {key!r}", command=name)
     return kwargs
-
-
-class _Linker:
-    """Rewrites one command's arguments, collecting what it depends on."""
-
-    __slots__ = ("external", "first_id", "futures", "index", "internal", "last_id", "name")
-
-    def __init__(
-        self,
-        name: str,
-        index: Mapping[str, int],
-        first_id: int,
-        last_id: int,
-        futures: Callable[[Any], int | None] | None,
-    ) -> None:
-        self.name = name
-        self.index = index
-        self.first_id = first_id
-        self.last_id = last_id
-        self.futures = futures
-        self.internal: set[int] = set()
-        self.external: set[int] = set()
-
-    def top_level(self, value: Any) -> Any:
-        """Rewrite one positional argument or keyword value."""
-        if isinstance(value, str):
-            # The seed's implicit rule: only top-level strings, never the own name.
-            position = self.index.get(value)
-            if position is None or value == self.name:
-                return value
-            self.internal.add(position)
-            return DepRef(self.first_id + position)
-        return rewrite(value, self.leaf)
-
-    def leaf(self, value: Any) -> Any:
-        """Rewrite one value that is not a walked container."""
-        if type(value) is Ref:
-            target = value.name
-            if target == self.name:
-                raise PlanError(
-                    f"dependency cycle: command {self.name!r} refers to its own result "
-                    f"with Ref({target!r})",
-                    command=self.name,
-                )
-            position = self.index.get(target)
-            if position is None:
-                raise PlanError(
-                    f"command {self.name!r}: Ref({target!r}) names no command in this request",
-                    command=self.name,
-                )
-            self.internal.add(position)
-            return DepRef(self.first_id + position)
-        if self.futures is not None:
-            task_id = self.futures(value)
-            if task_id is not None:
-                if self.first_id <= task_id < self.last_id:
-                    # Would make a task wait on itself or a sibling it cannot know.
-                    raise PlanError(
-                        f"command {self.name!r}: a future argument has task id {task_id}, "
-                        "which belongs to this same request",
-                        command=self.name,
-                    )
-                self.external.add(task_id)
-                return DepRef(task_id)
-        return value
 
 
 def _topological_order(commands: Sequence[_Checked], internal: Sequence[set[int]]) -> list[int]:

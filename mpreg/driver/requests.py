@@ -30,9 +30,16 @@ def deadline_after(timeout: float | None) -> float:
 
 
 def task_spec(task: PlannedTask, retries: int, *, keep: bool, deadline: float = 0.0) -> TaskSpec:
-    """A planned task as it travels: its arguments cloudpickled (placeholders and all)."""
+    """A planned task as it travels: its arguments cloudpickled (placeholders and all).
+
+    A task whose result's fields others use carries those paths, and whether
+    its whole result is wanted too (a kept one always is), after its arguments.
+    """
+    payload: tuple[Any, ...] = (task.args, task.kwargs)
+    if task.fields:
+        payload = (*payload, task.fields, task.whole or keep)
     try:
-        args: Blob = dumps_value((task.args, task.kwargs), what="the arguments")
+        args: Blob = dumps_value(payload, what="the arguments")
     except SerializationError as exc:
         raise SerializationError(f"command {task.name!r}: {exc}", command=task.name) from exc
     return TaskSpec(
@@ -46,6 +53,8 @@ def task_spec(task: PlannedTask, retries: int, *, keep: bool, deadline: float = 
         keep=keep,
         retries=retries,
         deadline=deadline,
+        fields=len(task.fields),
+        uses=task.uses,
     )
 
 

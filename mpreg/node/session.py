@@ -5,6 +5,11 @@ moment its own dependencies finish, intermediate results stay on the node
 (opaque Blobs, never unpickled here) and are dropped as soon as no pending
 dependent needs them, and only wanted results travel back to the driver.
 
+A task whose result's fields others use (``"s1.rows.0"``) is answered with a
+bundle its worker made (:mod:`mpreg.protocol.refs`): the fields, and the whole
+result only if needed. The bundle is split here by its manifest, still without
+unpickling, and each consumer is handed just the fields it uses.
+
 A task carries its request's deadline to its call; one whose deadline passed
 before it could start fails with a deadline error and never runs. The client
 may cancel tasks (``Cancel``): queued ones are dropped, running ones cancelled
@@ -39,6 +44,7 @@ from mpreg.protocol.messages import (
     TaskDone,
     TaskSpec,
 )
+from mpreg.protocol.refs import Bundled, FieldMiss, field_key, unpack_bundle
 from mpreg.transport.connection import Connection, ConnState
 
 log = logging.getLogger(__name__)
@@ -82,7 +88,8 @@ class TaskState:
     pending_dependents: int = 0  # dependents not yet started
     started: bool = False
     finished: bool = False
-    result: Blob | None = None
+    result: Blob | None = None  # None: nobody needs the whole result (only fields of it)
+    fields: tuple[Bundled, ...] = ()  # the fields of its result consumers use (spec.fields)
     error: ErrorInfo | None = None
     keep: bool = False
     call: CallHandle | None = None  # while it runs
@@ -202,19 +209,44 @@ class Session:
                             command=spec.name,
                         )
                     )
+            if spec.uses and not self._uses_valid(spec, batch):
+                message = f"command {spec.name!r} uses a field its dependency was not asked for"
+                return to_info(PlanError(message, command=spec.name))
         return None
+
+    def _uses_valid(self, spec: TaskSpec, batch: SubmitBatch) -> bool:
+        """Every entry of ``spec.uses`` names one of its deps and a field that dep will have."""
+        fields = {t.task_id: t.fields for t in batch.tasks}
+        for dep_id, index in spec.uses:
+            if dep_id not in spec.deps:
+                return False
+            if index >= 0:
+                held = self.tasks.get(dep_id)
+                count = fields.get(dep_id) if held is None else held.spec.fields
+                if count is None or index >= count:
+                    return False
+        return True
 
     def _start(self, state: TaskState) -> None:
         spec = state.spec
         if spec.deadline and time.time() >= spec.deadline:
             self._fail(state, _gave_up(state, "deadline"))
             return
-        state.started = True
         deps: list[tuple[int, Blob]] = []
+        for position, (dep_id, index) in enumerate(spec.uses or [(d, -1) for d in spec.deps]):
+            dep = self.tasks[dep_id]
+            if index < 0:
+                assert dep.result is not None, "a whole result that nobody kept"
+                deps.append((dep_id, dep.result))
+                continue
+            item = dep.fields[index]
+            if isinstance(item, FieldMiss):
+                self._fail(state, _no_field(state, item))
+                return
+            deps.append((field_key(position), item))
+        state.started = True
         for dep_id in spec.deps:
             dep = self.tasks[dep_id]
-            assert dep.result is not None
-            deps.append((dep_id, dep.result))
             dep.pending_dependents -= 1
             self._maybe_forget(dep)
         call = self._submit(
@@ -242,6 +274,13 @@ class Session:
             # A cancel the client asked for was already settled by the client.
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
+        if state.spec.fields and result is not None:
+            try:
+                result, state.fields = unpack_bundle(result)
+            except ValueError as exc:
+                message = f"{state.spec.name!r} answered a malformed result: {exc}"
+                self._fail(state, ErrorInfo(kind="protocol", message=message), where)
+                return
         state.finished = True
         self._count_finished(state)
         state.result = result
@@ -316,6 +355,18 @@ class Session:
         for state in tasks.values():
             if state.call is not None and not state.finished:
                 state.call.cancel()
+
+
+def _no_field(state: TaskState, miss: FieldMiss) -> ErrorInfo:
+    """A consumer's argument names a field its dependency's result does not have."""
+    return ErrorInfo(
+        kind="field",
+        message=f"argument {miss.reference!r}: {miss.reason}",
+        exc_type="FieldError",
+        command=state.spec.name,
+        fun=state.spec.fun,
+        reference=miss.reference,
+    )
 
 
 def _gave_up(state: TaskState, kind: ErrorKind) -> ErrorInfo:

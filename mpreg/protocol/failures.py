@@ -33,6 +33,7 @@ from mpreg.errors import (
     AuthenticationError,
     ClusterUnavailable,
     DeadlineExceeded,
+    FieldError,
     ModuleLoadError,
     MpregError,
     NoRouteError,
@@ -56,6 +57,7 @@ ErrorKind = Literal[
     "unavailable",  # a node or link went away           -> ClusterUnavailable
     "deadline",  # a request passed its deadline
     "cancelled",  # the caller cancelled it
+    "field",  # a referenced field is not in the result
     "protocol",  # malformed frames or messages
     "auth",  # bad token or version mismatch
     "module-load",  # a module to serve would not import
@@ -80,6 +82,7 @@ class ErrorInfo:
     fun: str = ""
     datasets: tuple[str, ...] = ()
     where: str = ""
+    reference: str = ""  # a FieldError's field as written ("s1.rows.0")
 
 
 # Errors whose only field is their message. Most specific class first: the
@@ -97,7 +100,7 @@ _MESSAGE_ONLY: dict[ErrorKind, type[MpregError]] = {
 }
 
 # Kinds whose text does not name the command: from_info names it in front.
-_PREFIXED: frozenset[ErrorKind] = frozenset({"serialization", *_MESSAGE_ONLY})
+_PREFIXED: frozenset[ErrorKind] = frozenset({"serialization", "field", *_MESSAGE_ONLY})
 
 
 def to_info(exc: BaseException, *, user_code: bool = False) -> ErrorInfo:
@@ -150,6 +153,14 @@ def to_info(exc: BaseException, *, user_code: bool = False) -> ErrorInfo:
             return ErrorInfo(
                 kind="plan", message=str(exc), exc_type=exc_type, command=exc.command or ""
             )
+        case FieldError(command=command):
+            return ErrorInfo(
+                kind="field",
+                message=_without_command(str(exc), command),
+                exc_type=exc_type,
+                command=command or "",
+                reference=exc.reference,
+            )
     for kind, cls in _MESSAGE_ONLY.items():
         if isinstance(exc, cls):
             return ErrorInfo(kind=kind, message=str(exc), exc_type=exc_type)
@@ -182,6 +193,8 @@ def from_info(info: ErrorInfo, where: str = "") -> MpregError:
             return cls(message, command=command, fun=info.fun or None, datasets=info.datasets)
         case "plan":
             return PlanError(message, command=command)
+        case "field":
+            return FieldError(message, command=command, reference=info.reference)
     cls_ = _MESSAGE_ONLY.get(info.kind)
     if cls_ is not None:
         return cls_(message)

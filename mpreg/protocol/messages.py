@@ -59,6 +59,11 @@ class TaskSpec:
     keep: bool = False  # hold the result on the node until Release (futures)
     retries: int = 3
     deadline: float = 0.0  # absolute, time.time() seconds; 0: none
+    # Fields of its result that consumers use (the worker answers with a
+    # bundle, protocol.refs), and what it takes of its deps: (dep task id,
+    # field index or -1 for the whole result); empty: every dep whole.
+    fields: int = 0
+    uses: tuple[tuple[int, int], ...] = ()
 
 
 @message(2)

@@ -15,6 +15,7 @@ from mpreg.errors import (
     ClusterUnavailable,
     ConfigError,
     DeadlineExceeded,
+    FieldError,
     JoinFailed,
     ModuleLoadError,
     MpregError,
@@ -71,6 +72,12 @@ SAMPLES: list[MpregError] = [
     ModuleLoadError("No module named 'nothere'"),
     UsageError("--replicas must be at least 1"),
     TaskCancelled("command 'slow': cancelled"),
+    FieldError(
+        "command 's3': argument 's1.result.x': 's1' result has no field 'x' at 'result' "
+        "(stopped at dict with keys ['a'])",
+        command="s3",
+        reference="s1.result.x",
+    ),
 ]
 
 
