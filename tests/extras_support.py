@@ -48,7 +48,9 @@ async def _start(cluster: LocalCluster) -> None:
     served = (step, options)
     await cluster.add_node(node("a", functions=served, resources=("alpha",)), join=False)
     peers = (cluster.address,)
-    await cluster.add_node(node("b", functions=served, resources=("beta",), peers=peers), join=False)
+    await cluster.add_node(
+        node("b", functions=served, resources=("beta",), peers=peers), join=False
+    )
 
 
 def two_nodes() -> Iterator[TwoNodes]:
