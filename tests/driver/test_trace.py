@@ -111,3 +111,18 @@ def test_a_cancelled_handle_stops_its_request(connected: TwoNodes) -> None:
         list(handle.as_completed(timeout=5))
     # The worker was freed: a new call runs at once, not after 30 s.
     assert mpreg.call("step", 0, datasets=["alpha"], timeout=10)["inputs"] == 0
+
+
+def test_the_async_client_traces_and_streams_progress_too(cluster: TwoNodes) -> None:
+    async def run() -> tuple[list[str], object, object]:
+        async with mpreg.Client(cluster.address, token=cluster.token) as client:
+            traced = await client.request(DIAMOND[:2], trace=True, timeout=30)
+            handle = await client.submit_request(DIAMOND, timeout=30)
+            names = [name async for name, _ in handle.as_completed()]
+            return names, traced, await handle.result(5)
+
+    names, traced, results = cluster.run(run())
+    assert [row.name for row in traced.trace.commands] == ["top", "left"]  # type: ignore[attr-defined]
+    assert traced.trace.critical_path == ("top", "left")  # type: ignore[attr-defined]
+    assert names[0] == "top" and names[-1] == "bottom" and len(names) == 4
+    assert set(results) == {"bottom"}  # type: ignore[call-overload]
