@@ -225,7 +225,9 @@ def request(
                 commands, timeout=timeout, retries=retries, return_all=return_all, trace=True
             )
         )
-        runtime.last_trace = getattr(traced, "trace", None)
+        runtime.last_trace = kept = getattr(traced, "trace", None)
+        if kept is not None:  # last_placement() as for any request: where each result came from
+            runtime.last_where = {r.name: r.endpoint for r in kept.commands if r.name in traced}
         return traced
     sync = runtime.sync
     if sync is not None and threading.current_thread() is not runtime.thread:

@@ -53,6 +53,7 @@ def test_a_diamond_trace_names_the_nodes_and_shows_the_branches_overlapping(
     results = mpreg.request(DIAMOND, trace=True, return_all=True, timeout=30)
     trace = results.trace  # type: ignore[attr-defined]
     assert mpreg.last_trace() is trace
+    assert mpreg.last_placement() == {row.name: row.endpoint for row in trace.commands}
     assert [row.name for row in trace.commands] == ["top", "left", "right", "bottom"]
     nodes = _node_of_pid()
     for row in trace.commands:
