@@ -25,7 +25,17 @@ from mpreg.driver.api import (
     wait,
 )
 from mpreg.driver.client import Client
+from mpreg.driver.discovery import DatasetInfo, FunctionInfo
+from mpreg.driver.extras import (
+    RequestHandle,
+    call,
+    datasets,
+    functions,
+    last_trace,
+    submit_request,
+)
 from mpreg.driver.futures import Future
+from mpreg.driver.trace import Trace
 from mpreg.errors import (
     ActorDiedError,
     AuthenticationError,
@@ -56,8 +66,10 @@ __all__ = [
     "ClusterUnavailable",
     "Command",
     "ConfigError",
+    "DatasetInfo",
     "DeadlineExceeded",
     "FieldError",
+    "FunctionInfo",
     "Future",
     "ModuleLoadError",
     "MpregError",
@@ -67,21 +79,28 @@ __all__ = [
     "ProtocolError",
     "Ref",
     "RemoteError",
+    "RequestHandle",
     "SerializationError",
     "TaskCancelled",
+    "Trace",
     "UnknownFunctionError",
     "UsageError",
     "actor",
     "as_completed",
+    "call",
     "cancel",
     "cluster_status",
+    "datasets",
     "deploy",
     "function",
+    "functions",
     "get",
     "init",
     "last_placement",
+    "last_trace",
     "request",
     "shutdown",
     "submit",
+    "submit_request",
     "wait",
 ]

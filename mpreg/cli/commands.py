@@ -176,10 +176,15 @@ def parse_value(text: str) -> Any:
 
 
 def cmd_call(ns: argparse.Namespace) -> int:
-    """``mpreg call FUN ARGS...``: one call, its result printed as JSON."""
+    """``mpreg call FUN ARGS...``: one call, its result as JSON; ``--list``: what there is."""
     from mpreg.commands import Command
     from mpreg.demo import as_json
     from mpreg.driver.client import Client
+
+    if ns.list:
+        return _list_functions(ns)
+    if not ns.fun:
+        raise UsageError("say which function to call (mpreg call FUN ARGS...), or --list")
 
     kwargs: dict[str, Any] = {}
     for item in ns.kw:
@@ -200,6 +205,17 @@ def cmd_call(ns: argparse.Namespace) -> int:
     print(as_json(value))
     if ns.where:
         print(f"ran on {where}", file=sys.stderr)
+    return 0
+
+
+def _list_functions(ns: argparse.Namespace) -> int:
+    """``mpreg call --list``: every function, with its datasets, replicas and nodes."""
+    from mpreg.dashboard import fetch_status
+    from mpreg.driver.discovery import listing_table
+
+    address, token = _target(ns)
+    status = asyncio.run(fetch_status(address, token))
+    console().print(listing_table(status))
     return 0
 
 

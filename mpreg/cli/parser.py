@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.set_defaults(handler=cmd_top)
 
     call = subparsers.add_parser("call", help="call one function from the shell")
-    call.add_argument("fun", metavar="FUN")
+    call.add_argument("fun", metavar="FUN", nargs="?")
     call.add_argument("args", nargs="*", metavar="ARG", help="JSON where it parses, else a string")
     call.add_argument("--dataset", action="append", default=[], metavar="D", help="(repeat)")
     call.add_argument(
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--timeout", type=float, default=None)
     call.add_argument("--where", action="store_true", help="also say where it ran (stderr)")
+    call.add_argument(
+        "--list", action="store_true", help="list the functions the cluster serves, and exit"
+    )
     _address_options(call)
     call.set_defaults(handler=cmd_call)
 

@@ -49,6 +49,7 @@ class _Runtime:
         self.client: Client | None = None
         self.sync: SyncClient | None = None  # sync requests from the caller's thread
         self.last_where: dict[str, str] = {}
+        self.last_trace: Any = None  # mpreg.last_trace() (mpreg.driver.extras)
         self.cluster: LocalCluster | None = None
         self.address = ""
 
@@ -209,13 +210,25 @@ def request(
     timeout: float | None = None,
     return_all: bool = False,
     retries: int = DEFAULT_RETRIES,
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Run a DAG of commands and return ``{sink name: result}``; see Client.request.
 
     ``retries``: how often a call whose process died is tried again (0 for
     calls that must not repeat); user exceptions are never retried.
+    ``trace=True``: the dict has ``.trace`` too, kept for ``mpreg.last_trace()``.
     """
     runtime, client = _require()
+    if trace:  # through the client, which collects the trace (mpreg.driver.progress)
+        traced = runtime.run(
+            client.request(
+                commands, timeout=timeout, retries=retries, return_all=return_all, trace=True
+            )
+        )
+        runtime.last_trace = kept = getattr(traced, "trace", None)
+        if kept is not None:  # last_placement() as for any request: where each result came from
+            runtime.last_where = {r.name: r.endpoint for r in kept.commands if r.name in traced}
+        return traced
     sync = runtime.sync
     if sync is not None and threading.current_thread() is not runtime.thread:
         result = sync.request(commands, timeout=timeout, return_all=return_all, retries=retries)

@@ -19,6 +19,7 @@ from typing import Any
 
 from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
+from mpreg.driver import progress
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.inflight import InFlight
@@ -145,6 +146,7 @@ class Client:
         timeout: float | None = None,
         return_all: bool = False,
         retries: int = DEFAULT_RETRIES,
+        trace: bool = False,
     ) -> dict[str, Any]:
         """Run a DAG of commands; return ``{sink name: result}`` (every name with return_all).
 
@@ -152,8 +154,10 @@ class Client:
         function raised, DeadlineExceeded after ``timeout`` seconds,
         ClusterUnavailable if no cluster member can be reached (or the node was
         lost while a request with ``retries=0`` ran). While the client fails
-        over to another node the request waits for it.
+        over to another node the request waits for it. ``trace=True``: the dict has ``.trace``.
         """
+        if trace:
+            return await progress.traced_request(self, commands, timeout, return_all, retries)
         batch, names = build_batch(
             commands,
             ids=self._task_ids,
@@ -191,6 +195,8 @@ class Client:
             self._waiting.pop(-first, None)
         self.last_where = collector.where
         return collector.ordered_results()
+
+    submit_request = progress.submit_request  # a handle on a request's progress, at once
 
     def submit(
         self,
@@ -351,6 +357,8 @@ class Client:
                 elif isinstance(waiter, Future):
                     self._inflight.forget(waiter)
                     self._inflight.settle(waiter, message)
+            case progress.TaskTrace(task_id=tid):
+                progress.on_trace(self._waiting.get(tid), message)
             case BatchRejected(batch_id=bid, error=error):
                 waiter = self._waiting.get(-bid)
                 if isinstance(waiter, PendingRequest):

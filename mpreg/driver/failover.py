@@ -120,7 +120,7 @@ def resend_batch(batch: SubmitBatch) -> tuple[SubmitBatch | None, str]:
         if any(dep < first for dep in spec.deps):
             return None, f"{spec.name!r} uses the result of a future held on that node"
         specs.append(replace(spec, retries=spec.retries - 1))
-    return SubmitBatch(first, tuple(specs)), ""
+    return replace(batch, tasks=tuple(specs)), ""  # a traced batch stays traced
 
 
 def inline_results(spec: TaskSpec, results: Mapping[int, Any]) -> TaskSpec:

@@ -32,6 +32,7 @@ from mpreg.config import DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT, DEFAULT_MAX_QUEUED
 from mpreg.errors import NoRouteError, PlanError
 from mpreg.node.calls import DoneCallback
 from mpreg.node.routing import RoutableTask
+from mpreg.node.tracing import TaskClock
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
@@ -94,6 +95,7 @@ class TaskState:
     keep: bool = False
     call: CallHandle | None = None  # while it runs
     nbytes: int = 0  # of its arguments, counted against the client's bound until it finishes
+    clock: TaskClock | None = None  # a traced batch's task: its timing (mpreg.node.tracing)
 
 
 class Session:
@@ -141,6 +143,10 @@ class Session:
             self.tasks[spec.task_id] = state
             fresh.append(state)
         self.unfinished += len(fresh)
+        if batch.trace:
+            origin = time.perf_counter()
+            for state in fresh:
+                state.clock = TaskClock(origin)
         for state in fresh:
             state.nbytes = state.spec.args.nbytes
             self.unfinished_bytes += state.nbytes
@@ -249,6 +255,8 @@ class Session:
             dep = self.tasks[dep_id]
             dep.pending_dependents -= 1
             self._maybe_forget(dep)
+        if state.clock is not None:
+            state.clock.started(spec, deps)
         call = self._submit(
             fun=spec.fun,
             datasets=spec.datasets,
@@ -261,6 +269,8 @@ class Session:
         )
         if not call.done:
             state.call = call
+        if state.clock is not None:
+            state.clock.call = call
 
     def _finished(
         self, state: TaskState, result: Blob | None, error: ErrorInfo | None, where: str
@@ -268,6 +278,8 @@ class Session:
         state.call = None
         if state.finished or state.spec.task_id not in self.tasks:
             return  # cancelled, or the session closed
+        if state.clock is not None:
+            self._send(state.clock.record(state.spec, where, result, error is None))
         if error is not None:
             if not error.command:
                 error = replace(error, command=state.spec.name)

@@ -73,6 +73,7 @@ class SubmitBatch:
 
     batch_id: int
     tasks: tuple[TaskSpec, ...]
+    trace: bool = False  # report how every task ran (TaskTrace), not only the wanted results
 
 
 @message(3)
@@ -128,6 +129,29 @@ class TaskDone:
     result: Blob | None
     error: ErrorInfo | None
     where: str = ""  # endpoint id that ran it
+
+
+@message(30)
+@dataclass(frozen=True, slots=True)
+class TaskTrace:
+    """How one task of a traced batch ran; sent as it finishes, before its TaskDone.
+
+    Times are seconds since its node took the batch, on that node's clock:
+    ``ready`` when its dependencies were done, ``sent`` when it was handed to
+    the process that ran it (0: never), ``finished`` when the answer came.
+    ``bytes_in``: its arguments and dependency results; ``retries``: calls
+    repeated because a process died.
+    """
+
+    task_id: int
+    where: str
+    ready: float
+    sent: float
+    finished: float
+    bytes_in: int
+    bytes_out: int
+    retries: int
+    ok: bool
 
 
 @message(8)
