@@ -22,9 +22,11 @@ from mpreg.driver.api import (
     request,
     shutdown,
     submit,
+    undeploy,
     wait,
 )
 from mpreg.driver.client import Client
+from mpreg.driver.deployments import Deployment
 from mpreg.driver.futures import Future
 from mpreg.errors import (
     ActorDiedError,
@@ -56,6 +58,7 @@ __all__ = [
     "Command",
     "ConfigError",
     "DeadlineExceeded",
+    "Deployment",
     "Future",
     "ModuleLoadError",
     "MpregError",
@@ -81,5 +84,6 @@ __all__ = [
     "request",
     "shutdown",
     "submit",
+    "undeploy",
     "wait",
 ]

@@ -15,10 +15,11 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
+from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.inflight import InFlight
@@ -39,15 +40,14 @@ from mpreg.errors import (
     PlanError,
     TaskCancelled,
 )
-from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
     BatchRejected,
-    Deploy,
     MembersChanged,
     Reply,
     StatusRequest,
     TaskDone,
+    Undeploy,
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState
@@ -255,26 +255,28 @@ class Client:
         assert isinstance(reply.value, ClusterStatus)
         return reply.value
 
-    async def deploy(
-        self, cls: type, replicas: int | None = None, *, timeout: float | None = None
-    ) -> list[str]:
-        """Start ``replicas`` processes of actor class ``cls``; their endpoint ids once all serve.
+    async def deploy(self, obj: Any, *, timeout: float | None = None, **options: Any) -> Deployment:
+        """Deploy class or function ``obj`` by value; see :func:`mpreg.deploy` (same options).
 
-        Classes defined in ``__main__`` or a notebook are shipped by value.
-        Raises RemoteError if ``__init__`` raised, ActorDiedError if a replica
-        kept dying during start-up, DeadlineExceeded after ``timeout`` (the
-        default waits as long as loading the dataset takes), ClusterUnavailable
-        if the node was lost before it answered.
+        Raises RemoteError if ``__init__`` raised (nothing is left running),
+        ActorDiedError, DeadlineExceeded after ``timeout``, ClusterUnavailable.
         """
-        spec, default_replicas = actor_spec(cls)
-        blob = dumps_value(spec, what=f"actor class {spec.label}")
-        count = replicas or default_replicas
+        message = deploy_message(obj, **options)
         reply = await self._ask(
-            lambda rid: Deploy(rid, spec.label, count, blob), timeout, f"deploying {spec.label}"
+            lambda rid: replace(message, request_id=rid), timeout, f"deploying {message.label}"
         )
         if reply.error is not None:
             raise from_info(reply.error)
-        return list(reply.value)  # type: ignore[call-overload]
+        return Deployment.from_reply(reply.value)
+
+    async def undeploy(self, target: Deployment | str, *, timeout: float | None = None) -> int:
+        """Stop a deployment, draining its calls; see :func:`mpreg.undeploy`."""
+        name, version = (target, "") if isinstance(target, str) else (target.name, target.deploy_id)
+        ask = lambda rid: Undeploy(rid, name, version)  # noqa: E731
+        reply = await self._ask(ask, timeout, f"undeploying {name}")
+        if reply.error is not None:
+            raise from_info(reply.error)
+        return int(reply.value)  # type: ignore[call-overload]
 
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
         """Tell the node to drop these tasks if queued and cancel them if running.

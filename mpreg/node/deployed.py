@@ -64,9 +64,7 @@ class Deployed:
         )
         self.versions.setdefault(message.name, {})[message.deploy_id] = version
         slots = [
-            self.workers.add_slot(
-                message.kind, label, message.spec, staged=True, name=message.name
-            )
+            self.workers.add_slot(message.kind, label, message.spec, staged=True, name=message.name)
             for _ in range(message.replicas)
         ]
         version.endpoint_ids = [slot.endpoint_id for slot in slots]
