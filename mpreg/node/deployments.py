@@ -125,13 +125,15 @@ class Deployments:
         """Stop ``message.name`` on every member (or only here if ``local``); count stopped."""
         if message.local:
             stopped = await self.deployed.stop(message.name, message.deploy_id)
-            return Reply(message.request_id, len(stopped))
+            return Reply(message.request_id, tuple(stopped))
         for owned in self.owned.values():
             if not message.deploy_id or owned.get(message.name) == message.deploy_id:
                 owned.pop(message.name, None)
         local = Undeploy(0, message.name, message.deploy_id, local=True)
         answers = await self._everywhere(local)
-        count = sum(r.value for r in answers if isinstance(r.value, int))
+        stopped = {eid for r in answers if isinstance(r.value, tuple) for eid in r.value}
+        await self._seen(set(), stopped)  # the driver's next call finds it gone
+        count = len(stopped)
         if count == 0:
             error = PlanError(f"no deployment named {message.name!r} serves in the cluster")
             return Reply(message.request_id, None, to_info(error))
