@@ -104,14 +104,16 @@ class Deployments:
         if failed is not None:
             await self._everywhere(Undeploy(0, name, deploy_id, local=True))
             return Reply(rid, None, failed)
+        for owned in self.owned.values():  # the version it replaces is no one's any more
+            owned.pop(name, None)
+        if not message.detached:  # from now on, its driver leaving undeploys it
+            self.owned.setdefault(owner, {})[name] = deploy_id
         new_ids = {eid for r in replies for eid in r.value}  # type: ignore[attr-defined]
         switched = await self._everywhere(DeploySwitch(0, name, deploy_id))
         old_ids = {eid for r in switched if r.error is None for eid in r.value}  # type: ignore[attr-defined]
         await self._seen(new_ids, old_ids)
-        for owned in self.owned.values():  # the replaced version is no one's any more
-            owned.pop(name, None)
-        if not message.detached:
-            self.owned.setdefault(owner, {})[name] = deploy_id
+        if not open_() and owner in self.owned:  # it left during the switch
+            await self.session_closed(owner)
         value = {
             "name": name,
             "version": version,
@@ -124,8 +126,8 @@ class Deployments:
     async def undeploy(self, message: Undeploy) -> Reply:
         """Stop ``message.name`` on every member (or only here if ``local``); count stopped."""
         if message.local:
-            stopped = await self.deployed.stop(message.name, message.deploy_id)
-            return Reply(message.request_id, tuple(stopped))
+            here = await self.deployed.stop(message.name, message.deploy_id)
+            return Reply(message.request_id, tuple(here))
         for owned in self.owned.values():
             if not message.deploy_id or owned.get(message.name) == message.deploy_id:
                 owned.pop(message.name, None)
