@@ -325,7 +325,7 @@ class Node:
         session.close()
         self.sessions.discard(session)
         self.pressure.drop_client(session.conn)
-        if session in self.deployments.owned:
+        if session in self.deployments.owned and not self._stopping:
             self.tasks.spawn(self.deployments.session_closed(session))
 
     def _on_worker_message(self, conn: Connection, message: object) -> None:
