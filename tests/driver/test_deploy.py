@@ -256,3 +256,24 @@ def test_owned_deployments_end_with_their_driver_detached_ones_stay(
     )
     assert stopped == {"ok": True}
     assert "Kept v1" not in labels(shell)
+
+
+DRAINS = """
+import asyncio
+
+class Slow:  # async: its worker would stop it mid-call if told to exit
+    async def nap(self, seconds):
+        await asyncio.sleep(seconds)  # ok-sleep: a call still running when it is undeployed
+        return "rested"
+
+mpreg.init("auto")
+mpreg.deploy(Slow, replicas=1)
+running = mpreg.submit("nap", 1.0)
+mpreg.undeploy("Slow")
+print(json.dumps({"answer": mpreg.get(running, timeout=30)}))
+"""
+
+
+def test_undeploy_lets_the_calls_in_flight_finish(shell: Shell) -> None:
+    assert run_driver(shell, DRAINS) == {"answer": "rested"}
+    assert not [x for x in labels(shell) if x.startswith("Slow")]
