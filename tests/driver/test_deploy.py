@@ -160,7 +160,31 @@ class Broken:
     def ping(self):
         return "pong"
 
+class HalfBroken:  # the first replica to start serves, the second raises
+    def __init__(self):
+        import os
+        os.close(os.open("half.marker", os.O_CREAT | os.O_EXCL))
+
+    def ping(self):
+        return "pong"
+
+class Placed:
+    def where(self):
+        return "here"
+
 mpreg.init("auto")
+placed = mpreg.deploy(Placed, nodes=["second"], replicas=2)
+try:
+    mpreg.deploy(Placed, nodes=["nowhere"])
+    unknown = None
+except mpreg.PlanError as exc:
+    unknown = str(exc)
+try:
+    mpreg.deploy(HalfBroken, replicas=2)
+    half = None
+except mpreg.RemoteError as exc:
+    half = exc.exc_type
+half_left = [e.label for e in mpreg.cluster_status().endpoints if e.label.startswith("Half")]
 try:
     mpreg.deploy(Broken, datasets=["b"])
     print(json.dumps({"raised": None}))
@@ -168,16 +192,22 @@ except mpreg.RemoteError as exc:
     left = [e.label for e in mpreg.cluster_status().endpoints if e.label.startswith("Broken")]
     print(json.dumps({
         "raised": exc.exc_type, "traceback": exc.remote_traceback, "left": left,
+        "placed": sorted(e.split("/")[0].rsplit("-", 1)[0] for e in placed), "unknown": unknown,
+        "half": half, "half_left": half_left,
     }))
 """
 
 
 def test_a_deploy_whose_init_raises_gives_its_traceback_and_leaves_nothing(shell: Shell) -> None:
+    # (The same driver places a deployment by node name first.)
     out = run_driver(shell, BROKEN)
     assert out["raised"] == "RuntimeError"
     assert "dataset file missing" in str(out["traceback"])
     assert "__init__" in str(out["traceback"])
     assert out["left"] == []
+    assert (out["half"], out["half_left"]) == ("FileExistsError", [])  # its good twin stopped
+    assert out["placed"] == ["second", "second"]  # nodes= by member name
+    assert "nowhere" in str(out["unknown"])
 
 
 INIT_DEPLOYS = """
