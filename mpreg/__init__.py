@@ -22,9 +22,11 @@ from mpreg.driver.api import (
     request,
     shutdown,
     submit,
+    undeploy,
     wait,
 )
 from mpreg.driver.client import Client
+from mpreg.driver.deployments import Deployment
 from mpreg.driver.discovery import DatasetInfo, FunctionInfo
 from mpreg.driver.extras import (
     RequestHandle,
@@ -68,6 +70,7 @@ __all__ = [
     "ConfigError",
     "DatasetInfo",
     "DeadlineExceeded",
+    "Deployment",
     "FieldError",
     "FunctionInfo",
     "Future",
@@ -102,5 +105,6 @@ __all__ = [
     "shutdown",
     "submit",
     "submit_request",
+    "undeploy",
     "wait",
 ]

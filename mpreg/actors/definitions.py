@@ -70,6 +70,11 @@ def actor_options(cls: type) -> ActorOptions:
     return ActorOptions((), 1, cls.__name__)
 
 
+def is_actor(cls: type) -> bool:
+    """Whether ``cls`` itself is decorated with ``@mpreg.actor``."""
+    return _ACTOR_ATTR in cls.__dict__
+
+
 def public_methods(cls: type) -> tuple[str, ...]:
     """The function names an actor class serves: its public callables."""
     names = []

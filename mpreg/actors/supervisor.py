@@ -78,6 +78,7 @@ class WorkerSlot:
     crash: ErrorInfo | None = None  # a crash loop's start-up error, for calls
     functions: tuple[str, ...] = ()  # what it served (kept for status while it is down)
     datasets: tuple[str, ...] = ()
+    retired: bool = False  # stopped on purpose (undeployed, replaced): never restarted
     ready: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -198,13 +199,17 @@ class Supervisor:
             self._on_exit(slot)
 
     async def _supervise(self, slot: WorkerSlot) -> None:
-        while not self._stopping:
+        while not self._stopping and not slot.retired:
             slot.process = await self._spawn(slot)
+            if slot.retired:  # stopped while it was being spawned
+                slot.process.kill()
             log.info("started %s pid=%s", slot.endpoint_id, slot.process.pid)
             code = await slot.process.wait()
-            if self._stopping:
+            if self._stopping or slot.retired:
                 slot.state = ActorState.DEAD
                 self._on_exit(slot)
+                if slot.retired:
+                    self.slots.pop(slot.endpoint_id, None)
                 return
             if slot.state is ActorState.FAILED:
                 # It never served, its start-up raised and whoever asked was
@@ -256,6 +261,25 @@ class Supervisor:
             return None
         slot.state = ActorState.RESTARTING
         return backoff(slot.failures, RESTART_BASE, RESTART_CAP, self._rng)
+
+    async def retire(self, endpoint_id: str, grace: float = STOP_GRACE) -> None:
+        """Stop one slot for good (the node sent it Shutdown): wait for it, kill it after ``grace``.
+
+        Its asker, if still waiting for it to serve, hears ActorDiedError.
+        """
+        slot = self.slots.get(endpoint_id)
+        if slot is None:
+            return
+        slot.retired = True
+        slot.state = ActorState.DEAD
+        if not slot.ready.done():
+            slot.ready.set_exception(ActorDiedError(f"{slot.label} ({endpoint_id}) was stopped"))
+            slot.ready.exception()
+        process = slot.process
+        if process is not None and process.returncode is None:
+            await stop_processes([process], grace=grace, what="worker", escalate=(signal.SIGKILL,))
+        if process is None or process.returncode is not None:
+            self.slots.pop(endpoint_id, None)  # its watcher, if between two starts, ends itself
 
     async def stop(self) -> None:
         """Stop every process: the node already asked them to exit; wait, then kill."""

@@ -16,16 +16,18 @@ from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from mpreg.actors.loader import served_fields
+from mpreg.actors.definitions import discover
+from mpreg.actors.loader import load_module, load_object, served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
+from mpreg.driver.deployments import Deployment
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
 from mpreg.driver.sync_client import Handover, SyncClient
-from mpreg.errors import DeadlineExceeded, MpregError
+from mpreg.errors import DeadlineExceeded, MpregError, UsageError
 from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
 from mpreg.transport.loop import new_event_loop
@@ -112,8 +114,11 @@ def init(
     the cluster ``mpreg start`` runs on this host, or None to start an
     embedded local cluster (one node with its default workers plus
     ``actors`` and ``functions``: objects, or ``"module:Name"`` strings) in
-    child processes that end with this process. Calling it
-    again with the same address is a no-op. If that node goes away later,
+    child processes that end with this process. Against a running cluster,
+    ``actors``, ``functions`` and what ``modules`` declare are deployed
+    (owned by this driver, see :func:`deploy`); ``workers`` and ``resources``
+    configure an embedded node only and raise UsageError with an address.
+    Calling it again with the same address is a no-op. If that node goes away later,
     the driver reconnects to another cluster member, looking for one for at
     most ``reconnect_timeout`` seconds (README, "Failure behaviour"; default
     30, but 1 for the embedded cluster: its one node is this process's child,
@@ -162,6 +167,8 @@ async def _connect(
     reconnect_timeout: float | None,
 ) -> str:
     embedded = address is None
+    if not embedded and (workers is not None or resources):
+        raise UsageError("workers= and resources= configure an embedded cluster (no address)")
     if address is None:
         cluster = LocalCluster()
         runtime.cluster = cluster
@@ -194,7 +201,22 @@ async def _connect(
     runtime.client = client
     runtime.sync = SyncClient(client, client.token)
     client.link.sides.append(runtime.sync)  # its node hanging must not block its requests
+    if not embedded:  # a running cluster: what it should serve is deployed, owned by us
+        await _deploy_served(client, actors, functions, modules)
     return address
+
+
+async def _deploy_served(
+    client: Client, actors: Sequence[Any], functions: Sequence[Any], modules: Sequence[str]
+) -> None:
+    """Deploy ``init``'s actors and functions (objects, or ``"module:Name"`` strings)."""
+    actors = [load_object(a, "actor") if isinstance(a, str) else a for a in actors]
+    functions = [load_object(f, "function") if isinstance(f, str) else f for f in functions]
+    for module in modules:
+        found = discover(load_module(module))
+        actors, functions = [*actors, *found.actors], [*functions, *found.functions]
+    for obj in [*actors, *functions]:
+        await client.deploy(obj)
 
 
 def _require() -> tuple[_Runtime, Client]:
@@ -308,13 +330,44 @@ as_completed = _waiting.as_completed
 cancel = _waiting.cancel
 
 
-def deploy(cls: type, replicas: int | None = None, *, timeout: float | None = None) -> list[str]:
-    """Start ``replicas`` processes of actor ``cls`` (by value, so notebook classes work).
+def deploy(
+    obj: Any,
+    *,
+    datasets: Sequence[str] | None = None,
+    replicas: int | None = None,
+    nodes: Sequence[str] | None = None,
+    name: str | None = None,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    detached: bool = False,
+    timeout: float | None = None,
+) -> Deployment:
+    """Serve class (an actor) or function ``obj`` in the cluster, shipped by value.
 
-    Returns their endpoint ids once all serve; see Client.deploy for errors.
+    ``replicas`` processes (default: what ``@mpreg.actor`` declares, else one
+    on each node) spread over ``nodes`` (member names; default: every live
+    member), serving ``datasets`` (default: the actor's own), under ``name``
+    (default: the class or function name). A class is built with
+    ``args``/``kwargs``. Deploying the same name again replaces the version
+    serving, without a gap. The deployment ends with this driver unless
+    ``detached``. Returns once every replica serves; raises RemoteError with
+    the ``__init__`` traceback (and leaves nothing running) if one fails.
     """
     runtime, client = _require()
-    return runtime.run(client.deploy(cls, replicas, timeout=timeout))
+    options: dict[str, Any] = dict(datasets=datasets, replicas=replicas, nodes=nodes, name=name)
+    options.update(args=args, kwargs=kwargs, detached=detached)
+    deployment: Deployment = runtime.run(client.deploy(obj, timeout=timeout, **options))
+    return deployment
+
+
+def undeploy(target: Deployment | str, *, timeout: float | None = None) -> None:
+    """Stop a deployment cluster-wide once its calls in flight finish.
+
+    A handle stops its version; a name stops whatever serves under it.
+    Raises PlanError if nothing by that name serves.
+    """
+    runtime, client = _require()
+    runtime.run(client.undeploy(target, timeout=timeout))
 
 
 def cluster_status(*, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:

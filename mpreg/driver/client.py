@@ -15,11 +15,12 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from mpreg.actors.loader import actor_spec
 from mpreg.commands import Command
 from mpreg.driver import progress
+from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.inflight import InFlight
@@ -40,15 +41,14 @@ from mpreg.errors import (
     PlanError,
     TaskCancelled,
 )
-from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
     BatchRejected,
-    Deploy,
     MembersChanged,
     Reply,
     StatusRequest,
     TaskDone,
+    Undeploy,
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState
@@ -97,10 +97,6 @@ class Client:
     def address(self) -> str:
         """The node in use: another member's after a failover."""
         return self.link.address
-
-    @property
-    def node_name(self) -> str:
-        return self.link.node_name
 
     @property
     def generation(self) -> int:
@@ -261,26 +257,25 @@ class Client:
         assert isinstance(reply.value, ClusterStatus)
         return reply.value
 
-    async def deploy(
-        self, cls: type, replicas: int | None = None, *, timeout: float | None = None
-    ) -> list[str]:
-        """Start ``replicas`` processes of actor class ``cls``; their endpoint ids once all serve.
+    async def deploy(self, obj: Any, *, timeout: float | None = None, **options: Any) -> Deployment:
+        """Deploy class or function ``obj`` by value; see :func:`mpreg.deploy` (same options).
 
-        Classes defined in ``__main__`` or a notebook are shipped by value.
-        Raises RemoteError if ``__init__`` raised, ActorDiedError if a replica
-        kept dying during start-up, DeadlineExceeded after ``timeout`` (the
-        default waits as long as loading the dataset takes), ClusterUnavailable
-        if the node was lost before it answered.
+        Raises RemoteError if ``__init__`` raised (nothing is left running),
+        ActorDiedError, DeadlineExceeded after ``timeout``, ClusterUnavailable.
         """
-        spec, default_replicas = actor_spec(cls)
-        blob = dumps_value(spec, what=f"actor class {spec.label}")
-        count = replicas or default_replicas
+        message = deploy_message(obj, **options)
         reply = await self._ask(
-            lambda rid: Deploy(rid, spec.label, count, blob), timeout, f"deploying {spec.label}"
+            lambda rid: replace(message, request_id=rid), timeout, f"deploying {message.label}"
         )
-        if reply.error is not None:
-            raise from_info(reply.error)
-        return list(reply.value)  # type: ignore[call-overload]
+        return Deployment.from_reply(reply.value)
+
+    async def undeploy(self, target: Deployment | str, *, timeout: float | None = None) -> int:
+        """Stop a deployment, draining its calls; see :func:`mpreg.undeploy`."""
+        name, version = (target, "") if isinstance(target, str) else (target.name, target.deploy_id)
+        reply = await self._ask(
+            lambda rid: Undeploy(rid, name, version), timeout, f"undeploying {name}"
+        )
+        return int(reply.value)  # type: ignore[call-overload]
 
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
         """Tell the node to drop these tasks if queued and cancel them if running.
@@ -339,14 +334,18 @@ class Client:
         return task_id
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
+        """Send the question ``make(request_id)``; its Reply, or the error it carries, raised."""
         try:
             async with asyncio.timeout(timeout):
                 conn = await self.link.connection()
                 async with self._replies.expect() as (rid, future):
                     conn.send(make(rid))
-                    return await future
+                    reply = await future
         except TimeoutError:
             raise DeadlineExceeded(f"{what}: no answer within {timeout:g}s") from None
+        if reply.error is not None:
+            raise from_info(reply.error)
+        return reply
 
     def _on_message(self, conn: Connection, message: object) -> None:
         match message:

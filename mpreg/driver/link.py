@@ -84,7 +84,6 @@ class NodeLink:
         self.address = address
         self.members = Members(address)
         self.reconnect_timeout = reconnect_timeout
-        self.node_name = ""
         self.conn: Connection | None = None
         # Changes whenever the connection is lost or replaced (the sync path follows it).
         self.generation = 0
@@ -211,7 +210,6 @@ class NodeLink:
     def _use(self, conn: Connection, address: str) -> None:
         self.conn = conn
         self.address = address
-        self.node_name = conn.peer.name if conn.peer else ""
         self.generation += 1
         self._silence.heard(time.monotonic(), conn.received)
 

@@ -30,6 +30,8 @@ from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig, default_node_name, short_hostname
 from mpreg.membership import MemberInfo, SwimConfig
+from mpreg.node.deployed import Deployed
+from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.forwarding import Forwarding
 from mpreg.node.peering import JOIN_TIMEOUT, Peering
@@ -47,6 +49,8 @@ from mpreg.protocol.messages import (
     Cancel,
     CancelCall,
     Deploy,
+    DeployStart,
+    DeploySwitch,
     Endpoint,
     ForwardCall,
     ForwardCancel,
@@ -58,6 +62,7 @@ from mpreg.protocol.messages import (
     Reply,
     StatusRequest,
     SubmitBatch,
+    Undeploy,
     WorkerFailed,
     WorkerReady,
 )
@@ -113,6 +118,10 @@ class Node:
             self.routes,
             self.calls,
             self.peering,
+        )
+        self.deployed = Deployed(self.workers)
+        self.deployments = Deployments(
+            self.node_id, self.deployed, self.peering, self.routes, self.status.replies
         )
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
@@ -187,6 +196,7 @@ class Node:
             self._server.close()
         self.peering.leave()  # the members drop our endpoints now, not after a timeout
         await self.workers.stop()
+        await self.deployed.close()
         await self.tasks.close()
         self.peering.close_all()
         for session in list(self.sessions):
@@ -250,6 +260,7 @@ class Node:
     def announce_members(self) -> None:
         """Tell every connected client the current members (after the set of peers changed)."""
         members = self.member_addresses()
+        self.deployments.members_changed()
         if frozenset(members) == self._members_announced:
             return  # a duplicate link came or went: the set of members is the same
         self._members_announced = frozenset(members)
@@ -300,7 +311,13 @@ class Node:
                     self._reply(session.conn, lambda: self.status.answer(rid, local_only))
                 )
             case Deploy():
-                self.tasks.spawn(self._reply(session.conn, lambda: self.workers.deploy(message)))
+                is_open = lambda: session.conn.state is ConnState.OPEN  # noqa: E731
+                deploy = lambda: self.deployments.deploy(session, message, is_open)  # noqa: E731
+                self.tasks.spawn(self._reply(session.conn, deploy))
+            case Undeploy():
+                self.tasks.spawn(
+                    self._reply(session.conn, lambda: self.deployments.undeploy(message))
+                )
             case _:
                 log.warning("client sent unexpected %s", type(message).__name__)
 
@@ -308,6 +325,8 @@ class Node:
         session.close()
         self.sessions.discard(session)
         self.pressure.drop_client(session.conn)
+        if session in self.deployments.owned and not self._stopping:
+            self.tasks.spawn(self.deployments.session_closed(session))
 
     def _on_worker_message(self, conn: Connection, message: object) -> None:
         match message:
@@ -339,6 +358,8 @@ class Node:
                 self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
             case Reply():
                 self.status.replies.resolve(message)
+            case DeployStart() | DeploySwitch() | Undeploy():
+                self.tasks.spawn(self._reply(conn, lambda: self.deployments.answer(message)))
             case _:
                 log.warning("peer sent unexpected %s", type(message).__name__)
 

@@ -5,8 +5,9 @@ processes; this registry pairs each one's connection with its endpoint id,
 adds the endpoint to the routing table once the worker serves (and tells the
 peers). When the process or its link dies, the endpoint is *suspended* while
 the supervisor restarts it (still known, so calls wait for it), resumed when
-it serves again, and removed only when it will not come back. A deploy is the
-same thing asked for by a client at run time.
+it serves again, and removed only when it will not come back. A deployed
+version's slots are *staged*: they serve but are routed to only once
+:meth:`Workers.activate` switches to them (:mod:`mpreg.node.deployed`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from mpreg.actors.supervisor import ActorState, Supervisor, WorkerSlot
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.failures import to_info
 from mpreg.protocol.messages import (
     Assign,
     Call,
     CancelCall,
-    Deploy,
     Endpoint,
-    Reply,
     Shutdown,
     WorkerFailed,
     WorkerReady,
@@ -56,15 +54,58 @@ class Workers:
         self.supervisor = Supervisor(node_address, token, self._on_exit)
         self._conns: dict[str, Connection] = {}  # endpoint_id -> its process's connection
         self._endpoint_seq = itertools.count(1)
+        # endpoint_id -> its endpoint once it serves (None before): serving, not yet routed.
+        self._staged: dict[str, Endpoint | None] = {}
 
     def __repr__(self) -> str:
         slots = len(self.supervisor.slots)
         return f"<Workers {self.node_id} slots={slots} linked={len(self._conns)}>"
 
-    def add_slot(self, kind: str, label: str, spec: Blob) -> WorkerSlot:
-        """Start one process serving ``spec``; its ``ready`` resolves once it serves."""
-        endpoint_id = f"{self.node_id}/{label}-{next(self._endpoint_seq)}"
+    def add_slot(
+        self, kind: str, label: str, spec: Blob, *, staged: bool = False, name: str = ""
+    ) -> WorkerSlot:
+        """Start one process serving ``spec``; its ``ready`` resolves once it serves.
+
+        ``staged``: not routed to until :meth:`activate`. ``name`` goes in its id
+        (default: ``label``).
+        """
+        endpoint_id = f"{self.node_id}/{name or label}-{next(self._endpoint_seq)}"
+        if staged:
+            self._staged[endpoint_id] = None
         return self.supervisor.add(endpoint_id, kind, label, spec)
+
+    def activate(self, endpoint_ids: Iterable[str]) -> None:
+        """Route to these staged endpoints (they serve) from now on; tell the peers."""
+        for endpoint_id in endpoint_ids:
+            if endpoint_id in self._staged:
+                endpoint = self._staged.pop(endpoint_id)
+                if endpoint is not None:
+                    self.routes.add(endpoint)
+        self._advertise()
+        self.calls.endpoints_added()
+
+    def unroute(self, endpoint_ids: Iterable[str]) -> None:
+        """Route nothing new to these endpoints (calls on them go on); tell the peers."""
+        for endpoint_id in endpoint_ids:
+            self._staged.pop(endpoint_id, None)
+            self.routes.remove(endpoint_id)
+        self._advertise()
+
+    def busy(self, endpoint_ids: set[str]) -> bool:
+        """Whether calls are still running on any of these endpoints."""
+        return any(rec.endpoint_id in endpoint_ids for rec in self.calls.in_flight.values())
+
+    async def retire(self, endpoint_ids: Iterable[str]) -> None:
+        """Stop these processes for good (unroute and drain them first)."""
+        ids = list(endpoint_ids)
+        for endpoint_id in ids:
+            slot = self.supervisor.slots.get(endpoint_id)
+            if slot is not None:
+                slot.retired = True  # its exit is no death to recover from
+            conn = self._conns.get(endpoint_id)
+            if conn is not None and conn.state is ConnState.OPEN:
+                conn.send(Shutdown())
+        await asyncio.gather(*(self.supervisor.retire(eid) for eid in ids))
 
     def attach(self, endpoint_id: str, conn: Connection) -> bool:
         """A worker process connected: hand it its spec. False if no slot expects it."""
@@ -99,6 +140,10 @@ class Workers:
             label=message.label,
         )
         slot.functions, slot.datasets = tuple(sorted(message.functions)), tuple(message.datasets)
+        if message.endpoint_id in self._staged:
+            self._staged[message.endpoint_id] = endpoint  # routed once switched to
+            self.supervisor.mark_ready(message.endpoint_id)
+            return
         self.routes.add(endpoint)  # live again, if it was suspended
         self.supervisor.mark_ready(message.endpoint_id)
         self._advertise()
@@ -150,18 +195,7 @@ class Workers:
         self.calls.endpoint_lost({endpoint_id}, f"process {endpoint_id} died")
         self.calls.endpoints_added()  # parked calls with nothing left fail now
 
-    # --- deploy and stop ------------------------------------------------------------
-
-    async def deploy(self, message: Deploy) -> Reply:
-        """Start the asked actor replicas; reply with their endpoint ids once all serve."""
-        slots = [
-            self.add_slot("actor", message.label, message.spec) for _ in range(message.replicas)
-        ]
-        try:
-            await asyncio.gather(*(slot.ready for slot in slots))
-            return Reply(message.request_id, tuple(s.endpoint_id for s in slots))
-        except Exception as exc:
-            return Reply(message.request_id, None, to_info(exc))
+    # --- stop ----------------------------------------------------------------------
 
     async def stop(self) -> None:
         """Ask every worker to exit, then let the supervisor wait for them (or kill them)."""

@@ -87,12 +87,34 @@ class Release:
 @message(4)
 @dataclass(frozen=True, slots=True)
 class Deploy:
-    """Start ``replicas`` processes serving ``spec`` (a cloudpickled FunctionsSpec or ActorSpec)."""
+    """Deploy ``spec`` (a cloudpickled FunctionsSpec or ActorSpec) cluster-wide as ``label``.
+
+    ``replicas`` processes spread over ``nodes`` (names; empty: every live
+    member); the same label again replaces the version serving now. Owned by
+    the client's session unless ``detached``. Answered once all serve.
+    """
 
     request_id: int
     label: str
     replicas: int
     spec: Blob
+    kind: Literal["actor", "worker"] = "actor"
+    nodes: tuple[str, ...] = ()
+    detached: bool = False
+
+
+@message(26)
+@dataclass(frozen=True, slots=True)
+class Undeploy:
+    """Stop deployment ``name`` (only its version ``deploy_id`` if given), draining calls.
+
+    From a client: cluster-wide. From a node (``local=True``): on the receiver only.
+    """
+
+    request_id: int
+    name: str
+    deploy_id: str = ""
+    local: bool = False
 
 
 @message(19)
@@ -272,6 +294,32 @@ class Gossip:
     """
 
     body: object
+
+
+@message(24)
+@dataclass(frozen=True, slots=True)
+class DeployStart:
+    """Start this node's ``replicas`` of a deployment's version, not routed until switched to."""
+
+    request_id: int
+    name: str
+    deploy_id: str  # unique per version
+    version: int  # shown in status
+    kind: Literal["actor", "worker"]
+    replicas: int
+    spec: Blob
+    owner: str  # node id of the node that took the deploy (its driver owns it)
+    detached: bool
+
+
+@message(25)
+@dataclass(frozen=True, slots=True)
+class DeploySwitch:
+    """Route to version ``deploy_id`` of ``name`` now; drain and stop its other versions."""
+
+    request_id: int
+    name: str
+    deploy_id: str
 
 
 @message(17)
