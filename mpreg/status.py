@@ -88,7 +88,7 @@ class ClusterStatus:
 
 def node_rows(status: ClusterStatus) -> list[tuple[str, ...]]:
     """One row per node, in :data:`NODE_COLUMNS` order."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for node in status.nodes:
         actors = sum(1 for ep in node.endpoints if ep.kind == "actor")
         rows.append(
@@ -111,7 +111,7 @@ def actor_rows(status: ClusterStatus) -> list[tuple[str, ...]]:
     groups: dict[tuple[str, str], list[EndpointStats]] = {}
     for ep in status.actors:
         groups.setdefault((ep.label, ep.node_id), []).append(ep)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for (label, node_id), eps in sorted(groups.items()):
         states = sorted({ep.state for ep in eps})
         rows.append(

@@ -21,6 +21,7 @@ from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
+from mpreg.driver.display import ClusterInfo
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
@@ -104,8 +105,13 @@ def init(
     workers: int | None = None,
     resources: Sequence[str] = (),
     reconnect_timeout: float | None = None,
-) -> str:
+) -> ClusterInfo:
     """Connect this process to a cluster; return the node address in use.
+
+    The address comes as a :class:`~mpreg.driver.display.ClusterInfo`: a
+    ``str`` that a notebook or terminal shows as the cluster (nodes, actors,
+    datasets, load). The embedded cluster's nodes log to a file, named there
+    and in its ``log`` attribute, not to the caller's stderr.
 
     ``address``: ``host:port`` (or ``tcp://`` / ``mpreg://``), ``"auto"`` for
     the cluster ``mpreg start`` runs on this host, or None to start an
@@ -123,7 +129,7 @@ def init(
     with _lock:
         if _runtime is not None:
             if address is None or address == _runtime.address:
-                return _runtime.address
+                return _info(_runtime)
             raise MpregError(
                 f"already connected to {_runtime.address}; call mpreg.shutdown() first"
             )
@@ -146,7 +152,12 @@ def init(
             runtime.close()
             raise
         _runtime = runtime
-    return runtime.address
+    return _info(runtime)
+
+
+def _info(runtime: _Runtime) -> ClusterInfo:
+    log = runtime.cluster.log_path if runtime.cluster is not None else None
+    return ClusterInfo(runtime.address, status=cluster_status, log=str(log or ""))
 
 
 async def _connect(
@@ -162,7 +173,9 @@ async def _connect(
 ) -> str:
     embedded = address is None
     if address is None:
-        cluster = LocalCluster()
+        from mpreg.host.state import new_log_path
+
+        cluster = LocalCluster(log_path=new_log_path("embedded"))
         runtime.cluster = cluster
         fields: dict[str, Any] = {}
         if workers is not None:
