@@ -21,6 +21,7 @@ from mpreg.commands import Command
 from mpreg.config import NodeConfig
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
+from mpreg.driver import tracebacks
 from mpreg.driver.display import ClusterInfo
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
@@ -156,6 +157,7 @@ def init(
 
 
 def _info(runtime: _Runtime) -> ClusterInfo:
+    tracebacks.install()  # in a notebook, errors show the cell's line, not mpreg's frames
     log = runtime.cluster.log_path if runtime.cluster is not None else None
     return ClusterInfo(runtime.address, status=cluster_status, log=str(log or ""))
 
