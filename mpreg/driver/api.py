@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
+from mpreg.driver import tracebacks
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
-from mpreg.driver import tracebacks
 from mpreg.driver.display import ClusterInfo
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
@@ -293,16 +293,19 @@ def submit(
     return future
 
 
-def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any:
+def get(
+    futures: Future | Sequence[Future], timeout: float | None = None, *, progress: bool = False
+) -> Any:
     """The result of a Future, or a list of results for a list of Futures.
 
     Raises the first error to arrive, DeadlineExceeded if not all are done
     within ``timeout`` (they keep running). A KeyboardInterrupt cancels the
-    unfinished calls, then propagates.
+    unfinished calls, then propagates. ``progress``: show a bar counting
+    them done (in a notebook, or rich on stderr).
     """
     if isinstance(futures, Future):
-        return _waiting.get([futures], timeout)[0]
-    return _waiting.get(list(futures), timeout)
+        return _waiting.get([futures], timeout, progress=progress)[0]
+    return _waiting.get(list(futures), timeout, progress=progress)
 
 
 wait = _waiting.wait

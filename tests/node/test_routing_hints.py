@@ -33,8 +33,7 @@ def test_a_misspelt_function_gets_a_did_you_mean() -> None:
     with pytest.raises(UnknownFunctionError) as info:
         routes().check(plan.tasks)
     assert str(info.value) == (
-        "command 'c': no process in the cluster serves function 'predcit' "
-        "(did you mean 'predict'?)"
+        "command 'c': no process in the cluster serves function 'predcit' (did you mean 'predict'?)"
     )
 
 
