@@ -63,6 +63,14 @@ def text_of(cell: Any) -> str:
     return "\n".join(parts)
 
 
+def html_of(cell: Any) -> str:
+    """The cell's first HTML output ("" if none)."""
+    for out in cell.outputs:
+        if "text/html" in out.get("data", {}):
+            return str(out.data["text/html"])
+    return ""
+
+
 def errors_of(cell: Any) -> list[Any]:
     return [o for o in cell.outputs if o.output_type == "error"]
 

@@ -7,12 +7,16 @@ it is tagged ``raises-exception``, and then it must raise the error it shows.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from notebook_support import NOTEBOOKS, code_cells, errors_of, execute, text_of
+from notebook_support import NOTEBOOKS, code_cells, errors_of, execute, html_of, text_of
+
+import mpreg
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -38,7 +42,7 @@ def test_quickstart_runs_and_shows_what_it_says(tmp_path: Path) -> None:
         assert not [o for o in cell.outputs if o.get("name") == "stderr"], text_of(cell)
 
     init = next(c for c in cells if "mpreg.init(" in c.source)
-    html = next(o.data["text/html"] for o in init.outputs if "text/html" in o.get("data", {}))
+    html = html_of(init)
     for name in ("local", "London", "Sydney", "london", "sydney", "predict"):
         assert name in html
     assert str(tmp_path / "logs") in html  # where the log went, said once
@@ -69,3 +73,44 @@ def test_the_committed_quickstart_carries_its_outputs() -> None:
     cells = code_cells(nbformat.read(QUICKSTART, as_version=4))
     assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1))
     assert sum(1 for c in cells if c.outputs) >= len(cells) - 2  # imports and shutdown say nothing
+
+
+CLUSTER = NOTEBOOKS / "cluster.ipynb"
+
+
+@pytest.mark.skipif(
+    not hasattr(mpreg, "undeploy"), reason="needs mpreg.deploy/undeploy (the deploy branch)"
+)
+def test_cluster_notebook_deploys_redeploys_and_undeploys(tmp_path: Path) -> None:
+    home = {"MPREG_HOME": str(tmp_path)}
+    try:
+        cells = code_cells(execute(CLUSTER, env=home))
+    finally:
+        # Its nodes are detached: whatever happened, none outlives the test.
+        subprocess.run(
+            [sys.executable, "-m", "mpreg.cli", "stop"],
+            env={**os.environ, **home},
+            capture_output=True,
+            timeout=60,
+        )
+    shown = [text_of(c) for c in cells]
+    for cell in cells:
+        assert not errors_of(cell), text_of(cell)
+    assert "mpreg node 'head'" in shown[0] and "start --join 127.0.0.1:" in shown[0]
+    connect = next(
+        o.data["text/html"] for o in cells[1].outputs if "text/html" in o.get("data", {})
+    )
+    assert "head" in connect and "second" in connect
+    assert shown[2] == "('Greeter', 1, 2)"
+    assert shown[3] == "['Hello, Ada!', 'Hello, Grace!', 'Hello, Barbara!', 'Hello, Frances!']"
+    actors = [line.split() for line in shown[4].splitlines() if line.startswith("Greeter")]
+    assert {row[2] for row in actors} == {"head", "second"}  # one replica on each node
+    assert shown[5] == "(2, 'Welcome, ADA!')"
+    assert "no process in the cluster serves function 'greet'" in shown[6]
+    assert "stopped 2 nodes" in shown[7]
+
+
+def test_the_committed_cluster_notebook_carries_its_outputs() -> None:
+    cells = code_cells(nbformat.read(CLUSTER, as_version=4))
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1))
+    assert all(c.outputs for c in cells)
