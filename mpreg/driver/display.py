@@ -18,18 +18,21 @@ from rich.text import Text
 from mpreg.errors import MpregError
 from mpreg.status import ClusterStatus
 
+SHOW_TIMEOUT = 5.0  # seconds a display waits for the status: a repr must not hang a cell
+
 
 class ClusterInfo(str):
     """The address of the node this process talks to, with a view of its cluster.
 
     ``log`` is the embedded cluster's log file ("" for a cluster started
-    elsewhere); ``status()`` a fresh :class:`~mpreg.status.ClusterStatus`.
+    elsewhere); ``status()`` a fresh :class:`~mpreg.status.ClusterStatus`
+    (``status`` given is called with a ``timeout=`` keyword, or none).
     """
 
     log: str
-    _status: Callable[[], ClusterStatus]
+    _status: Callable[..., ClusterStatus]
 
-    def __new__(cls, address: str, *, status: Callable[[], ClusterStatus], log: str = "") -> Any:
+    def __new__(cls, address: str, *, status: Callable[..., ClusterStatus], log: str = "") -> Any:
         info = super().__new__(cls, address)
         info.log = log
         info._status = status
@@ -48,7 +51,7 @@ class ClusterInfo(str):
     def _snapshot(self) -> ClusterStatus | str:
         """The snapshot, or why there is none (a repr must not raise)."""
         try:
-            return self._status()
+            return self._status(timeout=SHOW_TIMEOUT)
         except MpregError as exc:
             return f"no status: {exc}"
 
