@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from mpreg.driver.bars import bar
 from mpreg.driver.futures import Future, FutureOwner, FutureState, refuse_loop_thread
-from mpreg.driver.progress import bar
 from mpreg.errors import DeadlineExceeded, UsageError
 
 
@@ -64,7 +64,7 @@ def get(
 
     DeadlineExceeded if not all are done within ``timeout`` (they keep running).
     A KeyboardInterrupt cancels the unfinished ones, then propagates.
-    ``progress``: show a bar that counts them done (:mod:`mpreg.driver.progress`).
+    ``progress``: show a bar that counts them done (:mod:`mpreg.driver.bars`).
     """
     unique = list(dict.fromkeys(futures))
     deadline = _deadline(timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mpreg.driver.progress import TerminalBar, bar
+from mpreg.driver.bars import TerminalBar, bar
 
 
 def test_outside_a_kernel_the_bar_is_rich_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
