@@ -212,7 +212,8 @@ class RemoteError(MpregError):
     def __str__(self) -> str:
         text = f"command {self.command!r} raised {self.exc_type}: {self.message}"
         if self.remote_traceback:
-            text += "\n\nRemote traceback:\n" + self.remote_traceback.rstrip()
+            where = f" (in {self.actor})" if self.actor else ""
+            text += f"\n\nRemote traceback{where}:\n" + self.remote_traceback.rstrip()
         return text
 
 

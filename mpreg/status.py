@@ -1,16 +1,29 @@
 """Typed snapshots of the cluster: what ``mpreg status``, ``mpreg top`` and
-``mpreg.cluster_status()`` show."""
+``mpreg.cluster_status()`` show.
+
+A snapshot shows itself as a person wants to read it: an HTML table in a
+notebook (``_repr_html_``), a rich table in a terminal (``__rich__``), and
+plain aligned text as its ``repr``. All three come from the same rows
+(:func:`node_rows`, :func:`actor_rows`).
+"""
 
 from __future__ import annotations
 
+import html
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.table import Table
+
 from mpreg.protocol.messages import EndpointStats, NodeStats
 
+NODE_COLUMNS = ("node", "address", "state", "actors", "workers", "calls", "in flight")
+ACTOR_COLUMNS = ("actor", "node", "datasets", "functions", "replicas", "state", "calls")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, repr=False)
 class ClusterStatus:
     """One moment of the cluster, as seen from the node that answered."""
 
@@ -34,6 +47,116 @@ class ClusterStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": [asdict(n) for n in self.nodes]}
+
+    def summary(self) -> str:
+        """One line: how many nodes, actors, workers; which datasets; calls in flight."""
+        workers = sum(1 for ep in self.endpoints if ep.kind != "actor")
+        in_flight = sum(ep.in_flight for ep in self.endpoints)
+        datasets = ", ".join(sorted(self.datasets)) or "none"
+        return (
+            f"{_plural(len(self.nodes), 'node')}, {_plural(len(self.actors), 'actor replica')}, "
+            f"{_plural(workers, 'worker')}; datasets: {datasets}; {in_flight} calls in flight"
+        )
+
+    def __repr__(self) -> str:
+        parts = [f"ClusterStatus: {self.summary()}", _text_table(NODE_COLUMNS, node_rows(self))]
+        actors = actor_rows(self)
+        if actors:
+            parts.append(_text_table(ACTOR_COLUMNS, actors))
+        return "\n\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        parts = [
+            f"<p><b>mpreg cluster</b>: {html.escape(self.summary())}</p>",
+            _html_table(NODE_COLUMNS, node_rows(self)),
+        ]
+        actors = actor_rows(self)
+        if actors:
+            parts.append(_html_table(ACTOR_COLUMNS, actors))
+        return "<div class='mpreg-status'>" + "".join(parts) + "</div>"
+
+    def __rich__(self) -> RenderableType:
+        parts: list[RenderableType] = [
+            f"[b]mpreg cluster[/b]: {self.summary()}",
+            _rich_table(NODE_COLUMNS, node_rows(self)),
+        ]
+        actors = actor_rows(self)
+        if actors:
+            parts.append(_rich_table(ACTOR_COLUMNS, actors))
+        return Group(*parts)
+
+
+def node_rows(status: ClusterStatus) -> list[tuple[str, ...]]:
+    """One row per node, in :data:`NODE_COLUMNS` order."""
+    rows: list[tuple[str, ...]] = []
+    for node in status.nodes:
+        actors = sum(1 for ep in node.endpoints if ep.kind == "actor")
+        rows.append(
+            (
+                node.node.name or node.node.node_id,
+                node.node.address,
+                node.state,
+                str(actors),
+                str(len(node.endpoints) - actors),
+                str(node.calls),
+                str(node.in_flight),
+            )
+        )
+    return rows
+
+
+def actor_rows(status: ClusterStatus) -> list[tuple[str, ...]]:
+    """One row per actor class and node (its replicas counted), in :data:`ACTOR_COLUMNS` order."""
+    names = {n.node.node_id: n.node.name or n.node.node_id for n in status.nodes}
+    groups: dict[tuple[str, str], list[EndpointStats]] = {}
+    for ep in status.actors:
+        groups.setdefault((ep.label, ep.node_id), []).append(ep)
+    rows: list[tuple[str, ...]] = []
+    for (label, node_id), eps in sorted(groups.items()):
+        states = sorted({ep.state for ep in eps})
+        rows.append(
+            (
+                label,
+                names.get(node_id, node_id),
+                ", ".join(sorted({d for ep in eps for d in ep.datasets})) or "-",
+                ", ".join(sorted({f for ep in eps for f in ep.functions})),
+                str(len(eps)),
+                "/".join(states),
+                str(sum(ep.calls for ep in eps)),
+            )
+        )
+    return rows
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _text_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = [columns, *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _html_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(v)}</td>" for v in row)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _rich_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    table = Table(*columns, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def rss_bytes(pid: int) -> int:

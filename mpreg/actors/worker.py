@@ -31,6 +31,7 @@ from typing import Any
 
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
+from mpreg.actors.missing import explain_missing_module
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
 from mpreg.errors import DeadlineExceeded, NoRouteError, SerializationError, TaskCancelled
 from mpreg.protocol.codec import dumps_value, loads_value
@@ -146,7 +147,8 @@ class Worker:
                 args = resolve_refs(args, results)
                 kwargs = resolve_refs(kwargs, results)
         except SerializationError as exc:
-            conn.send(CallDone(call.call_id, None, to_info(exc)))
+            explained = explain_missing_module(exc, self.endpoint_id)  # which module, node, fix
+            conn.send(CallDone(call.call_id, None, to_info(explained)))
             return
         fn = self.functions.get(call.fun)
         if fn is None:
@@ -244,7 +246,8 @@ class Worker:
                 fields = [_field(call.command, result, path) for path in paths]
                 blob = pack_bundle(dumps_value(result, what=what) if whole else None, fields)
         except SerializationError as exc:
-            conn.send(CallDone(call.call_id, None, to_info(exc)))
+            explained = explain_missing_module(exc, self.endpoint_id)  # which module, node, fix
+            conn.send(CallDone(call.call_id, None, to_info(explained)))
             return
         conn.send(CallDone(call.call_id, blob, None))
 

@@ -26,6 +26,7 @@ from mpreg.errors import (
 )
 from mpreg.host import state
 from mpreg.host.addresses import LOOPBACK
+from mpreg.host.invocation import mpreg_command, temporary_environment_warning
 
 
 def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Namespace) -> int:
@@ -84,6 +85,7 @@ def print_started(
     """
     address = record.address
     host = address.rpartition(":")[0].strip("[]")
+    mpreg = mpreg_command()  # "uv run mpreg" when launched through uv: what works in this shell
     lines = [
         f"mpreg node {record.name!r} ({record.node_id}, pid {record.pid}) serves at {address}",
     ]
@@ -91,14 +93,18 @@ def print_started(
         lines.append(f"  log: {record.log}")
     lines += [
         "",
-        f"Add a node on this host:  mpreg start --join {address}",
+        f"Add a node on this host:  {mpreg} start --join {address}",
     ]
     if host not in LOOPBACK:
         token = config.token if show_token else "$MPREG_TOKEN"
         lines.append(f"Add a node elsewhere:     mpreg start --join {address} --token {token}")
     lines += [
         f'Use it from Python:       mpreg.init("auto")   # or mpreg.init("{address}")',
-        "Look at it:               mpreg status   (live: mpreg top)",
-        "Stop every node here:     " + ("Ctrl-C, or mpreg stop" if blocking else "mpreg stop"),
+        f"Look at it:               {mpreg} status   (live: {mpreg} top)",
+        "Stop every node here:     " + ("Ctrl-C, or " if blocking else "") + f"{mpreg} stop",
     ]
     print("\n".join(lines), flush=True)
+    warning = None if blocking else temporary_environment_warning()
+    if warning is not None:
+        # A detached node outlives this command: its environment must too.
+        sys.stderr.write(warning + "\n")

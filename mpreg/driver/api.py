@@ -16,16 +16,18 @@ from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from mpreg.actors.definitions import discover
-from mpreg.actors.loader import load_module, load_object, served_fields
+from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
 from mpreg.config import NodeConfig
+from mpreg.driver import tracebacks
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
 from mpreg.driver.deployments import Deployment
+from mpreg.driver.display import ClusterInfo
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
+from mpreg.driver.served import deploy_served
 from mpreg.driver.sync_client import Handover, SyncClient
 from mpreg.errors import DeadlineExceeded, MpregError, UsageError
 from mpreg.host.cluster import LocalCluster
@@ -107,8 +109,13 @@ def init(
     workers: int | None = None,
     resources: Sequence[str] = (),
     reconnect_timeout: float | None = None,
-) -> str:
+) -> ClusterInfo:
     """Connect this process to a cluster; return the node address in use.
+
+    The address comes as a :class:`~mpreg.driver.display.ClusterInfo`: a
+    ``str`` that a notebook or terminal shows as the cluster (nodes, actors,
+    datasets, load). The embedded cluster's nodes log to a file, named there
+    and in its ``log`` attribute, not to the caller's stderr.
 
     ``address``: ``host:port`` (or ``tcp://`` / ``mpreg://``), ``"auto"`` for
     the cluster ``mpreg start`` runs on this host, or None to start an
@@ -129,7 +136,7 @@ def init(
     with _lock:
         if _runtime is not None:
             if address is None or address == _runtime.address:
-                return _runtime.address
+                return _info(_runtime)
             raise MpregError(
                 f"already connected to {_runtime.address}; call mpreg.shutdown() first"
             )
@@ -152,7 +159,13 @@ def init(
             runtime.close()
             raise
         _runtime = runtime
-    return runtime.address
+    return _info(runtime)
+
+
+def _info(runtime: _Runtime) -> ClusterInfo:
+    tracebacks.install()  # in a notebook, errors show the cell's line, not mpreg's frames
+    log = runtime.cluster.log_path if runtime.cluster is not None else None
+    return ClusterInfo(runtime.address, status=cluster_status, log=str(log or ""))
 
 
 async def _connect(
@@ -170,7 +183,9 @@ async def _connect(
     if not embedded and (workers is not None or resources):
         raise UsageError("workers= and resources= configure an embedded cluster (no address)")
     if address is None:
-        cluster = LocalCluster()
+        from mpreg.host.state import new_log_path
+
+        cluster = LocalCluster(log_path=new_log_path("embedded"))
         runtime.cluster = cluster
         fields: dict[str, Any] = {}
         if workers is not None:
@@ -202,21 +217,8 @@ async def _connect(
     runtime.sync = SyncClient(client, client.token)
     client.link.sides.append(runtime.sync)  # its node hanging must not block its requests
     if not embedded:  # a running cluster: what it should serve is deployed, owned by us
-        await _deploy_served(client, actors, functions, modules)
+        await deploy_served(client.deploy, actors, functions, modules)
     return address
-
-
-async def _deploy_served(
-    client: Client, actors: Sequence[Any], functions: Sequence[Any], modules: Sequence[str]
-) -> None:
-    """Deploy ``init``'s actors and functions (objects, or ``"module:Name"`` strings)."""
-    actors = [load_object(a, "actor") if isinstance(a, str) else a for a in actors]
-    functions = [load_object(f, "function") if isinstance(f, str) else f for f in functions]
-    for module in modules:
-        found = discover(load_module(module))
-        actors, functions = [*actors, *found.actors], [*functions, *found.functions]
-    for obj in [*actors, *functions]:
-        await client.deploy(obj)
 
 
 def _require() -> tuple[_Runtime, Client]:
@@ -313,16 +315,19 @@ def submit(
     return future
 
 
-def get(futures: Future | Sequence[Future], timeout: float | None = None) -> Any:
+def get(
+    futures: Future | Sequence[Future], timeout: float | None = None, *, progress: bool = False
+) -> Any:
     """The result of a Future, or a list of results for a list of Futures.
 
     Raises the first error to arrive, DeadlineExceeded if not all are done
     within ``timeout`` (they keep running). A KeyboardInterrupt cancels the
-    unfinished calls, then propagates.
+    unfinished calls, then propagates. ``progress``: show a bar counting
+    them done (in a notebook, or rich on stderr).
     """
     if isinstance(futures, Future):
-        return _waiting.get([futures], timeout)[0]
-    return _waiting.get(list(futures), timeout)
+        return _waiting.get([futures], timeout, progress=progress)[0]
+    return _waiting.get(list(futures), timeout, progress=progress)
 
 
 wait = _waiting.wait

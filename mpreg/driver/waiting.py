@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from mpreg.driver.bars import bar
 from mpreg.driver.futures import Future, FutureOwner, FutureState, refuse_loop_thread
 from mpreg.errors import DeadlineExceeded, UsageError
 
@@ -56,15 +57,19 @@ def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
 
 
-def get(futures: Sequence[Future], timeout: float | None = None) -> list[Any]:
+def get(
+    futures: Sequence[Future], timeout: float | None = None, *, progress: bool = False
+) -> list[Any]:
     """The results of ``futures`` in their order; the first error to arrive is raised.
 
     DeadlineExceeded if not all are done within ``timeout`` (they keep running).
     A KeyboardInterrupt cancels the unfinished ones, then propagates.
+    ``progress``: show a bar that counts them done (:mod:`mpreg.driver.bars`).
     """
     unique = list(dict.fromkeys(futures))
     deadline = _deadline(timeout)
     watch = _Watch(unique)
+    shown = bar(len(unique), "results") if progress else None
     try:
         for left in range(len(unique), 0, -1):
             future = watch.next_finished(deadline)
@@ -74,11 +79,15 @@ def get(futures: Sequence[Future], timeout: float | None = None) -> list[Any]:
                 )
             if future._state is FutureState.CANCELLED or future._error is not None:
                 future._outcome()  # raises: fail fast, do not wait for the rest
+            if shown is not None:
+                shown.advance()
     except KeyboardInterrupt:
         cancel([f for f in unique if not f.done()])
         raise
     finally:
         watch.close()
+        if shown is not None:
+            shown.close()
     return [f._outcome() for f in futures]
 
 
@@ -107,19 +116,23 @@ def wait(
     return done, [f for f in items if id(f) not in chosen]
 
 
-def as_completed(futures: Iterable[Future], timeout: float | None = None) -> Iterator[Future]:
+def as_completed(
+    futures: Iterable[Future], timeout: float | None = None, *, progress: bool = False
+) -> Iterator[Future]:
     """Yield ``futures`` as they finish (those already done first, in the given order).
 
     ``timeout`` counts from this call; once it passes with some unfinished,
-    the iterator raises DeadlineExceeded (they keep running).
+    the iterator raises DeadlineExceeded (they keep running). ``progress``:
+    show a bar that counts them as they are yielded.
     """
-    return _completed(list(dict.fromkeys(futures)), _deadline(timeout), timeout)
+    return _completed(list(dict.fromkeys(futures)), _deadline(timeout), timeout, progress)
 
 
 def _completed(
-    futures: list[Future], deadline: float | None, timeout: float | None
+    futures: list[Future], deadline: float | None, timeout: float | None, progress: bool
 ) -> Iterator[Future]:
     watch = _Watch(futures)
+    shown = bar(len(futures), "completed") if progress else None
     try:
         for left in range(len(futures), 0, -1):
             future = watch.next_finished(deadline)
@@ -127,9 +140,13 @@ def _completed(
                 raise DeadlineExceeded(
                     f"{left} of {len(futures)} futures unfinished after {timeout:g}s"
                 )
+            if shown is not None:
+                shown.advance()
             yield future
     finally:
         watch.close()
+        if shown is not None:
+            shown.close()
 
 
 def cancel(futures: Future | Iterable[Future]) -> None:

@@ -2,7 +2,10 @@
 
 Each node is a real ``python -m mpreg.host.server`` process on an ephemeral
 loopback port; the first is the head, the others join it. The processes
-watch their stdin and stop when the parent closes it or dies.
+watch their stdin and stop when the parent closes it or dies. Their output
+(logs, and what user code prints) goes to the parent's stderr, or to
+``log_path`` when one is given: the embedded cluster of a notebook keeps its
+log lines out of the cells.
 :func:`start_detached` starts one node that outlives its caller (``mpreg start``).
 """
 
@@ -50,6 +53,7 @@ class LocalCluster:
 
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     nodes: list[NodeProcess] = field(default_factory=list)
+    log_path: Path | None = None  # every node's stdout and stderr, appended; None: inherited
 
     @property
     def address(self) -> str:
@@ -78,6 +82,12 @@ class LocalCluster:
         # workers' stdout stay this process's own (a pipe nobody drains would
         # block the first worker that prints much).
         ready_r, ready_w = os.pipe()
+        log_fd = None
+        extra: list[str] = []
+        if self.log_path is not None:
+            log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # A file nobody watches may say more than a terminal should.
+            extra = ["--log-level", os.environ.get("MPREG_LOG_LEVEL", "INFO")]
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -86,12 +96,17 @@ class LocalCluster:
                 "--exit-with-parent",
                 "--announce-fd",
                 str(ready_w),
+                *extra,
                 stdin=asyncio.subprocess.PIPE,
+                stdout=log_fd,
+                stderr=log_fd,
                 pass_fds=(ready_w,),
                 env=env,
             )
         finally:
             os.close(ready_w)
+            if log_fd is not None:
+                os.close(log_fd)
         node = NodeProcess(config, process)
         self.nodes.append(node)
         assert process.stdin is not None
@@ -106,7 +121,10 @@ class LocalCluster:
         finally:
             os.close(ready_r)
         if announced is None:
-            raise start_error(config, None, f"node exited with code {await process.wait()}")
+            code = await process.wait()
+            if self.log_path is not None:
+                raise start_error(config, None, _exit_reason(code, self.log_path))
+            raise start_error(config, None, f"node exited with code {code}")
         if announced.error is not None:
             raise start_error(config, announced)
         node.address = announced.address

@@ -19,6 +19,7 @@ from typing import Any
 from mpreg.config import NodeConfig, node_label
 from mpreg.errors import MpregError, NodeStartError, UsageError
 from mpreg.host import state
+from mpreg.host.invocation import mpreg_command
 from mpreg.host.start_failures import StartFailure, failure_announce, start_error
 
 
@@ -26,10 +27,11 @@ def refuse_second_head() -> None:
     """Raise UsageError if a head node already runs on this host (one cluster per host)."""
     heads = [r for r in state.list_records() if r.head]
     if heads:
+        mpreg = mpreg_command()
         raise UsageError(
             f"mpreg already runs on this host: {heads[0].name!r} at {heads[0].address} "
-            f"(pid {heads[0].pid}); `mpreg stop` first, or add a node with "
-            f"`mpreg start --join {heads[0].address}`"
+            f"(pid {heads[0].pid}); `{mpreg} stop` first, or add a node with "
+            f"`{mpreg} start --join {heads[0].address}`"
         )
 
 

@@ -27,6 +27,7 @@ no asyncio, no clock; the caller brackets each call with ``begin``/``end``.
 
 from __future__ import annotations
 
+import difflib
 import random
 from collections.abc import Iterable
 from typing import Protocol
@@ -285,7 +286,7 @@ class RoutingTable:
             if not serving:
                 raise UnknownFunctionError(
                     f"command {task.name!r}: no process in the cluster serves "
-                    f"function {task.fun!r}",
+                    f"function {task.fun!r}{_did_you_mean(task.fun, self._by_fun)}",
                     command=task.name,
                     fun=task.fun,
                     datasets=wanted,
@@ -293,11 +294,25 @@ class RoutingTable:
             if task.datasets and not any(task.datasets <= ep.datasets for ep in serving.values()):
                 raise NoRouteError(
                     f"command {task.name!r}: no live process serves function {task.fun!r} "
-                    f"with datasets {list(wanted)}; {_describe_offers(task.fun, serving)}",
+                    f"with datasets {list(wanted)}; {_describe_offers(task.fun, serving)}"
+                    f"{self._unknown_datasets(task.datasets)}",
                     command=task.name,
                     fun=task.fun,
                     datasets=wanted,
                 )
+
+    def _unknown_datasets(self, datasets: frozenset[str]) -> str:
+        """ "; no process anywhere has dataset 'irsi' (did you mean 'iris'?)", or ""."""
+        known = {d for ep in self._endpoints.values() for d in ep.datasets}
+        missing = sorted(datasets - known)
+        if not missing:
+            return ""
+        hints = "".join(_did_you_mean(d, known) for d in missing)
+        return (
+            f"; no process anywhere has dataset {missing[0]!r}"
+            + (f" (nor {missing[1:]})" if len(missing) > 1 else "")
+            + hints
+        )
 
     def _unindex(self, endpoint: Endpoint) -> None:
         for fun in endpoint.functions:
@@ -307,6 +322,14 @@ class RoutingTable:
             serving.pop(endpoint.endpoint_id, None)
             if not serving:
                 del self._by_fun[fun]
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """ " (did you mean 'predict'?)" for a close spelling among ``known``, else ""."""
+    close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 def _describe_offers(fun: str, serving: dict[str, Endpoint]) -> str:
