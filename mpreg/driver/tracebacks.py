@@ -7,6 +7,7 @@ the cell's line and the message with its remote traceback. Once
 :func:`install` has run in an IPython shell, an :class:`~mpreg.errors.MpregError`
 is shown with every frame inside the mpreg package dropped: the cell's line,
 then the message and the remote traceback. Other exceptions are untouched.
+A script that dies of an mpreg error prints it the same way.
 """
 
 from __future__ import annotations
@@ -53,15 +54,29 @@ def _show(
     return stb
 
 
-def install() -> bool:
-    """Show mpreg's errors trimmed in the running IPython shell, if there is one.
+def _excepthook(
+    etype: type[BaseException], value: BaseException, tb: types.TracebackType | None
+) -> None:
+    if isinstance(value, MpregError):
+        value.__suppress_context__ = True
+        tb = trim(tb)
+        value.__traceback__ = tb  # Python's hook prints the exception's own traceback
+    sys.__excepthook__(etype, value, tb)
 
-    Returns whether one was found. IPython is only looked for, never imported:
-    a script pays nothing.
+
+def install() -> bool:
+    """Show mpreg's errors trimmed: in the running IPython shell, or when a script dies of one.
+
+    In a script, only an uncaught :class:`~mpreg.errors.MpregError` is shown
+    trimmed, and only while ``sys.excepthook`` is Python's own (a hook the
+    program set is left alone). Returns whether an IPython shell was found;
+    IPython is only looked for, never imported.
     """
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is None:
+        if sys.excepthook is sys.__excepthook__:
+            sys.excepthook = _excepthook
         return False
     shell.set_custom_exc((MpregError,), _show)
     return True

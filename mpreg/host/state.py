@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mpreg.errors import ClusterUnavailable
+from mpreg.host.invocation import mpreg_command
 
 HOME_ENV = "MPREG_HOME"
 TOKEN_ENV = "MPREG_TOKEN"
@@ -263,7 +264,7 @@ def _running_records() -> list[NodeRecord]:
     if not records:
         raise ClusterUnavailable(
             f"no mpreg cluster is running on this host (nothing recorded in {state_dir()}); "
-            "start one with `mpreg start --head`, or give the address of a node"
+            f"start one with `{mpreg_command()} start --head`, or give the address of a node"
         )
     return records
 
