@@ -156,7 +156,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 
 def cmd_top(ns: argparse.Namespace) -> int:
-    """``mpreg top``: the live dashboard, until Ctrl-C or SIGTERM (both exit 0)."""
+    """``mpreg top``: the live dashboard, until ``q``, Ctrl-C or SIGTERM (all exit 0)."""
     from mpreg.dashboard import run_top
 
     if ns.interval <= 0:

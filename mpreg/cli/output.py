@@ -32,7 +32,16 @@ from mpreg.host.invocation import mpreg_command, temporary_environment_warning
 def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Namespace) -> int:
     """Run one command's handler; an error becomes its line on stderr and an exit code."""
     try:
-        return handler(ns)
+        code = handler(ns)
+        sys.stdout.flush()  # here, not at exit, so a reader that left is noticed below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`mpreg top | head -3`): nothing is wrong, and
+        # nothing more can be said. Later writes and the exit flush go nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except KeyboardInterrupt:
         return 130
     except (UsageError, ConfigError) as exc:
@@ -68,11 +77,24 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+class _Console(Console):
+    """A rich console that lets a broken pipe rise as BrokenPipeError.
+
+    rich's own handling exits with status 1, which reads as a failure to
+    ``set -o pipefail`` and to anyone checking ``$?``; :func:`run_guarded`
+    ends the command cleanly instead.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console() -> Console:
     """Rich output; wide when piped, so results are never wrapped mid-line."""
     if sys.stdout.isatty():
-        return Console(highlight=False)
-    return Console(width=int(os.environ.get("COLUMNS") or 160), highlight=False)
+        return _Console(highlight=False)
+    return _Console(width=int(os.environ.get("COLUMNS") or 160), highlight=False)
 
 
 def print_started(

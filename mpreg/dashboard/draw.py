@@ -1,24 +1,23 @@
 """Drawing snapshots with rich: the ``mpreg top`` frame and the ``mpreg status`` report.
 
-Tables fit the console: each column has a drop rank, and while a table would
-be wider than the space it gets, columns go one at a time, highest rank
-first (the pid before the address, never the calls/s or p99). Everything here is pure:
-a snapshot in, renderables out, so it is tested at fixed console widths.
+Tables fit the console (see :mod:`.fit`): the pid goes before the address,
+never the calls/s or p99, and the name column never. Everything here is
+pure: a snapshot in, renderables out, so it is tested at fixed console widths.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
-from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from mpreg.dashboard.fit import Cell, Column, fit_table
 from mpreg.dashboard.snapshot import EndpointRow, Snapshot
+from mpreg.dashboard.view import KEYS, History, ViewState, visible
 
 STATE_STYLES = {
     "alive": "green",
@@ -32,6 +31,9 @@ STATE_STYLES = {
     "failed": "red",
     "dead": "red",
 }
+
+PLAIN_FOOTER = "calls/s over the last interval; p50/p99 over recent calls. Ctrl-C quits."
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def fmt_bytes(n: int) -> str:
@@ -57,6 +59,15 @@ def fmt_rate(per_s: float | None) -> str:
     return f"{per_s:.0f}" if per_s >= 10 or per_s == 0 else f"{per_s:.1f}"
 
 
+def sparkline(values: Iterable[float], width: int = 12) -> str:
+    """The last ``width`` values as block characters, scaled to their maximum."""
+    recent = list(values)[-width:]
+    top = max(recent, default=0.0)
+    if top <= 0:
+        return SPARKS[0] * len(recent)
+    return "".join(SPARKS[min(len(SPARKS) - 1, int(v / top * (len(SPARKS) - 1)))] for v in recent)
+
+
 def _state(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
@@ -65,115 +76,43 @@ def _count(n: int, *, alarm: bool = False) -> Text:
     return Text(str(n), style="red" if alarm and n else "")
 
 
-# --- width-fitted tables ------------------------------------------------------------
-
-Cell = str | Text
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """A table column; ``drop`` 0 is always shown, higher ranks are dropped first.
-
-    A ``prefix`` column, once dropped, lives on in front of the first column's
-    cell (``head: London #3``) when its rows differ: it is what tells otherwise
-    equal rows apart.
-    """
-
-    header: str
-    justify: Literal["left", "right"] = "right"
-    drop: int = 0
-    style: str = ""
-    prefix: bool = False
-
-
-def _width(cell: Cell) -> int:
-    return cell_len(cell.plain if isinstance(cell, Text) else cell)
-
-
-def _plain(cell: Cell) -> str:
-    return cell.plain if isinstance(cell, Text) else cell
-
-
-def _first_cell(row: Sequence[Cell], prefixes: Sequence[int], shown: Sequence[int]) -> Cell:
-    """The first column's cell, led by the cells of the dropped ``prefixes`` columns."""
-    parts = [_plain(row[i]) for i in prefixes if i not in shown]
-    if not parts:
-        return row[0]
-    # "node: name" breaks after the colon when the column is too narrow for both.
-    cell = Text(" ".join(parts) + ": ")
-    cell.append_text(row[0] if isinstance(row[0], Text) else Text(row[0]))
-    return cell
-
-
-def fit_table(
-    title: str, columns: Sequence[Column], rows: Sequence[Sequence[Cell]], max_width: int
-) -> Table:
-    """A table of the columns that fit ``max_width`` (dropping by rank), cells unwrapped."""
-    natural = [
-        max([_width(c.header), *(_width(row[i]) for row in rows)]) for i, c in enumerate(columns)
-    ]
-    shown = list(range(len(columns)))
-    # A prefix column whose rows all agree (a single node) tells no row apart.
-    prefixes = [
-        i for i, c in enumerate(columns) if c.prefix and len({_plain(r[i]) for r in rows}) > 1
-    ]
-
-    def width(indexes: list[int]) -> int:
-        first = max([natural[0], *(_width(_first_cell(r, prefixes, indexes)) for r in rows)])
-        # padding and borders
-        return first + sum(natural[i] for i in indexes[1:]) + 3 * len(indexes) + 1
-
-    # One column at a time: the highest rank first, the rightmost of a rank first.
-    for i in sorted(
-        (i for i, c in enumerate(columns) if c.drop), key=lambda i: (-columns[i].drop, -i)
-    ):
-        if width(shown) <= max_width:
-            break
-        shown.remove(i)
-    table = Table(title=title, title_justify="left")
-    for i in shown:
-        col = columns[i]
-        # The first column (a name) may fold if even the essentials do not fit.
-        table.add_column(
-            col.header,
-            justify=col.justify,
-            style=col.style,
-            no_wrap=i != 0,
-            overflow="fold" if i == 0 else "ellipsis",
-            min_width=min(natural[i], 12) if i == 0 else None,
-        )
-    for row in rows:
-        table.add_row(_first_cell(row, prefixes, shown), *(row[i] for i in shown[1:]))
-    return table
+def _short(text: str, limit: int = 40) -> str:
+    line = text.strip().splitlines()[-1] if text.strip() else "-"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 NODE_COLUMNS = (
     Column("node", "left", style="bold"),
-    Column("address", "left", drop=3),
-    Column("role", "left", drop=2),
-    Column("state", "left"),
-    Column("pid", drop=5),
-    Column("actors", drop=4),
+    Column("address", "left", drop=9),
+    Column("role", "left", drop=8),
+    Column("state", "left", drop=2),
+    Column("pid", drop=10),
+    Column("actors", drop=7),
     Column("calls/s"),
-    Column("calls", drop=4),
-    Column("in-flight"),
-    Column("p50 ms", drop=1),
-    Column("p99 ms"),
-    Column("errors"),
-    Column("restarts", drop=1),
-    Column("memory"),
+    Column("trend", "left", drop=6),
+    Column("calls", drop=5),
+    Column("in-flight", drop=4),
+    Column("p50 ms", drop=5),
+    Column("p99 ms", drop=3),
+    Column("errors", drop=1),
+    Column("restarts", drop=5),
+    Column("memory", drop=3),
 )
 
 
-def nodes_table(snapshot: Snapshot, max_width: int, *, rates: bool) -> Table:
+def nodes_table(
+    snapshot: Snapshot, max_width: int, *, rates: bool, history: History | None = None
+) -> Table:
     """One row per node: role, state, its processes and their load."""
-    columns = [c for c in NODE_COLUMNS if rates or c.header != "calls/s"]
+    skip = set() if rates else {"calls/s", "trend"}
+    columns = [c for c in NODE_COLUMNS if c.header not in skip]
     rows: list[list[Cell]] = []
     for n in snapshot.nodes:
         row: list[Cell] = [n.name, n.address, n.role, _state(n.state), str(n.pid or "-")]
         row.append(f"{n.actors}+{n.workers}w")
         if rates:
-            row.append(fmt_rate(n.calls_per_s))
+            trend = history.nodes.get(n.node_id, ()) if history else ()
+            row += [fmt_rate(n.calls_per_s), Text(sparkline(trend), style="cyan")]
         row += [str(n.calls), str(n.in_flight), fmt_ms(n.p50_ms), fmt_ms(n.p99_ms)]
         row += [
             _count(n.errors, alarm=True),
@@ -185,60 +124,71 @@ def nodes_table(snapshot: Snapshot, max_width: int, *, rates: bool) -> Table:
 
 
 PROCESS_COLUMNS = (
-    Column("process", "left", style="bold"),
-    Column("node", "left", drop=2, prefix=True),
-    Column("datasets", "left", drop=2),
-    Column("state", "left"),
-    Column("pid", drop=3),
+    Column("actor", "left", style="bold"),
+    Column("node", "left", drop=6, prefix=True),
+    Column("replica", drop=7, suffix=True),
+    Column("datasets", "left", drop=8),
+    Column("state", "left", drop=2),
+    Column("pid", drop=11),
     Column("calls/s"),
-    Column("in-flight"),
-    Column("p50 ms", drop=1),
-    Column("p99 ms"),
-    Column("errors"),
-    Column("restarts", drop=1),
-    Column("memory"),
+    Column("calls", drop=7),
+    Column("queue", drop=5),
+    Column("p50 ms", drop=9),
+    Column("p99 ms", drop=3),
+    Column("errors", drop=1),
+    Column("restarts", drop=4),
+    Column("last error", "left", drop=12),
+    Column("memory", drop=10),
 )
 
 
-def processes_table(snapshot: Snapshot, max_width: int) -> Table:
-    """``mpreg top``: one row per actor replica and worker process, actors first."""
+def processes_table(snapshot: Snapshot, max_width: int, view: ViewState | None = None) -> Table:
+    """``mpreg top``: one row per actor replica and worker process, in the chosen order."""
     rows: list[list[Cell]] = [
         [
-            _process_name(e),
+            e.label if e.kind == "actor" else f"({e.label})",
             e.node,
+            f"{e.replica}/{e.replicas}" if e.replicas > 1 else "-",
             ", ".join(e.datasets) or "-",
             _state(e.state),
             str(e.pid or "-"),
             fmt_rate(e.calls_per_s),
+            str(e.calls),
             str(e.in_flight),
             fmt_ms(e.p50_ms),
             fmt_ms(e.p99_ms),
             _count(e.errors, alarm=True),
             _count(e.restarts, alarm=True),
+            Text(_short(e.last_error), style="red" if e.last_error else "dim"),
             fmt_bytes(e.rss_bytes),
         ]
-        for e in _ordered(snapshot.endpoints)
+        for e in visible(snapshot.endpoints, view or ViewState())
     ]
-    return fit_table("Actors and workers", PROCESS_COLUMNS, rows, max_width)
+    title = "Actors and workers"
+    if view is not None and (view.sort or view.filter):
+        title += f" (sorted by {view.sort_title}" + (
+            f", filter {view.filter!r})" if view.filter else ")"
+        )
+    return fit_table(title, PROCESS_COLUMNS, rows, max_width)
 
 
 ACTOR_COLUMNS = (
     Column("actor", "left", style="bold"),
-    Column("node", "left"),
-    Column("datasets", "left"),
-    Column("functions", "left", drop=2),
-    Column("replicas", drop=1),
-    Column("pids", "left", drop=3),
-    Column("state", "left"),
-    Column("calls", drop=1),
-    Column("in-flight", drop=1),
+    Column("node", "left", drop=3, prefix=True),
+    Column("datasets", "left", drop=2),
+    Column("functions", "left", wrap=True),
+    Column("replicas", drop=4),
+    Column("pids", "left", drop=6),
+    Column("state", "left", drop=1),
+    Column("calls", drop=3),
+    Column("in-flight", drop=5),
 )
 
 
 def actors_table(snapshot: Snapshot, max_width: int) -> Table:
     """``mpreg status``: actors (and worker pools) grouped per class and node."""
     groups: dict[tuple[str, str, str], list[EndpointRow]] = {}
-    for e in _ordered(snapshot.endpoints):
+    for e in visible(snapshot.endpoints, ViewState()):
         groups.setdefault((e.kind, e.label, e.node), []).append(e)
     rows: list[list[Cell]] = []
     for (kind, label, node), members in groups.items():
@@ -257,16 +207,6 @@ def actors_table(snapshot: Snapshot, max_width: int) -> Table:
             ]
         )
     return fit_table("Actors and workers", ACTOR_COLUMNS, rows, max_width)
-
-
-def _ordered(rows: Sequence[EndpointRow]) -> list[EndpointRow]:
-    return sorted(rows, key=lambda e: (e.kind != "actor", e.label, e.node, e.endpoint_id))
-
-
-def _process_name(e: EndpointRow) -> str:
-    suffix = e.endpoint_id.rpartition("-")[2]
-    base = e.label if e.kind == "actor" else f"({e.label})"
-    return f"{base} #{suffix}" if suffix.isdigit() else base
 
 
 def _plural(n: int, word: str) -> str:
@@ -289,25 +229,79 @@ def header(snapshot: Snapshot, title: str) -> Text:
     return text
 
 
+def summary(snapshot: Snapshot, history: History | None = None) -> Text:
+    """The second line: member states, total calls/s (and its trend), error rate."""
+    counts: dict[str, int] = {"alive": 0, "suspect": 0, "dead": 0}
+    for node in snapshot.nodes:
+        counts[node.state] = counts.get(node.state, 0) + 1
+    text = Text("members: ")
+    text.append_text(
+        Text(", ").join(
+            Text(f"{n} {state}", style=STATE_STYLES.get(state, "") if n else "dim")
+            for state, n in counts.items()
+        )
+    )
+    known = [n.calls_per_s for n in snapshot.nodes if n.calls_per_s is not None]
+    calls = sum(known) if known else None
+    errors = sum(n.errors_per_s or 0.0 for n in snapshot.nodes)
+    text.append(f"   calls/s: {fmt_rate(calls)}")
+    if history is not None and history.total:
+        text.append(" " + sparkline(history.total, 20), style="cyan")
+    rate = f"{100 * errors / calls:.1f}%" if calls else "-"
+    text.append("   errors: ")
+    text.append(rate, style="red" if errors else "")
+    return text
+
+
+def keys_help() -> Text:
+    text = Text("keys\n", style="bold")
+    for key, what in KEYS:
+        text.append(f"  {key}  ", style="bold cyan")
+        text.append(f"{what}\n")
+    return text
+
+
+def footer(view: ViewState | None) -> Text:
+    """The last line: keys on a terminal; how to stop, in a pipe."""
+    if view is None:
+        return Text(PLAIN_FOOTER, style="dim")
+    if view.prompt is not None:
+        text = Text("filter: ", style="bold")
+        text.append(view.prompt + "▏")
+        text.append("   Enter applies, Esc clears", style="dim")
+        return text
+    text = Text(f"sort: {view.sort_title}", style="bold")
+    if view.filter:
+        text.append(f"   filter: {view.filter}", style="bold")
+    text.append("   q quit  s sort  f filter  ? keys", style="dim")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class TopView:
-    """The ``mpreg top`` frame, laid out for the width it is given."""
+    """The ``mpreg top`` frame, laid out for the width it is given.
+
+    ``view`` is None for plain frames (a pipe, ``--once``): no keys to offer.
+    """
 
     snapshot: Snapshot
+    view: ViewState | None = None
+    history: History | None = field(default=None, compare=False)
 
     def __rich_console__(
         self, console: Console, options: ConsoleOptions
     ) -> Iterator[RenderableType]:
         snap, width = self.snapshot, options.max_width
         yield header(snap, "mpreg top")
+        yield summary(snap, self.history)
         if snap.error:
             yield Text(f"cluster unavailable: {snap.error} (retrying)", style="bold red")
+        if self.view is not None and self.view.help:
+            yield keys_help()
         if snap.nodes:
-            yield nodes_table(snap, width, rates=True)
-            yield processes_table(snap, width)
-        yield Text(
-            "calls/s over the last interval; p50/p99 over recent calls. Ctrl-C quits.", style="dim"
-        )
+            yield nodes_table(snap, width, rates=True, history=self.history)
+            yield processes_table(snap, width, self.view)
+        yield footer(self.view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,9 +321,11 @@ class StatusView:
         )
 
 
-def render_top(snapshot: Snapshot) -> RenderableType:
-    """The ``mpreg top`` frame for ``snapshot``."""
-    return TopView(snapshot)
+def render_top(
+    snapshot: Snapshot, view: ViewState | None = None, history: History | None = None
+) -> RenderableType:
+    """The ``mpreg top`` frame for ``snapshot`` (plain, without ``view``)."""
+    return TopView(snapshot, view, history)
 
 
 def render_status(snapshot: Snapshot) -> RenderableType:

@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 
 from rich.console import Console
 from rich.live import Live
 
 from mpreg.dashboard.draw import render_top
+from mpreg.dashboard.keys import KeyReader
 from mpreg.dashboard.snapshot import Snapshot, build_snapshot
+from mpreg.dashboard.view import History, ViewState, press
 from mpreg.driver.client import Client
 from mpreg.errors import ClusterUnavailable, MpregError
 from mpreg.status import ClusterStatus
@@ -106,55 +108,101 @@ class _StopOnSignal:
 async def run_top(
     address: str, token: str | None, *, console: Console, interval: float = 1.0, once: bool = False
 ) -> None:
-    """Show the dashboard every ``interval`` seconds until Ctrl-C or SIGTERM, then return.
+    """Show the dashboard every ``interval`` seconds until ``q``, Ctrl-C or SIGTERM, then return.
 
-    On a terminal the frame is redrawn in place and the last one stays on the
-    screen at exit. Elsewhere (a pipe, a file) each frame is printed as it is
-    taken, so ``mpreg top | head`` and ``timeout 5 mpreg top > f`` show frames.
+    On a terminal the frame is redrawn in place, keys change the view (see
+    :mod:`.view`) and the last frame stays on the screen at exit. Elsewhere (a
+    pipe, a file) each frame is printed plain as it is taken, so
+    ``mpreg top | head`` and ``timeout 5 mpreg top > f`` show frames.
     ``once`` prints a single frame after one interval (so rates are known).
-    Raises ClusterUnavailable if the first sample fails.
+    Raises ClusterUnavailable if the first sample fails; a reader that goes
+    away raises BrokenPipeError out of the console, for the caller to end quietly.
     """
     collector = Collector(address, token)
-    live = console.is_terminal and not once
     last: Snapshot | None = None  # the frame on show
-    screen: Live | None = None
-
-    def show(snapshot: Snapshot) -> None:
-        nonlocal last
-        if screen is not None:
-            screen.update(render_top(snapshot), refresh=True)
-        else:
-            if last is not None:
-                console.print()
-            console.print(render_top(snapshot))
-        last = snapshot
-
+    view: ViewState | None = None
+    history = History()
     try:
         with _StopOnSignal():
             first = await collector.sample()
             if first.error and not first.nodes:
                 raise ClusterUnavailable(first.error)
+            last = first
+            history.add(first)
             if once:
-                last = first
                 await asyncio.sleep(interval)
                 last = await collector.sample()
-            elif live:
-                with Live(console=console, auto_refresh=False, screen=True) as screen:
-                    show(first)
-                    await _every(interval, collector, show)
+            elif console.is_terminal:
+                view = ViewState()
+                frame = _Frame(console, collector, history, first)
+                await frame.run(interval)
+                last, view = frame.snapshot, frame.view
             else:
-                show(first)
-                await _every(interval, collector, show)
+                console.print(render_top(first))
+                async for snapshot in _every(interval, collector):
+                    console.print()
+                    console.print(render_top(snapshot))
+                    last = snapshot
     finally:
         await collector.close()
-    if (once or live) and last is not None:
-        console.print(render_top(last))  # the full screen is gone: leave the last frame
+    if (once or view is not None) and last is not None:
+        # The full screen is gone: leave the last frame (plain: the keys no longer work).
+        console.print(render_top(last, history=history if view is not None else None))
 
 
-async def _every(interval: float, collector: Collector, show: Callable[[Snapshot], None]) -> None:
-    """Sample and ``show`` every ``interval`` seconds, on a fixed beat, until cancelled."""
+class _Frame:
+    """The full-screen view: samples on a beat, keys redraw at once, ``q`` returns."""
+
+    def __init__(
+        self, console: Console, collector: Collector, history: History, first: Snapshot
+    ) -> None:
+        self.console = console
+        self.collector = collector
+        self.history = history
+        self.snapshot = first
+        self.view = ViewState()
+        self._screen: Live | None = None
+
+    def _draw(self) -> None:
+        if self._screen is not None:
+            self._screen.update(render_top(self.snapshot, self.view, self.history), refresh=True)
+
+    async def _sample(self, interval: float) -> None:
+        async for snapshot in _every(interval, self.collector):
+            self.snapshot = snapshot
+            self.history.add(snapshot)
+            self._draw()
+
+    async def run(self, interval: float) -> None:
+        with (
+            KeyReader() as keys,
+            Live(console=self.console, auto_refresh=False, screen=True) as screen,
+        ):
+            self._screen = screen
+            self._draw()
+            sampler = asyncio.create_task(self._sample(interval))
+            get: asyncio.Future[str] | None = None
+            try:
+                while not self.view.quit:
+                    get = asyncio.ensure_future(keys.get())
+                    await asyncio.wait({get, sampler}, return_when=asyncio.FIRST_COMPLETED)
+                    if sampler.done():
+                        sampler.result()  # the sampler never ends but by an error: raise it
+                    self.view = press(self.view, get.result())
+                    self._draw()
+            finally:
+                for task in (sampler, get):
+                    if task is not None and not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+                self._screen = None
+
+
+async def _every(interval: float, collector: Collector) -> AsyncIterator[Snapshot]:
+    """A sample every ``interval`` seconds, on a fixed beat, until cancelled."""
     next_tick = time.monotonic()
     while True:
         next_tick += interval
         await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-        show(await collector.sample())
+        yield await collector.sample()

@@ -7,7 +7,7 @@ previous snapshot, for rates) into rows for nodes and for their processes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mpreg.protocol.messages import EndpointStats
 from mpreg.status import ClusterStatus
@@ -33,6 +33,10 @@ class EndpointRow:
     errors: int
     restarts: int
     rss_bytes: int
+    errors_per_s: float | None = None
+    last_error: str = ""
+    replica: int = 1  # 1-based among the same actor's processes on its node
+    replicas: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class NodeRow:
     errors: int
     restarts: int
     rss_bytes: int
+    errors_per_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +83,22 @@ def build_snapshot(
 ) -> Snapshot:
     """A snapshot of ``status``; calls/s are measured against ``previous`` (else None)."""
     dt = now - previous.taken_at if previous is not None else 0.0
-    before = {e.endpoint_id: e.calls for e in previous.endpoints} if previous else {}
+    before = {e.endpoint_id: (e.calls, e.errors) for e in previous.endpoints} if previous else {}
 
-    def rate(endpoint_id: str, calls: int) -> float | None:
-        if dt <= 0 or endpoint_id not in before:
-            return None
-        return max(0, calls - before[endpoint_id]) / dt
+    def rates(ep: EndpointStats) -> tuple[float | None, float | None]:
+        if dt <= 0 or ep.endpoint_id not in before:
+            return None, None
+        calls, errors = before[ep.endpoint_id]
+        # A restarted process counts from zero again: never a negative rate.
+        return max(0, ep.calls - calls) / dt, max(0, ep.errors - errors) / dt
 
     nodes: list[NodeRow] = []
     endpoints: list[EndpointRow] = []
     for stats in status.nodes:
-        rows = [
-            _endpoint_row(ep, stats.node.name, rate(ep.endpoint_id, ep.calls))
-            for ep in stats.endpoints
-        ]
+        rows = _numbered([_endpoint_row(ep, stats.node.name, *rates(ep)) for ep in stats.endpoints])
         endpoints += rows
         node_rate = sum(r.calls_per_s or 0.0 for r in rows) if dt > 0 else None
+        node_errors = sum(r.errors_per_s or 0.0 for r in rows) if dt > 0 else None
         nodes.append(
             NodeRow(
                 node_id=stats.node.node_id,
@@ -112,12 +117,33 @@ def build_snapshot(
                 errors=sum(r.errors for r in rows),
                 restarts=sum(r.restarts for r in rows),
                 rss_bytes=stats.rss_bytes + sum(r.rss_bytes for r in rows),
+                errors_per_s=node_errors,
             )
         )
     return Snapshot(source, now, tuple(nodes), tuple(endpoints))
 
 
-def _endpoint_row(ep: EndpointStats, node: str, per_s: float | None) -> EndpointRow:
+def _numbered(rows: list[EndpointRow]) -> list[EndpointRow]:
+    """Rows numbered 1..n among the same actor's processes on one node (not endpoint ids)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row.kind, row.label), []).append(i)
+    numbered = list(rows)
+    for indexes in groups.values():
+        ordered = sorted(indexes, key=lambda i: _id_order(rows[i].endpoint_id))
+        for k, i in enumerate(ordered, 1):
+            numbered[i] = replace(rows[i], replica=k, replicas=len(indexes))
+    return numbered
+
+
+def _id_order(endpoint_id: str) -> tuple[int, str]:
+    suffix = endpoint_id.rpartition("-")[2]
+    return (int(suffix) if suffix.isdigit() else 0, endpoint_id)
+
+
+def _endpoint_row(
+    ep: EndpointStats, node: str, per_s: float | None, errors_per_s: float | None
+) -> EndpointRow:
     return EndpointRow(
         endpoint_id=ep.endpoint_id,
         node=node,
@@ -135,6 +161,8 @@ def _endpoint_row(ep: EndpointStats, node: str, per_s: float | None) -> Endpoint
         errors=ep.errors,
         restarts=ep.restarts,
         rss_bytes=ep.rss_bytes,
+        errors_per_s=errors_per_s,
+        last_error=ep.last_error,
     )
 
 
