@@ -76,7 +76,7 @@ def _count(n: int, *, alarm: bool = False) -> Text:
     return Text(str(n), style="red" if alarm and n else "")
 
 
-def _short(text: str, limit: int = 40) -> str:
+def _short(text: str, limit: int = 30) -> str:
     line = text.strip().splitlines()[-1] if text.strip() else "-"
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -127,18 +127,18 @@ PROCESS_COLUMNS = (
     Column("actor", "left", style="bold"),
     Column("node", "left", drop=6, prefix=True),
     Column("replica", drop=7, suffix=True),
-    Column("datasets", "left", drop=8),
+    Column("datasets", "left", drop=8, wrap=True),
     Column("state", "left", drop=2),
-    Column("pid", drop=11),
+    Column("pid", drop=12),
     Column("calls/s"),
     Column("calls", drop=7),
     Column("queue", drop=5),
-    Column("p50 ms", drop=9),
+    Column("p50 ms", drop=11),
     Column("p99 ms", drop=3),
     Column("errors", drop=1),
     Column("restarts", drop=4),
-    Column("last error", "left", drop=12),
-    Column("memory", drop=10),
+    Column("last error", "left", drop=10),
+    Column("memory", drop=9),
 )
 
 

@@ -19,7 +19,7 @@ from rich.text import Text
 
 Cell = str | Text
 
-NAME_MAX = 24  # a longer name folds onto a second line rather than pushing columns out
+NAME_MAX = 32  # a longer name folds onto a second line rather than pushing columns out
 WRAP_WIDTH = 16  # a wrapping column (a list of functions) counts this wide at most
 
 
