@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 try:
     import termios
@@ -30,10 +30,13 @@ def split_keys(data: str) -> list[str]:
 
 
 class KeyReader:
-    """Keys typed on ``stream`` while inside ``with``, awaited one at a time with :meth:`get`."""
+    """Keys typed on the terminal ``fd`` (stdin's by default) while inside ``with``.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stdin
+    They are awaited one at a time with :meth:`get`.
+    """
+
+    def __init__(self, fd: int | None = None) -> None:
+        self._source = fd
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._fd = -1
         self._saved: list[Any] | None = None
@@ -47,7 +50,7 @@ class KeyReader:
         if termios is None or tty is None:
             return self
         try:
-            fd = self._stream.fileno()
+            fd = sys.stdin.fileno() if self._source is None else self._source
             if not os.isatty(fd):
                 return self
             self._saved = termios.tcgetattr(fd)
