@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -22,11 +23,13 @@ except ImportError:  # Windows: no keys, the dashboard still runs
     tty = None  # type: ignore[assignment]
 
 
+# An escape sequence (an arrow key: ESC [ A, ESC O A), else any single character (ESC too).
+_KEY = re.compile(r"\x1b\[[0-9;?]*[@-~]|\x1bO.|.", re.DOTALL)
+
+
 def split_keys(data: str) -> list[str]:
     """One read's characters as keys; an escape sequence (an arrow key) is one key."""
-    if data.startswith("\x1b") and len(data) > 1:
-        return [data]
-    return list(data)
+    return _KEY.findall(data)
 
 
 class KeyReader:

@@ -119,3 +119,5 @@ def test_an_escape_sequence_is_one_key() -> None:
     assert split_keys("\x1b[A") == ["\x1b[A"]
     assert split_keys("\x1b") == ["\x1b"]
     assert split_keys("sq") == ["s", "q"]
+    assert split_keys("\x1b?") == ["\x1b", "?"]  # Esc, then ?, in one read
+    assert split_keys("\x1bOAq\x1b[1;5Cf") == ["\x1bOA", "q", "\x1b[1;5C", "f"]
