@@ -120,7 +120,7 @@ async def run_top(
     """
     collector = Collector(address, token)
     last: Snapshot | None = None  # the frame on show
-    view: ViewState | None = None
+    live = False
     history = History()
     try:
         with _StopOnSignal():
@@ -133,10 +133,12 @@ async def run_top(
                 await asyncio.sleep(interval)
                 last = await collector.sample()
             elif console.is_terminal:
-                view = ViewState()
+                live = True
                 frame = _Frame(console, collector, history, first)
-                await frame.run(interval)
-                last, view = frame.snapshot, frame.view
+                try:
+                    await frame.run(interval)
+                finally:  # q, or Ctrl-C / SIGTERM cancelling the run
+                    last = frame.snapshot
             else:
                 console.print(render_top(first))
                 async for snapshot in _every(interval, collector):
@@ -145,9 +147,9 @@ async def run_top(
                     last = snapshot
     finally:
         await collector.close()
-    if (once or view is not None) and last is not None:
+    if (once or live) and last is not None:
         # The full screen is gone: leave the last frame (plain: the keys no longer work).
-        console.print(render_top(last, history=history if view is not None else None))
+        console.print(render_top(last, history=history if live else None))
 
 
 class _Frame:

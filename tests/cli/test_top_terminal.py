@@ -110,6 +110,29 @@ class Tmux:
         )
 
 
+def run_top(tmux: Tmux, shell: Shell) -> None:
+    """``mpreg top`` in the pane, then the terminal's modes (``stty -a``) once it has ended."""
+    top = shlex.join(["env", f"MPREG_HOME={shell.home}", *command(), "top"])
+    # The shell catches Ctrl-C (its children still get it) so it lives on to run stty.
+    tmux.start(["sh", "-c", f"trap : INT; {top}; code=$?; stty -a; exit $code"])
+
+
+def ended(tmux: Tmux) -> tuple[int, str]:
+    """Wait for the pane's program to end: its exit status and the last screen."""
+    deadline = time.monotonic() + 10
+    while (status := tmux.exit_status()) is None:
+        assert time.monotonic() < deadline, f"top did not end:\n{tmux.screen()}"
+        time.sleep(0.05)  # ok-sleep: polling the pane, bounded by a deadline
+    return status, tmux.screen()
+
+
+def assert_cooked(screen: str) -> None:
+    """The terminal reads lines and echoes again (``stty -a`` after top)."""
+    modes = screen[screen.rindex("speed") :]
+    assert re.search(r"(?<![-\w])icanon\b", modes), modes
+    assert re.search(r"(?<![-\w])echo\b", modes), modes
+
+
 def calls_per_s(screen: str) -> float:
     """The cluster-wide calls/s in the summary line (0 while unknown)."""
     found = re.search(r"calls/s: ([0-9.]+)", screen)
@@ -143,9 +166,7 @@ def test_top_on_a_terminal_shows_the_loaded_cluster_and_answers_keys(shell: Shel
     try:
         assert load.stdout is not None
         read_until(load.stdout, lambda text: "loaded" in text, 60)
-        top = shlex.join(["env", f"MPREG_HOME={shell.home}", *command(), "top"])
-        # After top, the terminal's modes: cooked again (icanon, echo) once it has quit.
-        tmux.start(["sh", "-c", f"{top}; code=$?; stty -a; exit $code"])
+        run_top(tmux, shell)
         tmux.wait(lambda s: "mpreg top" in s, 30, "the first frame")
         # From the first frame, rates need a second sample: within 3 s, both nodes,
         # every actor and the calls/s of the load.
@@ -181,16 +202,31 @@ def test_top_on_a_terminal_shows_the_loaded_cluster_and_answers_keys(shell: Shel
         tmux.wait(lambda s: "show or hide these keys" in s, 5, "the keys")
 
         tmux("send-keys", "-t", "top", "q")
-        deadline = time.monotonic() + 10
-        while (status := tmux.exit_status()) is None:
-            assert time.monotonic() < deadline, f"q did not quit:\n{tmux.screen()}"
-            time.sleep(0.05)  # ok-sleep: polling the pane, bounded by a deadline
-        screen = tmux.screen()
+        status, screen = ended(tmux)
         assert status == 0, screen
-        modes = screen[screen.rindex("speed") :]
-        assert re.search(r"(?<![-\w])icanon\b", modes), modes
-        assert re.search(r"(?<![-\w])echo\b", modes), modes
+        assert_cooked(screen)
     finally:
         tmux.kill()
         load.kill()
         load.communicate(timeout=10)  # waits, and closes its pipe
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(TMUX is None, reason="needs tmux")
+def test_ctrl_c_ends_top_with_0_and_gives_the_terminal_back(shell: Shell) -> None:
+    shell.ok("start", "--head", "--port", "0", "--workers", "1", "--name", "solo")
+    shell.records()
+    tmux = Tmux({k: v for k, v in shell.env().items() if k not in ("COLUMNS", "MPREG_HOME")})
+    try:
+        run_top(tmux, shell)
+        tmux.wait(lambda s: "sort: name" in s, 30, "the first frame")
+        tmux("send-keys", "-t", "top", "f", "x")  # in the middle of typing a filter
+        tmux.wait(lambda s: "filter: x" in s, 5, "the filter prompt")
+        tmux("send-keys", "-t", "top", "C-c")
+        status, screen = ended(tmux)
+        assert status == 0, screen
+        assert_cooked(screen)
+        assert "solo" in screen  # the last frame stays
+    finally:
+        tmux.kill()
