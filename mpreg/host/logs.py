@@ -21,6 +21,7 @@ import logging.handlers
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 FORMATS = ("kv", "json")
@@ -31,14 +32,14 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", 
 
 
 class NodeName(logging.Filter):
-    """Adds ``node`` to every record; the name is set once the node has bound its port."""
+    """Adds ``node`` to every record: the node's name as it is now (see :func:`set_node_name`)."""
 
-    def __init__(self, name: str = "") -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.name_now = name
+        self.name_now: Callable[[], str] = str
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.node = self.name_now
+        record.node = self.name_now()
         return True
 
 
@@ -109,7 +110,6 @@ def configure(
     path: Path | None = None,
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
-    node_name: str = "",
 ) -> logging.Handler:
     """Send this process's log records to ``path`` (rotating) or stderr, in ``fmt``.
 
@@ -124,7 +124,6 @@ def configure(
     else:
         handler = NodeLogFile(path, max_bytes, backups, own_std=True)
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
-    _name.name_now = node_name
     handler.addFilter(_name)
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -140,6 +139,9 @@ def actor_dir(log_path: Path) -> Path:
     return log_path.with_suffix(".actors")
 
 
-def set_node_name(name: str) -> None:
-    """Name the node in every line from now on (an unnamed node is named once it binds)."""
-    _name.name_now = name
+def set_node_name(name: str | Callable[[], str]) -> None:
+    """Name the node in every line from now on: a name, or how to read it when a line is written.
+
+    A callable follows a node that names itself once it binds its port.
+    """
+    _name.name_now = name if callable(name) else (lambda: name)

@@ -73,9 +73,9 @@ async def serve(
 
         loop.add_reader(fd, on_stdin)
     node = Node(config)
+    logs.set_node_name(lambda: node.config.name)  # an unnamed node is named once it binds
     try:
         address = await node.start()
-        logs.set_node_name(node.config.name)  # an unnamed node is named once it binds
         await node.wait_ready()
     except Exception as exc:
         await node.stop()
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         output.capture_in(logs.actor_dir(ns.log_file), ns.log_max_bytes)
     adopt_parent_path()
     config = read_config(sys.stdin.buffer)
-    logs.set_node_name(config.name)
+    logs.set_node_name(config.name)  # until serve() has the node
     if ns.exit_with_parent:
         die_with_parent()
     install_best_loop()
