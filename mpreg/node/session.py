@@ -186,7 +186,7 @@ class Session:
             state = self.tasks.get(task_id)
             if state is None or state.finished:
                 continue
-            log.info("task %r cancelled by its client", state.spec.name, extra=_about(state))
+            _log_task(state, "cancelled by its client")
             if state.call is not None:
                 state.call.cancel()  # answers _finished, which fails the task
             if not state.finished:
@@ -286,14 +286,7 @@ class Session:
             if not error.command:
                 error = replace(error, command=state.spec.name)
             if error.kind != "cancelled":
-                why = error.exc_type or error.kind
-                log.info(
-                    "task %r failed: %s: %s",
-                    state.spec.name,
-                    why,
-                    error.message,
-                    extra=_about(state),
-                )
+                _log_task(state, f"failed: {error.exc_type or error.kind}: {error.message}")
             # A cancel the client asked for was already settled by the client.
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
@@ -380,9 +373,10 @@ class Session:
                 state.call.cancel()
 
 
-def _about(state: TaskState) -> dict[str, object]:
-    """Log context of a task: its request, as the client numbered it (mpreg.host.logs)."""
-    return {"request_id": state.request, "task_id": state.spec.task_id}
+def _log_task(state: TaskState, what: str) -> None:
+    """Log what became of a task, with its request as the client numbered it (mpreg.host.logs)."""
+    extra = {"request_id": state.request, "task_id": state.spec.task_id}
+    log.info("task %r %s", state.spec.name, what, extra=extra)
 
 
 def _no_field(state: TaskState, miss: FieldMiss) -> ErrorInfo:

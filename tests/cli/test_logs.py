@@ -58,10 +58,9 @@ async def _junk(address: str, count: int, sources: list[str], concurrency: int =
                 host, port, local_addr=(sources[i % len(sources)], 0)
             )
             writer.write(JUNK)
-            try:
-                await reader.read()  # the node closes on the junk
-            except ConnectionResetError:
-                pass  # it closed with our bytes unread: refused all the same
+            # The node closes on the junk (a reset if our bytes were unread: refused all the same).
+            with contextlib.suppress(ConnectionResetError):
+                await reader.read()
             writer.close()
 
     await asyncio.gather(*(one_by_one() for _ in range(concurrency)))
