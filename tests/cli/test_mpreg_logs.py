@@ -130,7 +130,7 @@ def test_mpreg_logs_shows_an_actor_s_prints_and_the_node_s_log_and_follows(
     shell: Shell, tmp_path: Path
 ) -> None:
     (tmp_path / "talk.py").write_text(MODULE)
-    record = _start(shell, "--workers", "1", "--module", "talk.py")
+    record = _start(shell, "--workers", "1", "--module", "talk.py", "--name", "talkers")
     assert json.loads(shell.ok("call", "say", "hello", "--dataset", "t")) == "hello"
     printed = actor_dir(Path(record.log)) / "Talker.log"
     assert printed.read_text() == "Talker says hello\n"  # unbuffered: there once it returned
@@ -160,3 +160,7 @@ def test_mpreg_logs_shows_an_actor_s_prints_and_the_node_s_log_and_follows(
         finally:
             if follower.poll() is None:
                 follower.kill()
+    # Once the node stopped, its files are still found by its name and its actor's.
+    shell.ok("stop")
+    assert "listening on" in shell.ok("logs", "talkers")
+    assert shell.ok("logs", "Talker") == "Talker says hello\nTalker says again\n"
