@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 import sys
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from mpreg.actors.environment import child_env
+from mpreg.actors.output import open_output
 from mpreg.errors import ActorDiedError
 from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
@@ -168,17 +170,26 @@ class Supervisor:
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
         env = child_env(self._token)
-        return await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            "mpreg.actors.worker",
-            "--node",
-            self._node_address(),
-            "--endpoint",
-            slot.endpoint_id,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
+        out = open_output(slot.label)  # its own file, if the node logs to one
+        if out is not None:
+            env.setdefault("PYTHONUNBUFFERED", "1")  # a print() shows in `mpreg logs -f` at once
+        try:
+            return await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "mpreg.actors.worker",
+                "--node",
+                self._node_address(),
+                "--endpoint",
+                slot.endpoint_id,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+        finally:
+            if out is not None:
+                os.close(out)
 
     async def _run(self, slot: WorkerSlot) -> None:
         try:

@@ -1,7 +1,8 @@
 """The ``mpreg`` command line: parses arguments, builds configs, calls the library.
 
     mpreg start --head | --join HOST:PORT | --config FILE.yaml   [options]
-    mpreg stop | status [--json] | top | call FUN [ARGS...] | client ADDRESS run | demo
+    mpreg stop | status [--json] | top | logs [NODE|ACTOR] [-f]
+    mpreg call FUN [ARGS...] | client ADDRESS run | demo
 
 Options also read ``MPREG_*`` environment variables (``MPREG_TOKEN``,
 ``MPREG_ADDRESS``, ``MPREG_HOST``, ``MPREG_PORT``, ...). An error is one line

@@ -49,6 +49,9 @@ def cmd_start(ns: argparse.Namespace) -> int:
     head = ns.head or not seeds
     show_token = not ns.token  # a token given by flag or environment stays out of the output
     if ns.block:
+        from mpreg.host import logs
+
+        logs.configure(level=ns.log_level or "INFO", fmt=ns.log_format)
         return launch.run_foreground(
             config,
             head=head,
@@ -57,7 +60,7 @@ def cmd_start(ns: argparse.Namespace) -> int:
             ),
         )
     record = launch.start_detached_node(
-        config, head=head, timeout=ns.timeout, log_level=ns.log_level
+        config, head=head, timeout=ns.timeout, log_level=ns.log_level, log_format=ns.log_format
     )
     print_started(record, config, show_token=show_token)
     return 0

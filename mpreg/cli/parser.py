@@ -17,6 +17,7 @@ from mpreg.cli.commands import (
     cmd_stop,
     cmd_top,
 )
+from mpreg.cli.logs import cmd_logs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "this host's interface address)",
     )
     _token_option(start)
+    start.add_argument(
+        "--log-format",
+        choices=["kv", "json"],
+        default=_env("LOG_FORMAT") or "kv",
+        help="node log lines as key=value (default) or one JSON object each (MPREG_LOG_FORMAT)",
+    )
     start.add_argument("--block", action="store_true", help="stay in the foreground")
     start.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for its actors to load"
@@ -108,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     top.add_argument("--once", action="store_true", help="print one frame and exit")
     top.set_defaults(handler=cmd_top)
+
+    logs = subparsers.add_parser(
+        "logs", help="a node's log, or what an actor printed (nodes started here)"
+    )
+    logs.add_argument(
+        "target", nargs="?", metavar="NODE|ACTOR", help="default: every node on this host"
+    )
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "-n", "--lines", type=int, default=100, help="lines shown from the end (default 100)"
+    )
+    logs.set_defaults(handler=cmd_logs)
 
     call = subparsers.add_parser("call", help="call one function from the shell")
     call.add_argument("fun", metavar="FUN", nargs="?")

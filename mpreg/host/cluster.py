@@ -4,7 +4,9 @@ Each node is a real ``python -m mpreg.host.server`` process on an ephemeral
 loopback port; the first is the head, the others join it. The processes
 watch their stdin and stop when the parent closes it or dies. Their output
 (logs, and what user code prints) goes to the parent's stderr, or to
-``log_path`` when one is given: the embedded cluster of a notebook keeps its
+``log_path`` when one is given (the first node's; the others' are
+``<stem>-<n>.log`` beside it, each node rotating its own, its actors printing
+to ``<stem>.actors/``): the embedded cluster of a notebook keeps its
 log lines out of the cells.
 :func:`start_detached` starts one node that outlives its caller (``mpreg start``).
 """
@@ -53,7 +55,7 @@ class LocalCluster:
 
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     nodes: list[NodeProcess] = field(default_factory=list)
-    log_path: Path | None = None  # every node's stdout and stderr, appended; None: inherited
+    log_path: Path | None = None  # the first node's log (see the module doc); None: inherited
 
     @property
     def address(self) -> str:
@@ -84,10 +86,12 @@ class LocalCluster:
         ready_r, ready_w = os.pipe()
         log_fd = None
         extra: list[str] = []
-        if self.log_path is not None:
-            log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_path = self.node_log(len(self.nodes))
+        if log_path is not None:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             # A file nobody watches may say more than a terminal should.
             extra = ["--log-level", os.environ.get("MPREG_LOG_LEVEL", "INFO")]
+            extra += ["--log-file", str(log_path)]
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -122,8 +126,8 @@ class LocalCluster:
             os.close(ready_r)
         if announced is None:
             code = await process.wait()
-            if self.log_path is not None:
-                raise start_error(config, None, _exit_reason(code, self.log_path))
+            if log_path is not None:
+                raise start_error(config, None, _exit_reason(code, log_path))
             raise start_error(config, None, f"node exited with code {code}")
         if announced.error is not None:
             raise start_error(config, announced)
@@ -131,6 +135,12 @@ class LocalCluster:
         node.node_id = announced.node_id
         node.name = announced.name or config.name
         return node
+
+    def node_log(self, index: int) -> Path | None:
+        """The log file of the ``index``-th node started (None: output inherited)."""
+        if self.log_path is None or index == 0:
+            return self.log_path
+        return self.log_path.with_name(f"{self.log_path.stem}-{index}{self.log_path.suffix}")
 
     async def stop(self) -> None:
         """Close every node's stdin (a clean stop), then escalate: SIGTERM, SIGKILL."""
@@ -152,11 +162,17 @@ class DetachedNode:
 
 
 def start_detached(
-    config: NodeConfig, *, log_path: Path, timeout: float = START_TIMEOUT, log_level: str = "INFO"
+    config: NodeConfig,
+    *,
+    log_path: Path,
+    timeout: float = START_TIMEOUT,
+    log_level: str = "INFO",
+    log_format: str = "kv",
 ) -> DetachedNode:
     """Start a node in its own session that outlives this process; wait until it serves.
 
-    The node's stdout and stderr go to ``log_path``; its ready line comes back
+    The node logs to ``log_path`` (rotating it; its stdout and stderr are
+    redirected there too, for a crash before logging starts); its ready line comes back
     on a private pipe. Raises a NodeStartError (AddressInUse, JoinFailed, or
     the node's own error, such as a module that fails to import) if it does
     not start, after making sure it is gone.
@@ -176,6 +192,10 @@ def start_detached(
                 "3",
                 "--log-level",
                 log_level,
+                "--log-format",
+                log_format,
+                "--log-file",
+                str(log_path),
             ],
             child_env(),
             file_actions=[

@@ -36,7 +36,12 @@ def refuse_second_head() -> None:
 
 
 def start_detached_node(
-    config: NodeConfig, *, head: bool, timeout: float, log_level: str | None = None
+    config: NodeConfig,
+    *,
+    head: bool,
+    timeout: float,
+    log_level: str | None = None,
+    log_format: str = "kv",
 ) -> state.NodeRecord:
     """Start ``config``'s node detached (logging to a fresh file); record it once it serves.
 
@@ -47,7 +52,13 @@ def start_detached_node(
     from mpreg.host.cluster import start_detached
 
     log_path = state.new_log_path(node_label(config))
-    node = start_detached(config, log_path=log_path, timeout=timeout, log_level=log_level or "INFO")
+    node = start_detached(
+        config,
+        log_path=log_path,
+        timeout=timeout,
+        log_level=log_level or "INFO",
+        log_format=log_format,
+    )
     record = state.NodeRecord(
         pid=node.pid,
         address=node.address,

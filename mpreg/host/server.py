@@ -8,6 +8,9 @@ serves until SIGTERM/SIGINT or, with ``--exit-with-parent``, until its stdin
 closes: an embedded cluster ends when its driver does, even after kill -9.
 With ``--announce-fd N`` that line goes to file descriptor N, which is then
 closed (``mpreg start`` detaches a node this way: stdout goes to its log).
+With ``--log-file`` the node writes its log there itself, rotating it by
+size, and its workers print to per-actor files beside it (:mod:`mpreg.host.logs`,
+:mod:`mpreg.actors.output`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
+from mpreg.actors import output
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
+from mpreg.host import logs
 from mpreg.host.announce import Announce
 from mpreg.host.handoff import read_config
 from mpreg.host.start_failures import failure_announce
@@ -67,6 +73,7 @@ async def serve(
 
         loop.add_reader(fd, on_stdin)
     node = Node(config)
+    logs.set_node_name(lambda: node.config.name)  # an unnamed node is named once it binds
     try:
         address = await node.start()
         await node.wait_ready()
@@ -92,13 +99,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exit-with-parent", action="store_true")
     parser.add_argument("--announce-fd", type=int, default=None)
     parser.add_argument("--log-level", default=os.environ.get("MPREG_LOG_LEVEL", "WARNING"))
+    parser.add_argument(
+        "--log-format", choices=logs.FORMATS, default=os.environ.get("MPREG_LOG_FORMAT", "kv")
+    )
+    parser.add_argument("--log-file", type=Path, default=None, help="rotated; else stderr")
+    parser.add_argument(
+        "--log-max-bytes",
+        type=int,
+        default=int(os.environ.get("MPREG_LOG_MAX_BYTES", logs.MAX_BYTES)),
+    )
+    parser.add_argument(
+        "--log-backups", type=int, default=int(os.environ.get("MPREG_LOG_BACKUPS", logs.BACKUPS))
+    )
     ns = parser.parse_args(argv)
     announce_to = os.fdopen(ns.announce_fd, "w") if ns.announce_fd is not None else None
-    logging.basicConfig(
-        level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    logs.configure(
+        level=ns.log_level,
+        fmt=ns.log_format,
+        path=ns.log_file,
+        max_bytes=ns.log_max_bytes,
+        backups=ns.log_backups,
     )
+    if ns.log_file is not None:
+        output.capture_in(logs.actor_dir(ns.log_file), ns.log_max_bytes)
     adopt_parent_path()
     config = read_config(sys.stdin.buffer)
+    logs.set_node_name(config.name)  # until serve() has the node
     if ns.exit_with_parent:
         die_with_parent()
     install_best_loop()

@@ -96,6 +96,7 @@ class TaskState:
     call: CallHandle | None = None  # while it runs
     nbytes: int = 0  # of its arguments, counted against the client's bound until it finishes
     clock: TaskClock | None = None  # a traced batch's task: its timing (mpreg.node.tracing)
+    request: int = 0  # the client's batch id, for the log
 
 
 class Session:
@@ -139,7 +140,7 @@ class Session:
             return
         fresh: list[TaskState] = []
         for spec in batch.tasks:
-            state = TaskState(spec, waiting=set(), keep=spec.keep)
+            state = TaskState(spec, waiting=set(), keep=spec.keep, request=batch.batch_id)
             self.tasks[spec.task_id] = state
             fresh.append(state)
         self.unfinished += len(fresh)
@@ -185,6 +186,7 @@ class Session:
             state = self.tasks.get(task_id)
             if state is None or state.finished:
                 continue
+            _log_task(state, "cancelled by its client")
             if state.call is not None:
                 state.call.cancel()  # answers _finished, which fails the task
             if not state.finished:
@@ -283,6 +285,8 @@ class Session:
         if error is not None:
             if not error.command:
                 error = replace(error, command=state.spec.name)
+            if error.kind != "cancelled":
+                _log_task(state, f"failed: {error.exc_type or error.kind}: {error.message}")
             # A cancel the client asked for was already settled by the client.
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
@@ -367,6 +371,12 @@ class Session:
         for state in tasks.values():
             if state.call is not None and not state.finished:
                 state.call.cancel()
+
+
+def _log_task(state: TaskState, what: str) -> None:
+    """Log what became of a task, with its request as the client numbered it (mpreg.host.logs)."""
+    extra = {"request_id": state.request, "task_id": state.spec.task_id}
+    log.info("task %r %s", state.spec.name, what, extra=extra)
 
 
 def _no_field(state: TaskState, miss: FieldMiss) -> ErrorInfo:

@@ -26,8 +26,11 @@ from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.transport.refusals import RefusalLog, source_host
 
 log = logging.getLogger(__name__)
+# Refused and misbehaving peers, logged per source host at a bounded rate (one per process).
+refusals = RefusalLog()
 
 HANDSHAKE_TIMEOUT = 10.0
 HIGH_WATER = 8 * 1024 * 1024
@@ -156,6 +159,7 @@ class Connection(asyncio.Protocol):
                     raise ProtocolError("handshake frame after the handshake")
                 self._dispatch(decode_message(frame))
         except ProtocolError as exc:
+            reason = "protocol error"
             if self.state is ConnState.HANDSHAKING and not self._auth.frames_received:
                 # Not one valid frame yet: most likely not mpreg at all (a web
                 # server, ssh, a typo in the port). Say so, with what it sent.
@@ -163,7 +167,10 @@ class Connection(asyncio.Protocol):
                     f"{self.peer_address} is not an mpreg node or client "
                     f"(it sent {bytes(self._first_bytes)!r}: {exc})"
                 )
-            log.warning("closing connection peer=%s: %s", self.peer_address, exc)
+                reason = "not mpreg"
+            elif self.state is ConnState.HANDSHAKING:
+                reason = "bad handshake"
+            self._refused(reason, f"closing connection peer={self.peer_address}: {exc}")
             self._fail(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -272,7 +279,9 @@ class Connection(asyncio.Protocol):
         if progress.send:
             self._write_now(progress.send)
         if progress.failure is not None:
-            log.warning("handshake failed peer=%s: %s", self.peer_address, progress.failure)
+            self._refused(
+                "handshake failed", f"handshake failed peer={self.peer_address}: {progress.failure}"
+            )
             self._fail(progress.failure)
             return []
         if progress.peer is None:
@@ -298,8 +307,11 @@ class Connection(asyncio.Protocol):
 
     def _handshake_timed_out(self) -> None:
         if self.state is ConnState.HANDSHAKING:
-            log.warning("handshake timed out peer=%s", self.peer_address)
+            self._refused("handshake timed out", f"handshake timed out peer={self.peer_address}")
             self._fail(ProtocolError("handshake timed out"))
+
+    def _refused(self, reason: str, detail: str) -> None:
+        refusals.refused(source_host(self.peer_address), reason, detail)
 
     def _fail(self, exc: BaseException) -> None:
         if not self.ready.done():
