@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 
 from mpreg.node.calls import InFlight
-from mpreg.node.metrics import BOUNDS_MS, CallMetrics, LatencyWindow, cpu_seconds, percentile
+from mpreg.node.metrics import (
+    BOUNDS_MS,
+    CallMetrics,
+    LatencyWindow,
+    bucket_of,
+    cpu_seconds,
+    percentile,
+)
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import Call, ErrorInfo
 
@@ -90,3 +98,9 @@ def test_cpu_seconds_of_a_missing_process_is_none() -> None:
     assert cpu_seconds(0) is None
     own = cpu_seconds(os.getpid())
     assert own is not None and own > 0
+
+
+def test_bucket_of_agrees_with_a_search_of_the_bounds() -> None:
+    between = [(a + b) / 2 for a, b in zip(BOUNDS_MS, BOUNDS_MS[1:], strict=False)]
+    for ms in (0.0, 0.005, 0.0101, 0.3, 1.0, 7.77, 123.4, 5e4, 1e9, *between):
+        assert bucket_of(ms) == bisect_left(BOUNDS_MS, ms), ms
