@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
+from itertools import pairwise
 
 from mpreg.node.calls import InFlight
 from mpreg.node.metrics import (
@@ -101,6 +102,6 @@ def test_cpu_seconds_of_a_missing_process_is_none() -> None:
 
 
 def test_bucket_of_agrees_with_a_search_of_the_bounds() -> None:
-    between = [(a + b) / 2 for a, b in zip(BOUNDS_MS, BOUNDS_MS[1:], strict=False)]
+    between = [(a + b) / 2 for a, b in pairwise(BOUNDS_MS)]
     for ms in (0.0, 0.005, 0.0101, 0.3, 1.0, 7.77, 123.4, 5e4, 1e9, *between):
         assert bucket_of(ms) == bisect_left(BOUNDS_MS, ms), ms
