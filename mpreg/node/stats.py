@@ -57,14 +57,21 @@ class NodeStatus:
     def __repr__(self) -> str:
         return f"<NodeStatus {self._info().node_id} asking={len(self.replies)}>"
 
-    def local(self) -> NodeStats:
-        """This node's own figures: its processes' counters, read now, and its members."""
+    def local(self, with_members: bool = True) -> NodeStats:
+        """This node's own figures: its processes' counters, read now, and its members.
+
+        ``with_members=False`` leaves the member list out: a peer answering a
+        cluster status, whose asker lists the members once (not N times N).
+        """
         info = self._info()
         now = time.perf_counter()
         counters = self._calls.metrics.counters
+        slots = self._supervisor.slots
+        for gone in [e for e in counters if e not in slots and self._routes.get(e) is None]:
+            del counters[gone]  # an endpoint that left for good: its counters with it
         endpoints = [
             self._endpoint(info.node_id, endpoint_id, slot, counters.get(endpoint_id), now)
-            for endpoint_id, slot in self._supervisor.slots.items()
+            for endpoint_id, slot in slots.items()
         ]
         return NodeStats(
             node=info,
@@ -78,7 +85,9 @@ class NodeStatus:
             cpu_seconds=cpu_seconds(os.getpid()),
             members=tuple(
                 (m.info.name or m.info.node_id, m.state.value) for m in self._peers.members()
-            ),
+            )
+            if with_members
+            else (),
         )
 
     def _endpoint(
@@ -131,7 +140,7 @@ class NodeStatus:
         return ClusterStatus((self.local(), *stats))
 
     async def answer(self, request_id: int, local_only: bool) -> Reply:
-        value: object = self.local() if local_only else await self.cluster()
+        value: object = self.local(with_members=False) if local_only else await self.cluster()
         return Reply(request_id, value)
 
     async def _ask(self, member: Member) -> NodeStats:

@@ -392,5 +392,6 @@ class NodeStats:
     endpoints: tuple[EndpointStats, ...] = field(default_factory=tuple)
     queued: int = 0  # calls waiting on the node for a free slot (also counted in in_flight)
     cpu_seconds: float | None = None  # the node process's user+system CPU; None: unknown
-    # Every member this node knows and its SWIM state (alive/suspect/dead/left), by name.
+    # Every member this node knows and its SWIM state (alive/suspect/dead/left), by name;
+    # empty in a peer's answer to a cluster status (the asker lists them once).
     members: tuple[tuple[str, str], ...] = ()
