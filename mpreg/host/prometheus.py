@@ -170,11 +170,16 @@ class Exporter:
 
 
 def start_exporter(node: Node, port: int, host: str) -> Exporter:
-    """Serve ``node``'s metrics on ``host:port`` (0: a free port); raises OSError if taken.
+    """Serve ``node``'s metrics on ``host:port`` (0: a free port).
 
-    Call it from the node's event loop.
+    Raises OSError (without an errno: not the node's address) if it cannot
+    listen there. Call it from the node's event loop.
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node, asyncio.get_running_loop()))
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        # No errno: the node's own port is fine, and its start failure must not say otherwise.
+        raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     return Exporter(server, thread, host)

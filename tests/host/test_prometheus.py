@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import urllib.request
 
@@ -15,6 +16,7 @@ from metrics_support import Ledger
 from prometheus_client.parser import text_string_to_metric_families
 
 from mpreg import Client, RemoteError
+from mpreg.errors import NodeStartError
 from mpreg.testing import LocalCluster, node, run_cluster
 
 pytestmark = pytest.mark.cluster
@@ -94,3 +96,13 @@ async def test_thousand_calls_37_raising_in_top_once() -> None:
     assert "calls" in columns, f"top --once shows no calls column: {header}"
     assert cells[columns.index("calls")].replace(",", "") == str(CALLS), row
     assert cells[columns.index("errors")] == str(FAILING), row
+
+
+async def test_a_taken_metrics_port_fails_the_start_and_says_which_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(NodeStartError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            async with run_cluster(node("taken", workers=0, metrics_port=port)):
+                pass
