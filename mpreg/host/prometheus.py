@@ -74,6 +74,7 @@ def families(stats: NodeStats) -> Iterator[Metric]:
     cpu = counter("mpreg_process_cpu_seconds", "User+system CPU of the process.")
     rss = gauge("mpreg_process_resident_memory_bytes", "Resident memory of the process.")
     in_flight = gauge("mpreg_calls_in_flight", "Calls sent to the process, not yet answered.")
+    queued = gauge("mpreg_calls_queued", "Calls waiting on the node that the process could take.")
     up = gauge("mpreg_process_up", "1 while the process serves, 0 otherwise.", [*labels, "state"])
     recent = gauge(
         "mpreg_call_latency_recent_seconds",
@@ -91,6 +92,7 @@ def families(stats: NodeStats) -> Iterator[Metric]:
         bytes_out.add_metric(values, ep.bytes_out)
         restarts.add_metric(values, ep.restarts)
         in_flight.add_metric(values, ep.in_flight)
+        queued.add_metric(values, ep.queued)
         up.add_metric([*values, ep.state], 1.0 if ep.state == "running" else 0.0)
         if ep.cpu_seconds is not None:
             cpu.add_metric(values, ep.cpu_seconds)
@@ -100,7 +102,7 @@ def families(stats: NodeStats) -> Iterator[Metric]:
             for q, ms in (("0.5", ep.p50_ms), ("0.9", ep.p90_ms), ("0.99", ep.p99_ms)):
                 recent.add_metric([*values, q], ms / 1e3)
         latency.add_metric(values, histogram_buckets(ep), ep.latency_sum_ms / 1e3)
-    yield from (calls, errors, bytes_in, bytes_out, restarts, cpu, rss, in_flight, up)
+    yield from (calls, errors, bytes_in, bytes_out, restarts, cpu, rss, in_flight, queued, up)
     yield from (recent, latency)
     yield from node_families(node, stats)
 

@@ -130,6 +130,7 @@ class NodeStatus:
             cpu_seconds=cpu_seconds(slot.pid) if slot.pid else None,
             latency_buckets=lifetime,
             latency_sum_ms=counters.latency.sum_ms if counters else 0.0,
+            queued=self._calls.queues.waiting_count(ep) if ep and self._calls.queued else 0,
         )
 
     async def cluster(self) -> ClusterStatus:

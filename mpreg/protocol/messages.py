@@ -378,6 +378,7 @@ class EndpointStats:
     # (the last counts the slower ones), and their sum: a Prometheus histogram.
     latency_buckets: tuple[int, ...] = ()
     latency_sum_ms: float = 0.0
+    queued: int = 0  # calls waiting on its node that it could take (counted for each replica)
 
 
 @fast_pickle

@@ -39,6 +39,7 @@ def snapshot() -> NodeStats:
         cpu_seconds=1.5,
         latency_buckets=tuple(window.lifetime()),
         latency_sum_ms=window.sum_ms,
+        queued=5,
     )
     idle = EndpointStats(
         "n1/fn-1", "n1", "function", "fn", ("g",), (), 0, "starting", 0, 0, 0, 0, 0
@@ -87,6 +88,7 @@ def test_counters_carry_node_actor_dataset_and_function_labels() -> None:
     assert only(m["mpreg_call_bytes_in_total"], **key) == 10
     assert only(m["mpreg_call_bytes_out_total"], **key) == 20
     assert only(m["mpreg_calls_in_flight"], **key) == 2
+    assert only(m["mpreg_calls_queued"], **key) == 5
     assert only(m["mpreg_process_cpu_seconds_total"], **key) == 1.5
     assert only(m["mpreg_node_calls_queued"], node="alpha") == 7
 
