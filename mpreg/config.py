@@ -79,6 +79,11 @@ class NodeConfig:
     probe_interval: float = 0.4
     probe_timeout: float = 0.2
     suspect_timeout: float = 2.5
+    # Per-call metrics (calls, errors, latency, bytes per endpoint); off only to
+    # measure their cost (benchmarks/metrics_cost.py).
+    metrics: bool = True
+    # Serve the metrics in the Prometheus text format on this port (of ``host``); None: no.
+    metrics_port: int | None = None
 
 
 def node_label(config: NodeConfig) -> str:

@@ -46,7 +46,14 @@ class ClusterStatus:
         return {f for ep in self.endpoints for f in ep.functions}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [asdict(n) for n in self.nodes]}
+        """Plain data for ``status --json``: ``None`` (null) wherever there is no figure.
+
+        No figure: a node that did not answer (its counts are unknown, not 0),
+        a process that has not started (no pid, memory or CPU), an endpoint
+        with no call in its latency window (no p50, not 0 ms). The per-bucket
+        latency counts stay on the wire (Prometheus reads them), not in JSON.
+        """
+        return {"nodes": [_node_json(n) for n in self.nodes]}
 
     def summary(self) -> str:
         """One line: how many nodes, actors, workers; which datasets; calls in flight."""
@@ -84,6 +91,33 @@ class ClusterStatus:
         if actors:
             parts.append(_rich_table(ACTOR_COLUMNS, actors))
         return Group(*parts)
+
+
+_NODE_FIGURES = ("pid", "rss_bytes", "calls", "in_flight", "queued", "cpu_seconds")
+_LATENCIES = ("p50_ms", "p90_ms", "p99_ms")
+
+
+def _node_json(node: NodeStats) -> dict[str, Any]:
+    out = asdict(node)
+    out["endpoints"] = [_endpoint_json(ep) for ep in node.endpoints]
+    out["members"] = [{"name": name, "state": state} for name, state in node.members]
+    if node.state != "alive":  # it did not answer: nothing it would have said is known
+        out.update(dict.fromkeys(_NODE_FIGURES))
+    elif not node.rss_bytes:
+        out["rss_bytes"] = None
+    return out
+
+
+def _endpoint_json(ep: EndpointStats) -> dict[str, Any]:
+    out = asdict(ep)
+    del out["latency_buckets"], out["latency_sum_ms"]
+    if not ep.window_calls:
+        out.update(dict.fromkeys(_LATENCIES))
+    if not ep.pid:
+        out.update(pid=None, cpu_seconds=None)
+    if not ep.pid or not ep.rss_bytes:
+        out["rss_bytes"] = None
+    return out
 
 
 def node_rows(status: ClusterStatus) -> list[tuple[str, ...]]:
@@ -166,10 +200,3 @@ def rss_bytes(pid: int) -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--workers", type=int, default=_env("WORKERS"), help="function workers")
     start.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env("METRICS_PORT"),
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (MPREG_METRICS_PORT)",
+    )
+    start.add_argument(
         "--advertise-host",
         default=_env("ADVERTISE_HOST"),
         metavar="HOST",

@@ -31,6 +31,7 @@ from mpreg.config import NodeConfig
 from mpreg.host import logs
 from mpreg.host.announce import Announce
 from mpreg.host.handoff import read_config
+from mpreg.host.prometheus import Exporter, start_exporter
 from mpreg.host.start_failures import failure_announce
 from mpreg.node.node import Node
 from mpreg.transport.loop import install_best_loop
@@ -74,9 +75,12 @@ async def serve(
         loop.add_reader(fd, on_stdin)
     node = Node(config)
     logs.set_node_name(lambda: node.config.name)  # an unnamed node is named once it binds
+    exporter: Exporter | None = None
     try:
         address = await node.start()
         await node.wait_ready()
+        if config.metrics_port is not None:  # taken: a start-up failure like the node's port
+            exporter = start_exporter(node, config.metrics_port, config.host)
     except Exception as exc:
         await node.stop()
         if announce:
@@ -90,6 +94,8 @@ async def serve(
     if on_ready is not None:
         on_ready(node)
     await stop.wait()
+    if exporter is not None:
+        exporter.close()  # first: a scrape waits on the loop the node stops
     await node.stop()
     return 0
 

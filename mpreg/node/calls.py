@@ -159,22 +159,6 @@ class Windows:
         self.held = frozenset(held)
 
 
-@dataclass(slots=True)
-class EndpointCounters:
-    calls: int = 0
-    errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    def record(self, ms: float, ok: bool) -> None:
-        self.calls += 1
-        if not ok:
-            self.errors += 1
-        lat = self.latencies_ms
-        lat.append(ms)
-        if len(lat) > 512:  # a sliding window is enough for p50/p99 on a dashboard
-            del lat[:256]
-
-
 def size_of(blob: Blob) -> int:
     """``blob.nbytes``, without a memoryview per part for the usual kinds: it is per call."""
     total = 0

@@ -32,7 +32,6 @@ from dataclasses import replace
 from mpreg.node.calls import (
     GONE,
     DoneCallback,
-    EndpointCounters,
     InFlight,
     Where,
     Windows,
@@ -43,6 +42,7 @@ from mpreg.node.calls import (
     too_big,
     unroutable,
 )
+from mpreg.node.metrics import CallMetrics
 from mpreg.node.pressure import Target
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
@@ -77,6 +77,7 @@ class CallDispatcher:
         *,
         window: int = WINDOW,
         window_bytes: int = WINDOW_BYTES,
+        metrics: bool = True,
     ) -> None:
         self.routes = routes
         self._send = send
@@ -84,7 +85,7 @@ class CallDispatcher:
         self.windows = Windows(routes, window, window_bytes)
         self._ids = itertools.count(1)
         self.in_flight: dict[int, InFlight] = {}
-        self.counters: dict[str, EndpointCounters] = {}
+        self.metrics = CallMetrics(metrics)  # per endpoint: calls, errors, latency, bytes
         self.parked: dict[int, tuple[InFlight, asyncio.TimerHandle]] = {}
         self.queues: CallQueues[InFlight] = CallQueues()
 
@@ -284,8 +285,7 @@ class CallDispatcher:
             return
         endpoint_id = record.endpoint_id
         self.windows.end(record)
-        counters = self.counters.setdefault(endpoint_id, EndpointCounters())
-        counters.record((time.perf_counter() - record.started) * 1e3, error is None)
+        self.metrics.done(record, result, error)
         record.where = Where.DONE
         if (
             not record.answered

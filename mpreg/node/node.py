@@ -85,7 +85,9 @@ class Node:
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
         self.routes = RoutingTable()
-        self.calls = CallDispatcher(self.routes, self._send_call, self._send_cancel)
+        self.calls = CallDispatcher(
+            self.routes, self._send_call, self._send_cancel, metrics=config.metrics
+        )
         self.pressure = Backpressure(self.calls)  # a lagging link holds its calls there
         self.peering = Peering(
             node_id=self.node_id,

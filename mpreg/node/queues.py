@@ -99,6 +99,17 @@ class CallQueues(Generic[W]):
                 del self._queues[best_key]
         return record
 
+    def waiting_count(self, endpoint: Endpoint) -> int:
+        """Calls waiting that ``endpoint`` could take (a status figure: it walks the queues).
+
+        A call more than one replica could take counts in each one's figure.
+        """
+        count = sum(r.waiting for r in self._pinned.get(endpoint.endpoint_id, ()))
+        for (fun, datasets), queue in self._queues.items():
+            if fun in endpoint.functions and datasets <= endpoint.datasets:
+                count += sum(r.waiting for r in queue)
+        return count
+
     def waiting_for(self) -> list[QueueKey]:
         """The (function, datasets) pairs calls wait for (pinned calls aside)."""
         return list(self._queues)
