@@ -35,6 +35,7 @@ class EndpointRow:
     rss_bytes: int
     errors_per_s: float | None = None
     last_error: str = ""
+    queued: int = 0  # calls waiting on its node for a slot on it (in_flight: sent to it)
     replica: int = 1  # 1-based among the same actor's processes on its node
     replicas: int = 1
 
@@ -163,6 +164,7 @@ def _endpoint_row(
         rss_bytes=ep.rss_bytes,
         errors_per_s=errors_per_s,
         last_error=ep.last_error,
+        queued=ep.queued,
     )
 
 

@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,6 +64,8 @@ class Tmux:
         assert TMUX is not None
         self.socket = f"mpreg-top-{uuid.uuid4().hex[:12]}"
         self.env = env
+        # Where the pane's shell writes top's exit status (read by ended()).
+        self.exit_file = Path(tempfile.gettempdir()) / f"{self.socket}.status"
 
     def __call__(self, *args: str) -> str:
         proc = subprocess.run(
@@ -95,16 +98,8 @@ class Tmux:
                 raise AssertionError(f"timed out after {timeout:g}s waiting for {what}:\n{text}")
             time.sleep(0.1)  # ok-sleep: polling the pane, bounded by a deadline
 
-    def exit_status(self) -> int | None:
-        dead, _, status = (
-            self("display-message", "-p", "-t", "top", "#{pane_dead} #{pane_dead_status}")
-            .strip()
-            .partition(" ")
-        )
-        # tmux marks the pane dead a moment before it records the status.
-        return int(status) if dead == "1" and status else None
-
     def kill(self) -> None:
+        self.exit_file.unlink(missing_ok=True)
         subprocess.run(
             [TMUX, "-L", self.socket, "kill-server"], env=self.env, capture_output=True, timeout=10
         )
@@ -113,17 +108,27 @@ class Tmux:
 def run_top(tmux: Tmux, shell: Shell) -> None:
     """``mpreg top`` in the pane, then the terminal's modes (``stty -a``) once it has ended."""
     top = shlex.join(["env", f"MPREG_HOME={shell.home}", *command(), "top"])
-    # The shell catches Ctrl-C (its children still get it) so it lives on to run stty.
-    tmux.start(["sh", "-c", f"trap : INT; {top}; code=$?; stty -a; exit $code"])
+    done = shlex.quote(str(tmux.exit_file))
+    # The shell catches Ctrl-C (its children still get it) so it lives on to run stty,
+    # and writes top's exit status to a file: tmux's own record of it proved unreliable.
+    tmux.start(["sh", "-c", f"trap : INT; {top}; code=$?; stty -a; echo $code > {done}"])
 
 
 def ended(tmux: Tmux) -> tuple[int, str]:
     """Wait for the pane's program to end: its exit status and the last screen."""
     deadline = time.monotonic() + 10
-    while (status := tmux.exit_status()) is None:
+    while not (written := _read(tmux.exit_file)).endswith("\n"):
         assert time.monotonic() < deadline, f"top did not end:\n{tmux.screen()}"
-        time.sleep(0.05)  # ok-sleep: polling the pane, bounded by a deadline
-    return status, tmux.screen()
+        time.sleep(0.05)  # ok-sleep: polling for the status file, bounded by a deadline
+    screen = tmux.wait(lambda s: "icanon" in s, 5, "stty's output")
+    return int(written), screen
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def assert_cooked(screen: str) -> None:

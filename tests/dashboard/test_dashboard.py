@@ -228,7 +228,8 @@ def test_top_at_200_columns_shows_every_column() -> None:
         "1003",
         "100",
         "300",
-        "2",
+        "2",  # in flight
+        "0",  # waiting on the node for a slot
         "0.50",
         "4.00",
         "1",
