@@ -161,7 +161,8 @@ def cluster_pids(status: dict[str, object]) -> set[int]:
     """Every node and worker pid in a ``status --json`` document."""
     pids: set[int] = set()
     for node in status["nodes"]:  # type: ignore[attr-defined]
-        pids.add(node["pid"])
+        if node["pid"]:  # null for a member that did not answer (dead, suspect)
+            pids.add(node["pid"])
         pids |= {ep["pid"] for ep in node["endpoints"] if ep["pid"]}
     return pids
 

@@ -230,7 +230,8 @@ def test_a_wildcard_node_advertises_its_interface_and_joins_through_a_dns_seed(
     # Through a live node, never through itself (its own address is skipped, not dialled).
     live = {hosts.address(0), hosts.address(1)}
     joined = [line for line in log.splitlines() if "joined the cluster through" in line]
-    assert len(joined) == 1 and joined[0].rsplit(" ", 1)[1] in live, log
+    # A key=value log line: msg="joined the cluster through HOST:PORT"
+    assert len(joined) == 1 and joined[0].rsplit(" ", 1)[1].strip('"') in live, log
     assert f"seed {hosts.address(2)} did not answer" not in log
 
 
