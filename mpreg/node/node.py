@@ -3,15 +3,18 @@
 Every node is a peer. It accepts three kinds of authenticated connections:
 clients (each gets a :class:`~mpreg.node.session.Session`), its own worker
 processes (actor replicas and plain-function workers, which it spawns), and
-other nodes (which exchange their endpoints and forward calls to each other).
-Payloads are forwarded as opaque Blobs; the node never unpickles a user value.
+other members (which gossip their membership and endpoints, and forward calls
+to each other). Payloads are forwarded as opaque Blobs; the node never
+unpickles a user value.
 
 This module composes the parts and routes each message to the one that
 handles it; each part is its own module:
 
-- :mod:`~mpreg.node.workers` the worker processes and their endpoints (and deploys),
-- :mod:`~mpreg.node.peering` the links to other nodes (over the
-  :mod:`~mpreg.node.peers` table),
+- :mod:`~mpreg.node.workers` the worker processes and their endpoints,
+  :mod:`~mpreg.node.deployments` the deploys this node coordinates,
+- :mod:`~mpreg.node.peering` the links to other members and the SWIM core
+  (:mod:`mpreg.membership`) it drives, :mod:`~mpreg.node.forwarding` the calls
+  that cross them,
 - :mod:`~mpreg.node.pressure` when to stop reading from a client, or sending to an endpoint,
 - :mod:`~mpreg.node.stats` status answers,
 - :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes.
