@@ -100,8 +100,8 @@ def test_an_idle_driver_notices_its_hung_node_only_when_it_asks(
         assert mpreg.request(WHO)["w"]["label"] == "OwnsA"
         probes, generation = c.link.probes, c.generation
         with stopped(a):
-            # ok-sleep: an idle spell longer than the watchdog's silence, nothing asked
-            time.sleep(SILENCE + 2 * TICK)
+            # An idle spell longer than the watchdog's silence, with nothing asked.
+            time.sleep(SILENCE + 2 * TICK)  # ok-sleep: checks that nothing happens meanwhile
             assert c.link.probes == probes  # an idle driver sends nothing
             assert c.generation == generation and c.address == a.address and c.connected
             assert not warnings_about(caplog, "did not answer")
