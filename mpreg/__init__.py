@@ -34,6 +34,7 @@ from mpreg.driver.extras import (
     datasets,
     functions,
     last_trace,
+    put,
     submit_request,
 )
 from mpreg.driver.futures import Future
@@ -52,6 +53,7 @@ from mpreg.errors import (
     ProtocolError,
     RemoteError,
     SerializationError,
+    StoreFull,
     TaskCancelled,
     UnknownFunctionError,
     UsageError,
@@ -84,6 +86,7 @@ __all__ = [
     "RemoteError",
     "RequestHandle",
     "SerializationError",
+    "StoreFull",
     "TaskCancelled",
     "Trace",
     "UnknownFunctionError",
@@ -101,6 +104,7 @@ __all__ = [
     "init",
     "last_placement",
     "last_trace",
+    "put",
     "request",
     "shutdown",
     "submit",

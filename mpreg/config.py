@@ -39,6 +39,9 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+DEFAULT_MAX_STORE_BYTES = 2 * 1024**3
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     """Everything one node needs to start.
@@ -84,6 +87,9 @@ class NodeConfig:
     metrics: bool = True
     # Serve the metrics in the Prometheus text format on this port (of ``host``); None: no.
     metrics_port: int | None = None
+    # Bytes of values the node holds for its clients' futures and puts (mpreg.node.store);
+    # a value that would cross it is refused with StoreFull.
+    max_store_bytes: int = DEFAULT_MAX_STORE_BYTES
 
 
 def node_label(config: NodeConfig) -> str:

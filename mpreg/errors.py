@@ -158,6 +158,14 @@ class ModuleLoadError(MpregError):
     """
 
 
+class StoreFull(MpregError):
+    """A node could not hold a value (a ``put``, or a future's result): its store is full.
+
+    The store's size is ``max_store_bytes`` of the node (``mpreg start --max-store-mb``);
+    release futures you no longer need (drop them) or raise the limit.
+    """
+
+
 class DeadlineExceeded(MpregError, TimeoutError):
     """A request did not finish by its deadline."""
 

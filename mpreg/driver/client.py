@@ -10,6 +10,7 @@ costs one round trip and intermediate results never travel back here.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -20,9 +21,11 @@ from typing import Any
 
 from mpreg.commands import Command
 from mpreg.driver import progress
+from mpreg.driver.arguments import own_future_id, request_future_id
 from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
+from mpreg.driver.held import Fetches, put
 from mpreg.driver.inflight import InFlight
 from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
@@ -38,8 +41,6 @@ from mpreg.driver.requests import (
 from mpreg.errors import (
     ClusterUnavailable,
     DeadlineExceeded,
-    PlanError,
-    TaskCancelled,
 )
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
@@ -86,6 +87,7 @@ class Client:
         self._waiting = self._inflight.waiting  # the hot path's own name for it
         self._replies = PendingReplies()  # status and deploy questions
         self._outbox = Outbox(self._send_notice)
+        self._fetches = Fetches(self)  # held results asked for (mpreg.driver.held)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
@@ -125,7 +127,7 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        self._loop = self._outbox.loop = asyncio.get_running_loop()
+        self._loop = self._outbox.loop = self._fetches.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         await self.link.open()
 
@@ -193,6 +195,7 @@ class Client:
         return collector.ordered_results()
 
     submit_request = progress.submit_request  # a handle on a request's progress, at once
+    put = put  # store a value in the cluster once: mpreg.driver.held
 
     def submit(
         self,
@@ -220,7 +223,7 @@ class Client:
         deps: list[Future] = []
 
         def link(value: Any) -> int | None:
-            dep_id = self._own_future_id(value)
+            dep_id = own_future_id(self, value)
             if dep_id is not None:
                 deps.append(value)  # kept: re-sent by value if its node goes away
             return dep_id
@@ -236,10 +239,7 @@ class Client:
             future.deps = tuple(deps)
         self._waiting[task_id] = future
         self._waiting[-task_id] = future
-        conn = self.link.conn
-        if conn is not None and conn.state is ConnState.OPEN:
-            self._inflight.send_future(future, conn, self.link.generation)
-        # else it goes out once the link has reconnected
+        self._send_future(future)
         if timeout is not None and not future.done():
             # Settled here at the deadline, whatever the node does.
             future.timer = asyncio.get_running_loop().call_later(
@@ -277,6 +277,20 @@ class Client:
         )
         return int(reply.value)  # type: ignore[call-overload]
 
+    def _send_future(self, future: Future) -> None:
+        """Send a future's call now; if the link is down, it goes once it has reconnected."""
+        conn = self.link.conn
+        if conn is not None and conn.state is ConnState.OPEN:
+            self._inflight.send_future(future, conn, self.link.generation)
+
+    async def fetch(self, futures: Iterable[Future]) -> None:
+        """Bring the held values of ``futures`` here (on the client's loop)."""
+        await self._fetches.fetch(futures)
+
+    def fetch_soon(self, futures: Sequence[Future]) -> concurrent.futures.Future[None]:
+        """:meth:`fetch` from another thread: wait on what it returns."""
+        return self._fetches.fetch_soon(futures)
+
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
         """Tell the node to drop these tasks if queued and cancel them if running.
 
@@ -311,27 +325,8 @@ class Client:
 
     # --- internals ------------------------------------------------------------------
 
-    def _own_future_id(self, value: Any) -> int | None:
-        """The task id of a Future argument (the planner turns it into a dependency)."""
-        if not isinstance(value, Future):
-            return None
-        if value._client is not self:
-            raise PlanError(
-                f"{value!r} belongs to another connection; pass its result (await it) instead"
-            )
-        if value.cancelled():
-            raise TaskCancelled(f"{value!r} was cancelled: its result will never exist")
-        return value.task_id
-
     def _future_id(self, value: Any) -> int | None:
-        """As :meth:`_own_future_id`, for a request: its result must be on the node in use."""
-        task_id = self._own_future_id(value)
-        if task_id is not None and value.done() and value.generation != self.generation:
-            raise ClusterUnavailable(
-                f"{value!r} finished on a node that has gone away, with its result: "
-                "pass its result (future.result()) instead"
-            )
-        return task_id
+        return request_future_id(self, value)
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         """Send the question ``make(request_id)``; its Reply, or the error it carries, raised."""
@@ -356,6 +351,8 @@ class Client:
                 elif isinstance(waiter, Future):
                     self._inflight.forget(waiter)
                     self._inflight.settle(waiter, message)
+                elif not self._fetches.on_done(message):
+                    log.debug("late answer for task %d dropped", tid)
             case progress.TaskTrace(task_id=tid):
                 progress.on_trace(self._waiting.get(tid), message)
             case BatchRejected(batch_id=bid, error=error):
@@ -385,10 +382,13 @@ class Client:
     # --- failing over (the link calls these) ------------------------------------------
 
     def _outstanding(self) -> bool:
-        return bool(self._waiting) or bool(self._replies)
+        return bool(self._waiting) or bool(self._replies) or bool(self._fetches)
 
     def _on_lost(self, lost: str) -> None:
         self._replies.fail_all(ClusterUnavailable(f"lost node {lost} before it answered"))
+        self._fetches.fail_all(
+            lambda f: ClusterUnavailable(f"lost node {lost}, which held the result of {f.command}")
+        )
         self._inflight.on_lost(lost)
 
     def _on_reconnected(self, conn: Connection) -> None:
@@ -397,3 +397,4 @@ class Client:
     def _on_unavailable(self, error: ClusterUnavailable) -> None:
         self._inflight.fail_all(error)
         self._replies.fail_all(error)
+        self._fetches.fail_all(lambda _: error)

@@ -1,5 +1,5 @@
 """The sync conveniences beside ``mpreg.request``: ``call``, ``submit_request``,
-``last_trace``, ``functions``, ``datasets``.
+``put``, ``last_trace``, ``functions``, ``datasets``.
 
 Each runs on the process-wide runtime of :mod:`mpreg.driver.api`, like the
 rest of the sync facade.
@@ -14,6 +14,7 @@ from mpreg.commands import Command
 from mpreg.driver import api
 from mpreg.driver.client import STATUS_TIMEOUT
 from mpreg.driver.discovery import DatasetInfo, FunctionInfo, datasets_of, functions_of
+from mpreg.driver.futures import Future
 from mpreg.driver.progress import AsyncRequestHandle, TracedResults
 from mpreg.driver.requests import DEFAULT_RETRIES
 from mpreg.driver.trace import Trace
@@ -113,6 +114,21 @@ def submit_request(
         client.submit_request(commands, timeout=timeout, return_all=return_all, retries=retries)
     )
     return RequestHandle(runtime, inner)
+
+
+def put(value: Any) -> Future:
+    """Store ``value`` in the cluster once; return a Future to pass to any number of calls.
+
+    ``mpreg.submit("fit", mpreg.put(table), ...)`` sends the table to the
+    node once, however many calls use it; each call takes it from there.
+    ``put(value).result()`` is ``value`` (the driver keeps it too). The value
+    is freed in the cluster when the last reference to the Future goes.
+    Raises SerializationError if it cannot be pickled; the Future fails with
+    StoreFull if the node has no room for it.
+    """
+    runtime, client = api._require()
+    future: Future = runtime.call(client.put, value)
+    return future
 
 
 def last_trace() -> Trace:

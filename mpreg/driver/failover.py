@@ -204,6 +204,11 @@ def spec_to_send(future: Future, generation: int) -> TaskSpec:
             )
         if dep._error is not None:
             raise dep._error
+        if dep._is_held():
+            raise ClusterUnavailable(
+                f"{future.command}: the result of its argument {dep.command} was held on "
+                "a node that has gone away"
+            )
     future.deps = tuple(d for d in future.deps if d not in held)
     future.spec = inline_results(spec, {dep.task_id: dep._value for dep in held})
     return future.spec

@@ -17,6 +17,7 @@ Waiting never cancels: ``result(timeout)``, ``get(timeout)``, ``wait`` and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import enum
 import logging
@@ -30,6 +31,16 @@ from mpreg.protocol.messages import TaskSpec
 log = logging.getLogger(__name__)
 
 
+class _Held:
+    """The value of a future whose result is still in the cluster (:mod:`mpreg.driver.held`)."""
+
+    def __repr__(self) -> str:
+        return "<held in the cluster>"
+
+
+HELD: Any = _Held()
+
+
 class FutureState(enum.Enum):
     PENDING = "pending"
     FINISHED = "finished"  # with a value or an error
@@ -38,6 +49,11 @@ class FutureState(enum.Enum):
 
 class FutureOwner(Protocol):
     """What a Future needs from the client that made it (a seam: no import of client)."""
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the client's connection is replaced (a failover)."""
+        ...
 
     def on_loop_thread(self) -> bool:
         """True in the thread that settles this client's futures (blocking there deadlocks)."""
@@ -48,6 +64,14 @@ class FutureOwner(Protocol):
         ...
 
     def _release_later(self, task_id: int) -> None: ...
+
+    async def fetch(self, futures: Iterable[Future]) -> None:
+        """Bring held values here (on the client's loop thread)."""
+        ...
+
+    def fetch_soon(self, futures: Sequence[Future]) -> concurrent.futures.Future[None]:
+        """:meth:`fetch` from another thread."""
+        ...
 
 
 DoneCallback = Callable[["Future"], object]
@@ -73,6 +97,8 @@ class Future:
         "command",
         "deps",
         "generation",
+        "held",
+        "local",
         "spec",
         "task_id",
         "timer",
@@ -100,6 +126,8 @@ class Future:
         self.spec: TaskSpec | None = None
         self.generation = 0
         self.deps: tuple[Future, ...] = ()
+        self.held = 0  # bytes of its result held in the cluster (0: none, or here)
+        self.local: Any = HELD  # a put's value, kept here too
 
     def __repr__(self) -> str:
         state = self._state.value
@@ -131,6 +159,7 @@ class Future:
         unfinished, on the event loop that settles it: ``await`` it there.
         """
         self._wait(timeout)
+        self._materialize(timeout)
         return self._outcome()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -198,6 +227,11 @@ class Future:
                 yield from elsewhere.__await__()
             finally:
                 self._remove_callback(wake)
+        if self._is_held():
+            if self._client.on_loop_thread():
+                yield from self._client.fetch([self]).__await__()
+            else:
+                yield from asyncio.wrap_future(self._client.fetch_soon([self])).__await__()
         return self._outcome()
 
     # --- settling (the client, on its loop thread) --------------------------------------
@@ -221,7 +255,33 @@ class Future:
             _call(fn, self)
         return True
 
+    def _fetched(self, value: Any, error: BaseException | None) -> None:
+        """Its held value arrived (or could not): from now on it is here."""
+        with self._lock:
+            if self._value is HELD and self._error is None:
+                self._value, self._error = value, error
+
     # --- internals --------------------------------------------------------------------
+
+    def _is_held(self) -> bool:
+        """Done with a value that is still in the cluster."""
+        return self._value is HELD and self._state is FutureState.FINISHED and self._error is None
+
+    def _materialize(self, timeout: float | None) -> None:
+        """Fetch its held value (blocking this thread, never the client's loop)."""
+        if not self._is_held():
+            return
+        if self._client.on_loop_thread():
+            raise UsageError(
+                f"{self!r} is done, but its value ({self.held:,} bytes) is held in the "
+                "cluster: await it to fetch it here"
+            )
+        try:
+            self._client.fetch_soon([self]).result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise DeadlineExceeded(
+                f"the value of {self.command} did not arrive within {timeout:g}s"
+            ) from None
 
     def _wake_awaiters(self) -> None:
         woken, self._woken = self._woken, []

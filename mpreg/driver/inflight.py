@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from mpreg.driver.failover import hold_for_resend, spec_to_send
 from mpreg.driver.futures import Future
+from mpreg.driver.held import PUT_FUN
 from mpreg.driver.outbox import PendingRequest
 from mpreg.errors import ClusterUnavailable, MpregError, SerializationError
 from mpreg.protocol.codec import loads_value
 from mpreg.protocol.failures import from_info
-from mpreg.protocol.messages import SubmitBatch, TaskDone
+from mpreg.protocol.messages import Put, SubmitBatch, TaskDone
 from mpreg.transport.connection import Connection
 
 
@@ -48,6 +49,10 @@ class InFlight:
         if message.error is not None:
             future._fail(from_info(message.error, message.where))
             return
+        if message.held:  # the value stays on the node until asked for (or is a put's)
+            future.held = message.held
+            future._finish(future.local)
+            return
         assert message.result is not None
         try:
             future._finish(loads_value(message.result, what=f"the result of {future.command!r}"))
@@ -66,7 +71,10 @@ class InFlight:
                 self.forget(future)
                 future._fail(exc)
                 return
-        conn.send(SubmitBatch(future.task_id, (spec,)))
+        if spec.fun == PUT_FUN:
+            conn.send(Put(future.task_id, spec.args))
+        else:
+            conn.send(SubmitBatch(future.task_id, (spec,)))
         future.generation = generation
 
     def on_lost(self, lost: str) -> None:

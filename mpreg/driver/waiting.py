@@ -6,6 +6,7 @@ KeyboardInterrupt (a notebook's interrupt button): see :mod:`mpreg.driver.future
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from collections import deque
@@ -88,7 +89,27 @@ def get(
         watch.close()
         if shown is not None:
             shown.close()
+    _fetch_held(unique, deadline, timeout)
     return [f._outcome() for f in futures]
+
+
+def _fetch_held(futures: Sequence[Future], deadline: float | None, timeout: float | None) -> None:
+    """Bring the values still held in the cluster here: one fetch per client, all at once."""
+    by_owner: dict[FutureOwner, list[Future]] = {}
+    for future in futures:
+        if future._is_held():
+            by_owner.setdefault(future._client, []).append(future)
+    if not by_owner:
+        return
+    if any(owner.on_loop_thread() for owner in by_owner):
+        raise UsageError("these values are held in the cluster: await the futures to fetch them")
+    asked = [owner.fetch_soon(held) for owner, held in by_owner.items()]
+    try:
+        for answer in asked:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            answer.result(left)
+    except concurrent.futures.TimeoutError:
+        raise DeadlineExceeded(f"the results did not arrive within {timeout:g}s") from None
 
 
 def wait(

@@ -43,6 +43,7 @@ from mpreg.node.routing import RoutingTable
 from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
+from mpreg.node.store import Store
 from mpreg.node.workers import Workers
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -55,12 +56,14 @@ from mpreg.protocol.messages import (
     DeployStart,
     DeploySwitch,
     Endpoint,
+    Fetch,
     ForwardCall,
     ForwardCancel,
     ForwardDone,
     Gossip,
     MembersChanged,
     NodeInfo,
+    Put,
     Release,
     Reply,
     StatusRequest,
@@ -117,12 +120,14 @@ class Node:
             self.calls,
             advertise=self.peering.advertise,
         )
+        self.store = Store(config.max_store_bytes)  # what the sessions hold for futures
         self.status = NodeStatus(
             lambda: self.info,
             self.workers.supervisor,
             self.routes,
             self.calls,
             self.peering,
+            self.store,
         )
         self.deployed = Deployed(self.workers)
         self.deployments = Deployments(
@@ -234,6 +239,7 @@ class Node:
                     on_busy=lambda busy: self.pressure.client_busy(conn, busy),
                     max_queued=self.config.max_queued_per_client,
                     max_queued_bytes=self.config.max_queued_bytes_per_client,
+                    store=self.store,
                 )
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
@@ -309,6 +315,10 @@ class Node:
                 session.on_submit(message)
             case Release():
                 session.on_release(message)
+            case Fetch():
+                session.on_fetch(message)
+            case Put():
+                session.on_put(message)
             case Cancel():
                 session.on_cancel(message)
             case StatusRequest(request_id=rid, local_only=local_only):

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import replace
 
-from mpreg.config import DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT, DEFAULT_MAX_QUEUED_PER_CLIENT
+from mpreg.config import (
+    DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
+    DEFAULT_MAX_QUEUED_PER_CLIENT,
+    DEFAULT_MAX_STORE_BYTES,
+)
 from mpreg.errors import NoRouteError, PlanError
-from mpreg.node.calls import DoneCallback
-from mpreg.node.routing import RoutableTask
+from mpreg.node.store import HOLD_FROM_BYTES, Store
+from mpreg.node.tasks import RouteCheck, Submit, TaskState, gave_up, log_task, no_field
 from mpreg.node.tracing import TaskClock
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
@@ -39,64 +42,17 @@ from mpreg.protocol.messages import (
     BatchRejected,
     Cancel,
     ErrorInfo,
-    ErrorKind,
+    Fetch,
+    Put,
     Release,
     SubmitBatch,
     TaskDone,
     TaskSpec,
 )
-from mpreg.protocol.refs import Bundled, FieldMiss, field_key, unpack_bundle
+from mpreg.protocol.refs import FieldMiss, field_key, unpack_bundle
 from mpreg.transport.connection import Connection, ConnState
 
 log = logging.getLogger(__name__)
-
-
-RouteCheck = Callable[[Iterable[RoutableTask]], None]
-"""Raises NoRouteError unless every task has somewhere to run (``RoutingTable.check``)."""
-
-
-class CallHandle(Protocol):
-    """A started call (``dispatch.InFlight``): whether it is answered, and how to stop it."""
-
-    @property
-    def done(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Submit(Protocol):
-    """Starts one call in the cluster (``CallDispatcher.submit``)."""
-
-    def __call__(
-        self,
-        *,
-        fun: str,
-        datasets: frozenset[str],
-        args: Blob,
-        deps: tuple[tuple[int, Blob], ...],
-        command: str,
-        retries: int,
-        on_done: DoneCallback,
-        deadline: float,
-    ) -> CallHandle: ...
-
-
-@dataclass(eq=False, slots=True)
-class TaskState:
-    spec: TaskSpec
-    waiting: set[int]
-    dependents: list[int] = field(default_factory=list)
-    pending_dependents: int = 0  # dependents not yet started
-    started: bool = False
-    finished: bool = False
-    result: Blob | None = None  # None: nobody needs the whole result (only fields of it)
-    fields: tuple[Bundled, ...] = ()  # the fields of its result consumers use (spec.fields)
-    error: ErrorInfo | None = None
-    keep: bool = False
-    call: CallHandle | None = None  # while it runs
-    nbytes: int = 0  # of its arguments, counted against the client's bound until it finishes
-    clock: TaskClock | None = None  # a traced batch's task: its timing (mpreg.node.tracing)
-    request: int = 0  # the client's batch id, for the log
 
 
 class Session:
@@ -115,8 +71,11 @@ class Session:
         on_busy: Callable[[bool], None] | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED_PER_CLIENT,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
+        store: Store | None = None,
     ) -> None:
         self.conn = conn
+        # The node's, shared by every session: what their kept results and puts hold.
+        self.store = store if store is not None else Store(DEFAULT_MAX_STORE_BYTES)
         self._check = check
         self._submit = submit
         self._on_busy = on_busy
@@ -186,11 +145,41 @@ class Session:
             state = self.tasks.get(task_id)
             if state is None or state.finished:
                 continue
-            _log_task(state, "cancelled by its client")
+            log_task(state, "cancelled by its client")
             if state.call is not None:
                 state.call.cancel()  # answers _finished, which fails the task
             if not state.finished:
-                self._fail(state, _gave_up(state, "cancelled"), report=False)
+                self._fail(state, gave_up(state, "cancelled"), report=False)
+
+    def on_put(self, message: Put) -> None:
+        """Hold the client's value as the result of task ``message.task_id`` (a put future)."""
+        task_id, value = message.task_id, message.value
+        if task_id in self.tasks:
+            error = to_info(PlanError(f"task id {task_id} reused", command=f"put#{task_id}"))
+            self._send(TaskDone(task_id, None, error))
+            return
+        spec = TaskSpec(task_id, f"put#{task_id}", "", frozenset(), value, (), False, keep=True)
+        if not self.store.admit(value.nbytes):
+            self._send(TaskDone(task_id, None, self.store.full(spec.name, value.nbytes)))
+            return
+        state = TaskState(spec, waiting=set(), finished=True, result=value, keep=True)
+        state.stored = value.nbytes
+        self.tasks[task_id] = state
+        self._send(TaskDone(task_id, None, None, held=value.nbytes))
+
+    def on_fetch(self, message: Fetch) -> None:
+        """Send the held results the client asks for; an error for those not held here."""
+        for task_id in message.task_ids:
+            state = self.tasks.get(task_id)
+            if state is not None and state.finished and state.result is not None:
+                self._send(TaskDone(task_id, state.result, None, state.where))
+                continue
+            error = ErrorInfo(
+                kind="unavailable",
+                message=f"the result of task {task_id} is not held on this node "
+                "(it was released, or made on a node the client has since left)",
+            )
+            self._send(TaskDone(task_id, None, error))
 
     def on_release(self, message: Release) -> None:
         for task_id in message.task_ids:
@@ -238,7 +227,7 @@ class Session:
     def _start(self, state: TaskState) -> None:
         spec = state.spec
         if spec.deadline and time.time() >= spec.deadline:
-            self._fail(state, _gave_up(state, "deadline"))
+            self._fail(state, gave_up(state, "deadline"))
             return
         deps: list[tuple[int, Blob]] = []
         for position, (dep_id, index) in enumerate(spec.uses or [(d, -1) for d in spec.deps]):
@@ -249,7 +238,7 @@ class Session:
                 continue
             item = dep.fields[index]
             if isinstance(item, FieldMiss):
-                self._fail(state, _no_field(state, item))
+                self._fail(state, no_field(state, item))
                 return
             deps.append((field_key(position), item))
         state.started = True
@@ -286,7 +275,7 @@ class Session:
             if not error.command:
                 error = replace(error, command=state.spec.name)
             if error.kind != "cancelled":
-                _log_task(state, f"failed: {error.exc_type or error.kind}: {error.message}")
+                log_task(state, f"failed: {error.exc_type or error.kind}: {error.message}")
             # A cancel the client asked for was already settled by the client.
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
@@ -297,11 +286,19 @@ class Session:
                 message = f"{state.spec.name!r} answered a malformed result: {exc}"
                 self._fail(state, ErrorInfo(kind="protocol", message=message), where)
                 return
+        if state.keep and result is not None:
+            if not self.store.admit(result.nbytes):
+                self._fail(state, self.store.full(state.spec.name, result.nbytes), where)
+                return
+            state.stored = result.nbytes
         state.finished = True
         self._count_finished(state)
-        state.result = result
+        state.result, state.where = result, where
         if state.spec.want_result:
-            self._send(TaskDone(state.spec.task_id, result, None, where))
+            if state.stored >= HOLD_FROM_BYTES:  # a future's big result: stays until fetched
+                self._send(TaskDone(state.spec.task_id, None, None, where, held=state.stored))
+            else:
+                self._send(TaskDone(state.spec.task_id, result, None, where))
         for dependent_id in state.dependents:
             dependent = self.tasks.get(dependent_id)
             if dependent is None or dependent.finished:
@@ -346,8 +343,13 @@ class Session:
     def _maybe_forget(self, state: TaskState) -> None:
         # A failed task is forgotten even with dependents pending: they were
         # failed with it. A kept one (a live future) stays until released.
-        if state.finished and not state.keep and (state.pending_dependents <= 0 or state.error):
-            self.tasks.pop(state.spec.task_id, None)
+        if not state.finished or state.keep:
+            return
+        if state.pending_dependents > 0 and not state.error:
+            return
+        if self.tasks.pop(state.spec.task_id, None) is not None and state.stored:
+            self.store.free(state.stored)
+            state.stored = 0
 
     def _send(self, message: object) -> None:
         if self.conn.state is ConnState.OPEN:
@@ -371,27 +373,6 @@ class Session:
         for state in tasks.values():
             if state.call is not None and not state.finished:
                 state.call.cancel()
-
-
-def _log_task(state: TaskState, what: str) -> None:
-    """Log what became of a task, with its request as the client numbered it (mpreg.host.logs)."""
-    extra = {"request_id": state.request, "task_id": state.spec.task_id}
-    log.info("task %r %s", state.spec.name, what, extra=extra)
-
-
-def _no_field(state: TaskState, miss: FieldMiss) -> ErrorInfo:
-    """A consumer's argument names a field its dependency's result does not have."""
-    return ErrorInfo(
-        kind="field",
-        message=f"argument {miss.reference!r}: {miss.reason}",
-        exc_type="FieldError",
-        command=state.spec.name,
-        fun=state.spec.fun,
-        reference=miss.reference,
-    )
-
-
-def _gave_up(state: TaskState, kind: ErrorKind) -> ErrorInfo:
-    what = state.spec.name
-    message = f"{what!r} passed its deadline" if kind == "deadline" else f"{what!r} was cancelled"
-    return ErrorInfo(kind=kind, message=message, command=state.spec.name, fun=state.spec.fun)
+            if state.stored:  # what it held for the client's futures is let go with it
+                self.store.free(state.stored)
+                state.stored = 0

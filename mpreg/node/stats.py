@@ -20,6 +20,7 @@ from mpreg.membership import Member, MemberState
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.metrics import EndpointCounters, cpu_seconds, percentile
 from mpreg.node.routing import RoutingTable
+from mpreg.node.store import Store
 from mpreg.protocol.messages import EndpointStats, NodeInfo, NodeStats, Reply, StatusRequest
 from mpreg.status import ClusterStatus, rss_bytes
 from mpreg.transport.connection import Connection, ConnState
@@ -46,8 +47,10 @@ class NodeStatus:
         routes: RoutingTable,
         calls: CallDispatcher,
         peers: Members,
+        store: Store,
     ) -> None:
         self._info = info
+        self._store = store
         self._supervisor = supervisor
         self._routes = routes
         self._calls = calls
@@ -83,6 +86,8 @@ class NodeStatus:
             endpoints=tuple(endpoints),
             queued=self._calls.queued,
             cpu_seconds=cpu_seconds(os.getpid()),
+            store_bytes=self._store.bytes,
+            store_values=self._store.values,
             members=tuple(
                 (m.info.name or m.info.node_id, m.state.value) for m in self._peers.members()
             )

@@ -41,6 +41,7 @@ from mpreg.errors import (
     ProtocolError,
     RemoteError,
     SerializationError,
+    StoreFull,
     TaskCancelled,
     UnknownFunctionError,
     UsageError,
@@ -62,6 +63,7 @@ ErrorKind = Literal[
     "auth",  # bad token or version mismatch
     "module-load",  # a module to serve would not import
     "usage",  # a call that makes no sense
+    "store-full",  # a node could not hold a value          -> StoreFull
     "internal",  # a bug in mpreg                     -> plain MpregError
 ]
 
@@ -97,6 +99,7 @@ _MESSAGE_ONLY: dict[ErrorKind, type[MpregError]] = {
     "auth": AuthenticationError,
     "module-load": ModuleLoadError,
     "usage": UsageError,
+    "store-full": StoreFull,
 }
 
 # Kinds whose text does not name the command: from_info names it in front.

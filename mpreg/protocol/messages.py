@@ -12,13 +12,18 @@ re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.protocol.failures import ErrorInfo as ErrorInfo
 from mpreg.protocol.failures import ErrorKind as ErrorKind
+from mpreg.protocol.held import Fetch as Fetch
+from mpreg.protocol.held import Put as Put
 from mpreg.protocol.schema import message
+from mpreg.protocol.stats import EndpointStats as EndpointStats
+from mpreg.protocol.stats import NodeInfo as NodeInfo
+from mpreg.protocol.stats import NodeStats as NodeStats
 
 EndpointKind = Literal["actor", "worker"]
 
@@ -145,12 +150,16 @@ class BatchRejected:
 @message(7)
 @dataclass(frozen=True, slots=True)
 class TaskDone:
-    """A task finished: ``result`` on success, ``error`` otherwise."""
+    """A task finished: ``result`` on success, ``error`` otherwise.
+
+    ``held``: the result stays on the node (its size in bytes); ``Fetch`` gets it.
+    """
 
     task_id: int
     result: Blob | None
     error: ErrorInfo | None
     where: str = ""  # endpoint id that ran it
+    held: int = 0
 
 
 @message(30)
@@ -271,15 +280,6 @@ class CallDone:
 # --- node <-> node ----------------------------------------------------------
 
 
-@fast_pickle
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    node_id: str
-    name: str
-    address: str  # host:port other nodes and clients dial
-    role: Literal["SERVER", "BALANCER"] = "BALANCER"
-
-
 # Ids 15 (PeerHello) and 16 (EndpointsChanged) were retired when membership
 # moved to gossip: never reuse them.
 
@@ -346,53 +346,3 @@ class ForwardCancel:
     """Cancel the forwarded call the sender knows as ``call_id``."""
 
     call_id: int
-
-
-@fast_pickle
-@dataclass(frozen=True, slots=True)
-class EndpointStats:
-    endpoint_id: str
-    node_id: str
-    kind: str
-    label: str
-    functions: tuple[str, ...]
-    datasets: tuple[str, ...]
-    pid: int
-    state: str
-    in_flight: int
-    calls: int
-    errors: int
-    restarts: int
-    rss_bytes: int
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    last_error: str = ""  # why its process last failed to start (a crash loop), if it did
-    # Calls in the latency window (mpreg.node.metrics, about a minute); with none,
-    # p50/p90/p99 are no figure (0.0 here, null in JSON).
-    window_calls: int = 0
-    p90_ms: float = 0.0
-    bytes_in: int = 0  # arguments and dependency results sent to its process
-    bytes_out: int = 0  # results its process sent back
-    cpu_seconds: float | None = None  # user+system CPU of its process; None: unknown
-    # Every call's latency so far, counted per mpreg.node.metrics.BOUNDS_MS bucket
-    # (the last counts the slower ones), and their sum: a Prometheus histogram.
-    latency_buckets: tuple[int, ...] = ()
-    latency_sum_ms: float = 0.0
-    queued: int = 0  # calls waiting on its node that it could take (counted for each replica)
-
-
-@fast_pickle
-@dataclass(frozen=True, slots=True)
-class NodeStats:
-    node: NodeInfo
-    state: str
-    pid: int
-    rss_bytes: int
-    calls: int
-    in_flight: int
-    endpoints: tuple[EndpointStats, ...] = field(default_factory=tuple)
-    queued: int = 0  # calls waiting on the node for a free slot (also counted in in_flight)
-    cpu_seconds: float | None = None  # the node process's user+system CPU; None: unknown
-    # Every member this node knows and its SWIM state (alive/suspect/dead/left), by name;
-    # empty in a peer's answer to a cluster status (the asker lists them once).
-    members: tuple[tuple[str, str], ...] = ()

@@ -109,6 +109,9 @@ class Connection(asyncio.Protocol):
         # Chunks of input so far: a driver's watchdog compares it once a second to
         # tell a silent node (one increment here, rather than a timestamp per message).
         self.received = 0
+        # Bytes this side read and wrote: what a driver's values cost its connection.
+        self.bytes_received = 0
+        self.bytes_sent = 0
 
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
@@ -135,6 +138,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += 1
+        self.bytes_received += len(data)
         batch = _write_batch
         batch.depth += 1
         try:
@@ -263,10 +267,12 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         if self._out and self._transport is not None and not self._transport.is_closing():
             out, self._out = self._out, []
+            self.bytes_sent += _size(out)
             self._transport.writelines(out)
 
     def _write_now(self, parts: list[Buffer]) -> None:
         assert self._transport is not None
+        self.bytes_sent += _size(parts)
         self._transport.writelines(parts)
 
     # --- internals ------------------------------------------------------------
@@ -379,3 +385,11 @@ def parse_address(address: str, default_port: int = 7773) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"address {address!r} has a port out of range")
     return host, port
+
+
+def _size(parts: list[Buffer]) -> int:
+    """The bytes of ``parts`` (frame pieces: bytes, bytearrays and byte memoryviews)."""
+    total = 0
+    for part in parts:
+        total += part.nbytes if isinstance(part, memoryview) else len(part)
+    return total

@@ -1,0 +1,130 @@
+"""Results stay in the cluster until asked for; ``put`` stores a value once; both are freed.
+
+Bytes are counted on the driver's own connection (``Connection.bytes_received``
+and ``bytes_sent``), so the tests see what actually crossed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import AsyncIterator
+
+import data_support as ds
+import numpy as np
+import pytest
+
+from mpreg import Client, Command, Future, StoreFull
+from mpreg.host.cluster import LocalCluster
+from mpreg.testing import node, run_cluster
+
+pytestmark = pytest.mark.cluster
+
+MB = 1_000_000
+COUNT = 50 * MB // 8  # float64s in a 50 MB array
+
+
+@pytest.fixture
+async def three_nodes() -> AsyncIterator[LocalCluster]:
+    """The driver's node A serves nothing; B serves the functions with dataset b, C with c."""
+    async with run_cluster(
+        node("A"),
+        node("B", functions=ds.FUNCTIONS, resources=("b",)),
+        node("C", functions=ds.FUNCTIONS, resources=("c",)),
+    ) as cluster:
+        yield cluster
+
+
+def _conn_bytes(client: Client) -> tuple[int, int]:
+    conn = client._conn
+    assert conn is not None
+    return conn.bytes_received, conn.bytes_sent
+
+
+async def _store(client: Client) -> tuple[int, int]:
+    """Bytes and values the cluster's nodes hold for futures, summed."""
+    status = await client.status()
+    return sum(n.store_bytes for n in status.nodes), sum(n.store_values for n in status.nodes)
+
+
+async def _until_store(client: Client, expected: tuple[int, int], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while (held := await _store(client)) != expected:
+        assert time.monotonic() < deadline, f"the store holds {held}, expected {expected}"
+        gc.collect()
+        await asyncio.sleep(0.05)
+
+
+async def test_a_chain_of_submits_brings_only_the_last_result_to_the_driver(
+    three_nodes: LocalCluster,
+) -> None:
+    async with Client(three_nodes.address, token=three_nodes.token) as client:
+        start_in, _ = _conn_bytes(client)
+        first = client.submit("make", COUNT, datasets=["b"])
+        second = client.submit("double", first, datasets=["c"])
+        third = client.submit("double", second, datasets=["b"])
+        for future in (first, second, third):
+            await asyncio.wait_for(_done(future), 60)
+        before_get, _ = _conn_bytes(client)
+        assert before_get - start_in < 1 * MB, "a result nobody asked for came to the driver"
+        assert third.held >= 50 * MB
+        result = await third
+        np.testing.assert_array_equal(result, np.arange(COUNT, dtype=np.float64) * 4)
+        read = _conn_bytes(client)[0] - start_in
+        assert result.nbytes <= read <= result.nbytes * 1.05, read
+
+
+async def _done(future: Future) -> None:
+    """Wait until ``future`` is done, without fetching its value."""
+    finished = asyncio.Event()
+    future.add_done_callback(lambda _: finished.set())  # on this loop's thread
+    await finished.wait()
+
+
+async def test_a_put_value_is_sent_once_for_fifty_calls(three_nodes: LocalCluster) -> None:
+    table = np.ones(20 * MB // 8)
+    async with Client(three_nodes.address, token=three_nodes.token) as client:
+        _, start_out = _conn_bytes(client)
+        stored = client.put(table)
+        uses = [client.submit("nbytes", stored, datasets=["b"]) for _ in range(50)]
+        assert [await use for use in uses] == [table.nbytes] * 50
+        sent = _conn_bytes(client)[1] - start_out
+        assert table.nbytes <= sent <= table.nbytes * 1.05, sent
+        assert (await stored) is table  # the driver keeps its own value: no fetch
+
+
+async def test_dropped_futures_and_ended_sessions_free_their_values(
+    three_nodes: LocalCluster,
+) -> None:
+    async with Client(three_nodes.address, token=three_nodes.token) as watcher:
+        baseline = await _store(watcher)
+        async with Client(three_nodes.address, token=three_nodes.token) as client:
+            stored = client.put(np.ones(MB))
+            made = [client.submit("make", MB // 8, datasets=[d]) for d in "bc"]
+            for future in (stored, *made):
+                await asyncio.wait_for(_done(future), 30)
+            held_bytes, held_values = await _store(watcher)
+            assert held_values == baseline[1] + 3
+            assert held_bytes >= baseline[0] + 3 * MB
+            del stored, made, future
+            await _until_store(watcher, baseline)  # dropped: released
+            kept = client.put(np.ones(MB))
+            await asyncio.wait_for(_done(kept), 30)
+            assert (await _store(watcher))[1] == baseline[1] + 1
+        await _until_store(watcher, baseline)  # the session ended: its values went with it
+
+
+async def test_a_value_the_store_cannot_hold_fails_with_store_full() -> None:
+    async with (
+        run_cluster(node("small", functions=ds.FUNCTIONS, max_store_bytes=10 * MB)) as cluster,
+        Client(cluster.address, token=cluster.token) as client,
+    ):
+        with pytest.raises(StoreFull, match="--max-store-mb"):
+            await client.put(np.ones(20 * MB // 8))
+        with pytest.raises(StoreFull):
+            await client.submit("make", 16 * MB // 8)
+        # What fits is held, and a request's result (not a future's) is never counted.
+        assert await client.submit("total", client.put(np.ones(1000))) == 1000.0
+        answer = await client.request([Command("big", "make", [16 * MB // 8], [])])
+        assert answer["big"].nbytes == 16 * MB
