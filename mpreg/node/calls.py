@@ -19,9 +19,10 @@ from mpreg.node.pressure import Target
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.frames import MAX_VALUE_BYTES
-from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
+from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind, Held
 
-DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
+# (result, error, endpoint id): the result a Blob, or Held on the member that made it.
+DoneCallback = Callable[[Blob | Held | None, ErrorInfo | None, str], None]
 
 
 class Canceller(Protocol):
@@ -40,7 +41,7 @@ class Where(enum.Enum):
     DONE = "done"
 
 
-def ignore_answer(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
+def ignore_answer(result: Blob | Held | None, error: ErrorInfo | None, where: str) -> None:
     """The callback of a call whose caller was already answered."""
 
 
@@ -67,6 +68,7 @@ class InFlight:
     timer: asyncio.TimerHandle | None = None  # fires at the deadline
     seq: int = 0  # arrival order
     nbytes: int = 0  # of its arguments and dependency results: counted in flight per endpoint
+    hold: bool = False  # its result may stay where it is made (mpreg.node.values)
 
     @property
     def waiting(self) -> bool:
@@ -157,6 +159,20 @@ class Windows:
             nodes = self._nodes
             held.update(ep.endpoint_id for ep in self.routes.endpoints() if ep.node_id in nodes)
         self.held = frozenset(held)
+
+
+def split_deps(
+    deps: tuple[tuple[int, Blob | Held], ...],
+) -> tuple[tuple[tuple[int, Blob], ...], tuple[tuple[int, Held], ...]]:
+    """A call's dependency results: those here, and those held on some member."""
+    blobs: list[tuple[int, Blob]] = []
+    held: list[tuple[int, Held]] = []
+    for key, value in deps:
+        if isinstance(value, Held):
+            held.append((key, value))
+        else:
+            blobs.append((key, value))
+    return tuple(blobs), tuple(held)
 
 
 def size_of(blob: Blob) -> int:

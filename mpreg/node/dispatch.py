@@ -6,18 +6,14 @@ arrives. A call whose process died is retried on another replica (or the
 restarted one) while it has retries left; user exceptions are never retried.
 
 At most ``WINDOW`` calls, and ``WINDOW_BYTES`` bytes of them (plus the one
-that crossed it), are outstanding per endpoint: enough to keep a process busy
-between round trips, and a bound on what a hung process is sent. When every
-matching endpoint is full the call waits in :mod:`~mpreg.node.queues` and a
-freed slot takes the oldest one it can serve. An endpoint whose link lags is
-*held* (:meth:`CallDispatcher.hold`, told by :mod:`~mpreg.node.pressure`):
-it is sent nothing new, its calls go to a replica not held or wait, and it
-takes them in order once its link drains. A call's deadline is watched from
-submit on: one that passes it is answered with a deadline error at once,
-dropped if it still waits and never sent late. A cancelled call is dropped if
-it waits, or cancelled where it runs. Either way a call that already reached
-its process keeps its slot until that process answers (the late answer is
-dropped): the endpoint is still busy with it, and the window must say so.
+that crossed it), are outstanding per endpoint: enough to keep a process busy,
+a bound on what a hung one is sent. When every match is full the call waits in
+:mod:`~mpreg.node.queues`; a freed slot takes the oldest it can serve. An
+endpoint whose link lags is *held* (:meth:`CallDispatcher.hold`): sent nothing
+new until its link drains. A call past its deadline is answered with a deadline
+error at once, dropped if it waits, never sent late; a cancelled one is dropped
+if it waits, or cancelled where it runs. A call that reached its process keeps
+its slot until that process answers: the endpoint is still busy with it.
 """
 
 from __future__ import annotations
@@ -39,6 +35,7 @@ from mpreg.node.calls import (
     ignore_answer,
     never_served,
     size_of,
+    split_deps,
     too_big,
     unroutable,
 )
@@ -48,7 +45,7 @@ from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.frames import MAX_VALUE_BYTES
-from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind
+from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind, Held
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +59,7 @@ WINDOW = 128
 WINDOW_BYTES = 8 * 1024 * 1024
 MAX_FREE_MOVES = 10  # times a call may move off a dead process without using a retry
 
-Sender = Callable[[Endpoint, Call], bool]  # False: the endpoint is unreachable now
+Sender = Callable[[Endpoint, Call, bool], bool]  # (.., hold); False: unreachable now
 CancelSender = Callable[[Endpoint, int], None]  # stop call_id where it runs
 
 
@@ -95,29 +92,34 @@ class CallDispatcher:
         fun: str,
         datasets: frozenset[str],
         args: Blob,
-        deps: tuple[tuple[int, Blob], ...],
+        deps: tuple[tuple[int, Blob | Held], ...],
         command: str,
         retries: int,
         on_done: DoneCallback,
         endpoint_id: str = "",
         deadline: float = 0.0,
+        hold: bool = False,
     ) -> InFlight:
         """Start a call; ``on_done(result, error, endpoint_id)`` is called exactly once.
 
         ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with
         the call; past it the call is answered with a "deadline" error. The
-        returned handle cancels the call.
+        returned handle cancels the call. ``hold``: a big result may stay on
+        the member that makes it (answered as a Held, :mod:`mpreg.node.values`).
         """
         call_id = next(self._ids)
-        call = Call(call_id, fun, args, deps, command, deadline)
+        blobs, held = split_deps(deps) if deps else ((), ())
+        call = Call(call_id, fun, args, blobs, command, deadline, held)
         record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
         record.endpoint_id = endpoint_id
         record.seq = call_id
+        record.hold = hold
         record.nbytes = size_of(args)
         if deps:
             # Each value fits a frame (the codec checked where it was made), but
             # a call carries its arguments and every dependency's result in one.
-            record.nbytes += sum(size_of(blob) for _, blob in deps)
+            record.nbytes += sum(size_of(blob) for _, blob in blobs)
+            record.nbytes += sum(h.nbytes for _, h in held)
             if record.nbytes > MAX_VALUE_BYTES:
                 self._answer(record, None, too_big(command or fun, record.nbytes))
                 return record
@@ -191,16 +193,14 @@ class CallDispatcher:
         if record.tried:
             # A fresh id per retry: a late answer from a replica given up
             # on can never complete it.
-            call = record.call = Call(
-                next(self._ids), call.fun, call.args, call.deps, call.command, call.deadline
-            )
+            call = record.call = replace(call, call_id=next(self._ids))
         record.endpoint_id = endpoint.endpoint_id
         record.tried.add(endpoint.endpoint_id)
         record.started = time.perf_counter()
         record.where = Where.SENT
         self.in_flight[call.call_id] = record
         self.windows.begin(record)
-        if self._send(endpoint, call):
+        if self._send(endpoint, call, record.hold):
             return True
         self.in_flight.pop(call.call_id, None)
         self.windows.end(record)
@@ -278,7 +278,7 @@ class CallDispatcher:
                 return
             self._pump(endpoint.endpoint_id)
 
-    def complete(self, call_id: int, result: Blob | None, error: ErrorInfo | None) -> None:
+    def complete(self, call_id: int, result: Blob | Held | None, error: ErrorInfo | None) -> None:
         """An answer arrived for ``call_id`` (unknown ids are ignored: late answers)."""
         record = self.in_flight.pop(call_id, None)
         if record is None:
@@ -312,15 +312,12 @@ class CallDispatcher:
         """Processes or a whole peer went away: their calls died with them.
 
         ``calls`` narrows it to those call ids (the calls a closed link carried).
-
         Only the oldest call outstanding on a dead process is charged a retry:
-        a process serves its calls in the order they came, so the others were
-        most likely still waiting in its socket, and a kill storm must not use
-        up their retries. "Most likely": an answer can die with the process, so
-        a moved call may run twice; that is the at-least-once of ``retries>0``,
-        and calls with ``retries=0`` are never moved. (An async actor runs
-        several at once; the ``MAX_FREE_MOVES`` cap keeps a call that kills
-        every process it reaches from moving for ever.)
+        a process serves calls in order, so the others most likely still waited
+        in its socket, and a kill storm must not use up their retries. A moved
+        call may run twice (its answer died with the process): the at-least-once
+        of ``retries>0``; ``retries=0`` calls never move. ``MAX_FREE_MOVES``
+        stops a call that kills every process it reaches from moving for ever.
         """
         lost = sorted(
             (
@@ -388,7 +385,9 @@ class CallDispatcher:
             # SENT: it stays in in_flight, holding its slot, until its process answers.
         self._answer(record, None, gave_up(call, kind, time.time()))
 
-    def _answer(self, record: InFlight, result: Blob | None, error: ErrorInfo | None) -> None:
+    def _answer(
+        self, record: InFlight, result: Blob | Held | None, error: ErrorInfo | None
+    ) -> None:
         """Call ``on_done`` once; later answers (a late result) are dropped."""
         if record.answered:
             return

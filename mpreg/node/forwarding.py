@@ -13,6 +13,7 @@ from __future__ import annotations
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
+from mpreg.node.values import PeerValues
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.messages import (
     Call,
@@ -21,6 +22,7 @@ from mpreg.protocol.messages import (
     ForwardCall,
     ForwardCancel,
     ForwardDone,
+    Held,
 )
 from mpreg.transport.connection import Connection, ConnState
 
@@ -28,9 +30,12 @@ from mpreg.transport.connection import Connection, ConnState
 class Forwarding:
     """Calls this node forwards to other members, and calls they forwarded to it."""
 
-    def __init__(self, links: LinkTable[Connection], calls: CallDispatcher) -> None:
+    def __init__(
+        self, links: LinkTable[Connection], calls: CallDispatcher, values: PeerValues
+    ) -> None:
         self.links = links
         self.calls = calls
+        self.values = values
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         # Calls we forwarded and await, by the link they went over: lost if it closes.
@@ -43,17 +48,23 @@ class Forwarding:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""
         origin_id, call = message.call_id, message.call
         key = (conn, origin_id)
+        owner = self.links.node_of(conn) or "" if message.hold else ""
 
-        def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
+        def done(result: Blob | Held | None, error: ErrorInfo | None, where: str) -> None:
             self._forwarded.pop(key, None)
-            if conn.state is ConnState.OPEN:
-                conn.send(ForwardDone(origin_id, result, error))
+            if conn.state is not ConnState.OPEN:
+                return
+            held = self.values.hold(owner, result) if owner and type(result) is Blob else None
+            if held is not None:  # a big result stays here until a call or its driver needs it
+                conn.send(ForwardDone(origin_id, None, error, held))
+            else:
+                conn.send(ForwardDone(origin_id, result if type(result) is Blob else None, error))
 
         handle = self.calls.submit(
             fun=call.fun,
             datasets=frozenset(),
             args=call.args,
-            deps=call.deps,
+            deps=(*call.deps, *call.held) if call.held else call.deps,
             command=call.command,
             retries=0,
             endpoint_id=message.endpoint_id,
@@ -69,12 +80,15 @@ class Forwarding:
         if handle is not None:
             handle.cancel()
 
-    def send_call(self, endpoint: Endpoint, call: Call) -> bool:
-        """Forward ``call`` to the node hosting ``endpoint``; False if unreachable now."""
+    def send_call(self, endpoint: Endpoint, call: Call, hold: bool) -> bool:
+        """Forward ``call`` to the node hosting ``endpoint``; False if unreachable now.
+
+        ``hold``: a big result may stay there (answered as a Held).
+        """
         conn = self.links.link_for(endpoint.node_id)
         if conn is None or conn.state is not ConnState.OPEN:
             return False
-        conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call))
+        conn.send(ForwardCall(call.call_id, endpoint.endpoint_id, call, hold))
         sent = self._sent.get(conn)
         if sent is None:
             sent = self._sent[conn] = set()

@@ -19,7 +19,7 @@ from time import perf_counter
 
 from mpreg.node.calls import InFlight
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.messages import ErrorInfo
+from mpreg.protocol.messages import ErrorInfo, Held
 
 # Upper bounds (ms) of the latency buckets: 0.01 ms to ~92 s, four per doubling
 # (+19% each), so a percentile read inside one bucket is off by under 10%.
@@ -144,7 +144,7 @@ class CallMetrics:
     def __repr__(self) -> str:
         return f"<CallMetrics enabled={self.enabled} endpoints={len(self.counters)}>"
 
-    def done(self, record: InFlight, result: Blob | None, error: ErrorInfo | None) -> None:
+    def done(self, record: InFlight, result: Blob | Held | None, error: ErrorInfo | None) -> None:
         """``record``'s answer came back from its endpoint (its latency ends now)."""
         if not self.enabled:
             return
@@ -156,9 +156,11 @@ class CallMetrics:
         if error is not None:
             counters.errors += 1
         counters.bytes_in += record.nbytes
-        if result is not None:
+        if type(result) is Blob:
             for part in result.parts:  # size_of inlined, as below: calls cost here
                 counters.bytes_out += part.nbytes if isinstance(part, memoryview) else len(part)
+        elif result is not None:  # Held: made on the member, and stayed there
+            counters.bytes_out += result.nbytes
         # LatencyWindow.add and bucket_of inlined.
         latency = counters.latency
         if now >= latency.rotate_at:

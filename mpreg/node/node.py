@@ -16,7 +16,8 @@ handles it; each part is its own module:
   (:mod:`mpreg.membership`) it drives, :mod:`~mpreg.node.forwarding` the calls
   that cross them,
 - :mod:`~mpreg.node.pressure` when to stop reading from a client, or sending to an endpoint,
-- :mod:`~mpreg.node.stats` status answers,
+- :mod:`~mpreg.node.stats` status answers, :mod:`~mpreg.node.values` big results
+  held on the member that made them,
 - :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes.
 """
 
@@ -44,6 +45,7 @@ from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.store import Store
+from mpreg.node.values import PeerValues
 from mpreg.node.workers import Workers
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -61,6 +63,9 @@ from mpreg.protocol.messages import (
     ForwardCancel,
     ForwardDone,
     Gossip,
+    HeldFetch,
+    HeldFree,
+    HeldValue,
     MembersChanged,
     NodeInfo,
     Put,
@@ -111,7 +116,6 @@ class Node:
                 suspect_timeout=config.suspect_timeout,
             ),
         )
-        self.forwarding = Forwarding(self.peering.links, self.calls)
         self.workers = Workers(
             self.node_id,
             lambda: self.address,
@@ -120,7 +124,11 @@ class Node:
             self.calls,
             advertise=self.peering.advertise,
         )
-        self.store = Store(config.max_store_bytes)  # what the sessions hold for futures
+        self.store = Store(config.max_store_bytes)  # what is held here for futures
+        self.values = PeerValues(
+            self.node_id, self.store, self.peering.links, self.workers.send, self.calls.complete
+        )
+        self.forwarding = Forwarding(self.peering.links, self.calls, self.values)
         self.status = NodeStatus(
             lambda: self.info,
             self.workers.supervisor,
@@ -240,6 +248,7 @@ class Node:
                     max_queued=self.config.max_queued_per_client,
                     max_queued_bytes=self.config.max_queued_bytes_per_client,
                     store=self.store,
+                    values=self.values,
                 )
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
@@ -289,10 +298,10 @@ class Node:
         if node_id:
             self.pressure.link_pressure(conn, ("node", node_id), lagging)
 
-    def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
+    def _send_call(self, endpoint: Endpoint, call: Call, hold: bool) -> bool:
         if endpoint.node_id == self.node_id:
-            return self.workers.send(endpoint.endpoint_id, call)
-        return self.forwarding.send_call(endpoint, call)
+            return self.values.deliver(endpoint.endpoint_id, call)  # held deps fetched first
+        return self.forwarding.send_call(endpoint, call, hold)
 
     def _send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
         if endpoint.node_id == self.node_id:
@@ -362,9 +371,11 @@ class Node:
         match message:
             case ForwardCall():
                 self.forwarding.on_forward(conn, message)
-            case ForwardDone(call_id=cid, result=result, error=error):
+            case ForwardDone(call_id=cid, result=result, error=error, held=held):
                 self.forwarding.answered(conn, cid)
-                self.calls.complete(cid, result, error)
+                self.calls.complete(cid, held or result, error)
+            case HeldFetch() | HeldValue() | HeldFree():
+                self.values.on_message(conn, message)
             case ForwardCancel(call_id=cid):
                 self.forwarding.on_forward_cancel(conn, cid)
             case Gossip():
@@ -384,4 +395,5 @@ class Node:
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
+        self.values.link_closed(conn)
         self.peering.on_close(conn, sent=self.forwarding.link_closed(conn))

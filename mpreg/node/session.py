@@ -32,9 +32,18 @@ from mpreg.config import (
     DEFAULT_MAX_QUEUED_PER_CLIENT,
     DEFAULT_MAX_STORE_BYTES,
 )
-from mpreg.errors import NoRouteError, PlanError
+from mpreg.errors import PlanError
 from mpreg.node.store import HOLD_FROM_BYTES, Store
-from mpreg.node.tasks import RouteCheck, Submit, TaskState, gave_up, log_task, no_field
+from mpreg.node.tasks import (
+    RouteCheck,
+    Submit,
+    TaskState,
+    Values,
+    gave_up,
+    log_task,
+    no_field,
+    validate,
+)
 from mpreg.node.tracing import TaskClock
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
@@ -43,6 +52,7 @@ from mpreg.protocol.messages import (
     Cancel,
     ErrorInfo,
     Fetch,
+    Held,
     Put,
     Release,
     SubmitBatch,
@@ -72,10 +82,12 @@ class Session:
         max_queued: int = DEFAULT_MAX_QUEUED_PER_CLIENT,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
         store: Store | None = None,
+        values: Values | None = None,
     ) -> None:
         self.conn = conn
         # The node's, shared by every session: what their kept results and puts hold.
         self.store = store if store is not None else Store(DEFAULT_MAX_STORE_BYTES)
+        self._values = values  # results held on other members (mpreg.node.values)
         self._check = check
         self._submit = submit
         self._on_busy = on_busy
@@ -93,7 +105,7 @@ class Session:
         )
 
     def on_submit(self, batch: SubmitBatch) -> None:
-        error = self._validate(batch)
+        error = validate(batch, self.tasks, self._check)
         if error is not None:
             self._send(BatchRejected(batch.batch_id, error))
             return
@@ -171,8 +183,12 @@ class Session:
         """Send the held results the client asks for; an error for those not held here."""
         for task_id in message.task_ids:
             state = self.tasks.get(task_id)
-            if state is not None and state.finished and state.result is not None:
-                self._send(TaskDone(task_id, state.result, None, state.where))
+            result = state.result if state is not None and state.finished else None
+            if type(result) is Blob:
+                self._send(TaskDone(task_id, result, None, state.where))  # type: ignore[union-attr]
+                continue
+            if type(result) is Held and self._values is not None:
+                self._values.fetch(result, self._fetched(task_id, state.where))  # type: ignore[union-attr]
                 continue
             error = ErrorInfo(
                 kind="unavailable",
@@ -181,6 +197,14 @@ class Session:
             )
             self._send(TaskDone(task_id, None, error))
 
+    def _fetched(self, task_id: int, where: str) -> Callable[[Blob | None, ErrorInfo | None], None]:
+        """What sends the driver a value fetched from the member that held it."""
+
+        def arrived(value: Blob | None, error: ErrorInfo | None) -> None:
+            self._send(TaskDone(task_id, value, error, where))
+
+        return arrived
+
     def on_release(self, message: Release) -> None:
         for task_id in message.task_ids:
             state = self.tasks.get(task_id)
@@ -188,53 +212,20 @@ class Session:
                 state.keep = False
                 self._maybe_forget(state)
 
-    def _validate(self, batch: SubmitBatch) -> ErrorInfo | None:
-        try:
-            self._check(batch.tasks)
-        except NoRouteError as exc:
-            return to_info(exc)
-        ids = {t.task_id for t in batch.tasks}
-        for spec in batch.tasks:
-            if spec.task_id in self.tasks:
-                return to_info(PlanError(f"task id {spec.task_id} reused", command=spec.name))
-            for dep_id in spec.deps:
-                if dep_id not in ids and dep_id not in self.tasks:
-                    return to_info(
-                        PlanError(
-                            f"command {spec.name!r} depends on a result that was "
-                            "released or never submitted",
-                            command=spec.name,
-                        )
-                    )
-            if spec.uses and not self._uses_valid(spec, batch):
-                message = f"command {spec.name!r} uses a field its dependency was not asked for"
-                return to_info(PlanError(message, command=spec.name))
-        return None
-
-    def _uses_valid(self, spec: TaskSpec, batch: SubmitBatch) -> bool:
-        """Every entry of ``spec.uses`` names one of its deps and a field that dep will have."""
-        fields = {t.task_id: t.fields for t in batch.tasks}
-        for dep_id, index in spec.uses:
-            if dep_id not in spec.deps:
-                return False
-            if index >= 0:
-                held = self.tasks.get(dep_id)
-                count = fields.get(dep_id) if held is None else held.spec.fields
-                if count is None or index >= count:
-                    return False
-        return True
-
     def _start(self, state: TaskState) -> None:
         spec = state.spec
         if spec.deadline and time.time() >= spec.deadline:
             self._fail(state, gave_up(state, "deadline"))
             return
-        deps: list[tuple[int, Blob]] = []
+        deps: list[tuple[int, Blob | Held]] = []
         for position, (dep_id, index) in enumerate(spec.uses or [(d, -1) for d in spec.deps]):
             dep = self.tasks[dep_id]
             if index < 0:
                 assert dep.result is not None, "a whole result that nobody kept"
                 deps.append((dep_id, dep.result))
+                if type(dep.result) is Held:  # freed only once this call is done with it
+                    dep.users += 1
+                    state.borrowed.append(dep)
                 continue
             item = dep.fields[index]
             if isinstance(item, FieldMiss):
@@ -257,6 +248,9 @@ class Session:
             retries=spec.retries,
             on_done=lambda result, error, where: self._finished(state, result, error, where),
             deadline=spec.deadline,
+            # A big result may stay on the member that makes it, unless it goes
+            # straight to the driver (a request's) or is split into fields here.
+            hold=(spec.keep or not spec.want_result) and not spec.fields,
         )
         if not call.done:
             state.call = call
@@ -264,10 +258,13 @@ class Session:
             state.clock.call = call
 
     def _finished(
-        self, state: TaskState, result: Blob | None, error: ErrorInfo | None, where: str
+        self, state: TaskState, result: Blob | Held | None, error: ErrorInfo | None, where: str
     ) -> None:
         state.call = None
+        self._give_back(state)
         if state.finished or state.spec.task_id not in self.tasks:
+            if type(result) is Held and self._values is not None:
+                self._values.release(result)  # nobody will ever use it
             return  # cancelled, or the session closed
         if state.clock is not None:
             self._send(state.clock.record(state.spec, where, result, error is None))
@@ -279,14 +276,14 @@ class Session:
             # A cancel the client asked for was already settled by the client.
             self._fail(state, error, where, report=error.kind != "cancelled")
             return
-        if state.spec.fields and result is not None:
+        if state.spec.fields and type(result) is Blob:
             try:
                 result, state.fields = unpack_bundle(result)
             except ValueError as exc:
                 message = f"{state.spec.name!r} answered a malformed result: {exc}"
                 self._fail(state, ErrorInfo(kind="protocol", message=message), where)
                 return
-        if state.keep and result is not None:
+        if state.keep and type(result) is Blob:
             if not self.store.admit(result.nbytes):
                 self._fail(state, self.store.full(state.spec.name, result.nbytes), where)
                 return
@@ -295,10 +292,12 @@ class Session:
         self._count_finished(state)
         state.result, state.where = result, where
         if state.spec.want_result:
-            if state.stored >= HOLD_FROM_BYTES:  # a future's big result: stays until fetched
-                self._send(TaskDone(state.spec.task_id, None, None, where, held=state.stored))
+            if type(result) is Held or state.stored >= HOLD_FROM_BYTES:
+                # A future's big result: it stays in the cluster until fetched.
+                size = result.nbytes if type(result) is Held else state.stored
+                self._send(TaskDone(state.spec.task_id, None, None, where, held=size))
             else:
-                self._send(TaskDone(state.spec.task_id, result, None, where))
+                self._send(TaskDone(state.spec.task_id, result, None, where))  # type: ignore[arg-type]
         for dependent_id in state.dependents:
             dependent = self.tasks.get(dependent_id)
             if dependent is None or dependent.finished:
@@ -321,6 +320,7 @@ class Session:
             if current.finished:
                 continue
             current.finished = True
+            self._give_back(current)
             self._count_finished(current)
             current.error = error
             # The failed command itself is always reported, sink or not, so
@@ -347,9 +347,27 @@ class Session:
             return
         if state.pending_dependents > 0 and not state.error:
             return
-        if self.tasks.pop(state.spec.task_id, None) is not None and state.stored:
+        if self.tasks.pop(state.spec.task_id, None) is None:
+            return
+        state.forgotten = True
+        if state.stored:
             self.store.free(state.stored)
             state.stored = 0
+        self._let_go(state)
+
+    def _let_go(self, state: TaskState) -> None:
+        """A forgotten task's Held result is freed once no running call still takes it."""
+        if state.forgotten and not state.users and type(state.result) is Held:
+            held, state.result = state.result, None
+            if self._values is not None:
+                self._values.release(held)
+
+    def _give_back(self, state: TaskState) -> None:
+        """``state``'s call is done with the Held results of its dependencies."""
+        borrowed, state.borrowed = state.borrowed, []
+        for dep in borrowed:
+            dep.users -= 1
+            self._let_go(dep)
 
     def _send(self, message: object) -> None:
         if self.conn.state is ConnState.OPEN:
@@ -376,3 +394,5 @@ class Session:
             if state.stored:  # what it held for the client's futures is let go with it
                 self.store.free(state.stored)
                 state.stored = 0
+            if type(state.result) is Held and self._values is not None:
+                self._values.release(state.result)  # and so is what others hold for it

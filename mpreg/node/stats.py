@@ -18,6 +18,7 @@ from mpreg.actors.supervisor import Supervisor, WorkerSlot
 from mpreg.errors import ClusterUnavailable
 from mpreg.membership import Member, MemberState
 from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.links import LinkTable
 from mpreg.node.metrics import EndpointCounters, cpu_seconds, percentile
 from mpreg.node.routing import RoutingTable
 from mpreg.node.store import Store
@@ -35,6 +36,9 @@ class Members(Protocol):
     def members(self) -> list[Member]: ...
 
     def link_for(self, node_id: str) -> Connection | None: ...
+
+    @property
+    def links(self) -> LinkTable[Connection]: ...
 
 
 class NodeStatus:
@@ -88,6 +92,8 @@ class NodeStatus:
             cpu_seconds=cpu_seconds(os.getpid()),
             store_bytes=self._store.bytes,
             store_values=self._store.values,
+            peer_bytes_in=sum(c.bytes_received for c in self._peers.links.links()),
+            peer_bytes_out=sum(c.bytes_sent for c in self._peers.links.links()),
             members=tuple(
                 (m.info.name or m.info.node_id, m.state.value) for m in self._peers.members()
             )

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from mpreg.protocol.codec import Blob
-from mpreg.protocol.messages import TaskSpec, TaskTrace
+from mpreg.protocol.messages import Held, TaskSpec, TaskTrace
 
 
 @dataclass(eq=False, slots=True)
@@ -23,12 +23,12 @@ class TaskClock:
     bytes_in: int = 0
     call: object = None  # the dispatcher's record of the call (``InFlight``), once started
 
-    def started(self, spec: TaskSpec, deps: list[tuple[int, Blob]]) -> None:
+    def started(self, spec: TaskSpec, deps: list[tuple[int, Blob | Held]]) -> None:
         """Its dependencies are done and the call goes to the dispatcher now."""
         self.ready = time.perf_counter()
         self.bytes_in = spec.args.nbytes + sum(blob.nbytes for _, blob in deps)
 
-    def record(self, spec: TaskSpec, where: str, result: Blob | None, ok: bool) -> TaskTrace:
+    def record(self, spec: TaskSpec, where: str, result: Blob | Held | None, ok: bool) -> TaskTrace:
         """The task's trace, now that its answer came."""
         now = time.perf_counter()
         # The dispatcher's record says when the last attempt went to its process

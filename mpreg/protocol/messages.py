@@ -19,6 +19,10 @@ from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.protocol.failures import ErrorInfo as ErrorInfo
 from mpreg.protocol.failures import ErrorKind as ErrorKind
 from mpreg.protocol.held import Fetch as Fetch
+from mpreg.protocol.held import Held as Held
+from mpreg.protocol.held import HeldFetch as HeldFetch
+from mpreg.protocol.held import HeldFree as HeldFree
+from mpreg.protocol.held import HeldValue as HeldValue
 from mpreg.protocol.held import Put as Put
 from mpreg.protocol.schema import message
 from mpreg.protocol.stats import EndpointStats as EndpointStats
@@ -231,6 +235,9 @@ class Call:
     deps: tuple[tuple[int, Blob], ...] = ()
     command: str = ""
     deadline: float = 0.0  # absolute, time.time() seconds; 0: none. Expired calls never start.
+    # Dependency results held on some member (mpreg.protocol.held): the node that
+    # hands the call to its process fetches them into ``deps`` first.
+    held: tuple[tuple[int, Held], ...] = ()
 
 
 @message(20)
@@ -330,6 +337,7 @@ class ForwardCall:
     call_id: int
     endpoint_id: str
     call: Call
+    hold: bool = False  # a big result may stay on the receiving node (answered as ``held``)
 
 
 @message(18)
@@ -338,6 +346,7 @@ class ForwardDone:
     call_id: int
     result: Blob | None
     error: ErrorInfo | None
+    held: Held | None = None  # the result stayed on the answering node
 
 
 @message(21)

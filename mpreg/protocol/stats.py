@@ -71,3 +71,6 @@ class NodeStats:
     # Values this node holds for its clients' futures and puts (mpreg.node.store).
     store_bytes: int = 0
     store_values: int = 0
+    # Bytes read from and written to the links to other members now open.
+    peer_bytes_in: int = 0
+    peer_bytes_out: int = 0

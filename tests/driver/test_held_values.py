@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -15,7 +17,7 @@ import data_support as ds
 import numpy as np
 import pytest
 
-from mpreg import Client, Command, Future, StoreFull
+from mpreg import Client, ClusterUnavailable, Command, Future, StoreFull
 from mpreg.host.cluster import LocalCluster
 from mpreg.testing import node, run_cluster
 
@@ -100,13 +102,16 @@ async def test_dropped_futures_and_ended_sessions_free_their_values(
     async with Client(three_nodes.address, token=three_nodes.token) as watcher:
         baseline = await _store(watcher)
         async with Client(three_nodes.address, token=three_nodes.token) as client:
-            stored = client.put(np.ones(MB))
-            made = [client.submit("make", MB // 8, datasets=[d]) for d in "bc"]
+            stored = client.put(np.ones(MB))  # held on A, the driver's node
+            made = [
+                client.submit("make", MB // 8, datasets=["b"]),  # 1 MB: sent to A, kept there
+                client.submit("make", 2 * MB // 8, datasets=["c"]),  # 2 MB: stays on C
+            ]
             for future in (stored, *made):
                 await asyncio.wait_for(_done(future), 30)
             held_bytes, held_values = await _store(watcher)
             assert held_values == baseline[1] + 3
-            assert held_bytes >= baseline[0] + 3 * MB
+            assert held_bytes >= baseline[0] + 4 * MB
             del stored, made, future
             await _until_store(watcher, baseline)  # dropped: released
             kept = client.put(np.ones(MB))
@@ -128,3 +133,55 @@ async def test_a_value_the_store_cannot_hold_fails_with_store_full() -> None:
         assert await client.submit("total", client.put(np.ones(1000))) == 1000.0
         answer = await client.request([Command("big", "make", [16 * MB // 8], [])])
         assert answer["big"].nbytes == 16 * MB
+
+
+async def _peer_bytes(client: Client) -> dict[str, int]:
+    """Bytes each node has read and written on its links to other members."""
+    status = await client.status()
+    return {n.node.name: n.peer_bytes_in + n.peer_bytes_out for n in status.nodes}
+
+
+@pytest.mark.parametrize("how", ["submit", "request"])
+async def test_a_value_moves_from_the_node_that_made_it_to_the_node_that_uses_it(
+    three_nodes: LocalCluster, how: str
+) -> None:
+    """make on B -> double on C -> total on B: 50 MB goes B->C and C->B, never through A."""
+    expected = float(np.arange(COUNT, dtype=np.float64).sum() * 2)
+    async with Client(three_nodes.address, token=three_nodes.token) as client:
+        before = await _peer_bytes(client)
+        if how == "submit":
+            first = client.submit("make", COUNT, datasets=["b"])
+            second = client.submit("double", first, datasets=["c"])
+            assert await client.submit("total", second, datasets=["b"]) == expected
+        else:
+            answer = await client.request(
+                [
+                    Command("first", "make", [COUNT], ["b"]),
+                    Command("second", "double", ["first"], ["c"]),
+                    Command("third", "total", ["second"], ["b"]),
+                ]
+            )
+            assert answer == {"third": expected}
+        moved = {name: count - before[name] for name, count in (await _peer_bytes(client)).items()}
+        if how == "submit":
+            del first, second
+        await _until_store(client, (0, 0))  # every value went once nothing needed it
+    assert moved["A"] < 1 * MB, moved  # the driver's node only passed the small calls on
+    assert moved["B"] >= 100 * MB and moved["C"] >= 100 * MB, moved  # 50 MB each way
+
+
+async def test_a_value_lost_with_its_holder_fails_its_users_with_cluster_unavailable(
+    three_nodes: LocalCluster,
+) -> None:
+    async with Client(three_nodes.address, token=three_nodes.token) as client:
+        made = client.submit("make", 2 * MB // 8, datasets=["b"])
+        await asyncio.wait_for(_done(made), 30)
+        assert made.held >= 2 * MB
+        os.kill(three_nodes.nodes[1].pid, signal.SIGKILL)  # B, which holds it
+        await asyncio.wait_for(three_nodes.nodes[1].process.wait(), 10)
+        with pytest.raises(ClusterUnavailable, match="result"):
+            await asyncio.wait_for(client.submit("double", made, datasets=["c"]), 20)
+        with pytest.raises(ClusterUnavailable):
+            await asyncio.wait_for(made, 20)
+        # What does not need it still runs.
+        assert await client.submit("total", client.put(np.ones(10)), datasets=["c"]) == 10.0

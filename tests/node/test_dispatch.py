@@ -30,7 +30,7 @@ class Harness:
         self.done: list[tuple[Any, ErrorInfo | None, str]] = []
         self.dispatcher = CallDispatcher(self.routes, self._send)
 
-    def _send(self, endpoint: Endpoint, call: Call) -> bool:
+    def _send(self, endpoint: Endpoint, call: Call, hold: bool = False) -> bool:
         if self.reachable is not None and endpoint.label not in self.reachable:
             return False
         self.sent.append((endpoint.label, call))

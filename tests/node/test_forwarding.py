@@ -30,11 +30,13 @@ def _call(call_id: int) -> Call:
 def test_a_closed_link_loses_only_the_unanswered_calls_it_carried() -> None:
     links: LinkTable[Any] = LinkTable("a")
     old, new = _Link(), _Link()
-    forwarding = Forwarding(cast(LinkTable[Connection], links), calls=cast(Any, None))
+    forwarding = Forwarding(
+        cast(LinkTable[Connection], links), calls=cast(Any, None), values=cast(Any, None)
+    )
     links.opened("b", old)
-    assert forwarding.send_call(EP, _call(1)) and forwarding.send_call(EP, _call(2))
+    assert forwarding.send_call(EP, _call(1), False) and forwarding.send_call(EP, _call(2), False)
     links.opened("b", new)  # a second link to b: the newest carries what follows
-    assert forwarding.send_call(EP, _call(3))
+    assert forwarding.send_call(EP, _call(3), False)
     assert [m.call_id for m in old.sent if isinstance(m, ForwardCall)] == [1, 2]
     forwarding.answered(cast(Connection, old), 1)
     assert forwarding.link_closed(cast(Connection, old)) == {2}
@@ -44,9 +46,11 @@ def test_a_closed_link_loses_only_the_unanswered_calls_it_carried() -> None:
 
 def test_no_open_link_means_the_call_is_not_sent() -> None:
     links: LinkTable[Any] = LinkTable("a")
-    forwarding = Forwarding(cast(LinkTable[Connection], links), calls=cast(Any, None))
-    assert not forwarding.send_call(EP, _call(1))
+    forwarding = Forwarding(
+        cast(LinkTable[Connection], links), calls=cast(Any, None), values=cast(Any, None)
+    )
+    assert not forwarding.send_call(EP, _call(1), False)
     closed = _Link()
     closed.state = ConnState.CLOSED
     links.opened("b", closed)
-    assert not forwarding.send_call(EP, _call(2))
+    assert not forwarding.send_call(EP, _call(2), False)

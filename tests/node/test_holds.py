@@ -40,7 +40,7 @@ class Harness:
             self.routes, self._send, window=window, window_bytes=window_bytes
         )
 
-    def _send(self, endpoint: Endpoint, call: Call) -> bool:
+    def _send(self, endpoint: Endpoint, call: Call, hold: bool = False) -> bool:
         self.sent.append((endpoint.label, call))
         self.on_send(endpoint)
         return True

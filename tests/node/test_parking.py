@@ -36,7 +36,7 @@ class Harness:
         self.done: list[tuple[Any, ErrorInfo | None, str]] = []
         self.dispatcher = CallDispatcher(self.routes, self._send)
 
-    def _send(self, endpoint: Endpoint, call: Call) -> bool:
+    def _send(self, endpoint: Endpoint, call: Call, hold: bool = False) -> bool:
         self.sent.append((endpoint.endpoint_id, call))
         return True
 
