@@ -93,7 +93,18 @@ class ClusterStatus:
         return Group(*parts)
 
 
-_NODE_FIGURES = ("pid", "rss_bytes", "calls", "in_flight", "queued", "cpu_seconds")
+_NODE_FIGURES = (
+    "pid",
+    "rss_bytes",
+    "calls",
+    "in_flight",
+    "queued",
+    "cpu_seconds",
+    "store_bytes",
+    "store_values",
+    "peer_bytes_in",
+    "peer_bytes_out",
+)
 _LATENCIES = ("p50_ms", "p90_ms", "p99_ms")
 
 

@@ -87,6 +87,10 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if not 0 <= ns.metrics_port <= 65535:
             raise UsageError(f"--metrics-port must be 0-65535, got {ns.metrics_port}")
         changes["metrics_port"] = ns.metrics_port
+    if ns.max_store_mb is not None:
+        if ns.max_store_mb < 1:
+            raise UsageError(f"--max-store-mb must be at least 1, got {ns.max_store_mb}")
+        changes["max_store_bytes"] = ns.max_store_mb * 1024 * 1024
     modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
     for module in modules:
         if module.endswith(".py") and not Path(module).is_file():

@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (MPREG_METRICS_PORT)",
     )
     start.add_argument(
+        "--max-store-mb",
+        type=int,
+        default=_env("MAX_STORE_MB"),
+        metavar="MB",
+        help="megabytes of futures' results and put values this node holds (default 2048; "
+        "MPREG_MAX_STORE_MB)",
+    )
+    start.add_argument(
         "--advertise-host",
         default=_env("ADVERTISE_HOST"),
         metavar="HOST",

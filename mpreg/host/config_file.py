@@ -103,6 +103,7 @@ FIELDS: dict[str, Parser] = {
     "modules": _names,
     "actors": _names,
     "workers": _count,
+    "max_store_mb": _count,
     "advertise_host": _text,
     "funs": _seed_funs,
 }
@@ -133,6 +134,8 @@ def load_config(path: str | Path) -> NodeConfig:
     if values.get("peers") is not None:
         peers += values["peers"][0]
     fields["peers"] = split_seeds(peers)  # connect first, each seed once
+    if values.get("max_store_mb") is not None:
+        fields["max_store_bytes"] = values["max_store_mb"][0] * 1024 * 1024
     if values.get("modules") is not None:
         names, line = values["modules"]
         fields["modules"] = tuple(resolve_module(m, base) for m in names)
