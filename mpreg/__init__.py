@@ -37,6 +37,8 @@ from mpreg.driver.extras import (
     submit_request,
 )
 from mpreg.driver.futures import Future
+from mpreg.driver.streams import AsyncStream
+from mpreg.driver.sync_streams import Stream, stream
 from mpreg.driver.trace import Trace
 from mpreg.errors import (
     ActorDiedError,
@@ -62,6 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActorDiedError",
+    "AsyncStream",
     "AuthenticationError",
     "Client",
     "ClusterStatus",
@@ -84,6 +87,7 @@ __all__ = [
     "RemoteError",
     "RequestHandle",
     "SerializationError",
+    "Stream",
     "TaskCancelled",
     "Trace",
     "UnknownFunctionError",
@@ -103,6 +107,7 @@ __all__ = [
     "last_trace",
     "request",
     "shutdown",
+    "stream",
     "submit",
     "submit_request",
     "undeploy",

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from mpreg.commands import Command
-from mpreg.driver import progress
+from mpreg.driver import progress, streams
 from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
@@ -35,12 +35,7 @@ from mpreg.driver.requests import (
     deadline_after,
     task_spec,
 )
-from mpreg.errors import (
-    ClusterUnavailable,
-    DeadlineExceeded,
-    PlanError,
-    TaskCancelled,
-)
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, TaskCancelled
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
     BatchRejected,
@@ -86,6 +81,7 @@ class Client:
         self._waiting = self._inflight.waiting  # the hot path's own name for it
         self._replies = PendingReplies()  # status and deploy questions
         self._outbox = Outbox(self._send_notice)
+        self._streams = streams.StreamTable()  # open streams (mpreg.driver.streams)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
@@ -193,6 +189,7 @@ class Client:
         return collector.ordered_results()
 
     submit_request = progress.submit_request  # a handle on a request's progress, at once
+    stream = streams.open_stream  # async for item in client.stream("fun", ...)
 
     def submit(
         self,
@@ -371,7 +368,8 @@ class Client:
             case MembersChanged(addresses=addresses):
                 self.link.on_members(addresses)
             case _:
-                log.warning("node sent unexpected %s", type(message).__name__)
+                if not self._streams.on_message(message):
+                    log.warning("node sent unexpected %s", type(message).__name__)
 
     def _release_later(self, task_id: int) -> None:
         """Called from Future.__del__ (any thread): the node may free its result."""
@@ -389,11 +387,13 @@ class Client:
 
     def _on_lost(self, lost: str) -> None:
         self._replies.fail_all(ClusterUnavailable(f"lost node {lost} before it answered"))
+        self._streams.fail_all(streams.unavailable(lost))  # a stream cannot resume elsewhere
         self._inflight.on_lost(lost)
 
     def _on_reconnected(self, conn: Connection) -> None:
         self._inflight.on_reconnected(conn, self.link.generation)
 
     def _on_unavailable(self, error: ClusterUnavailable) -> None:
+        self._streams.fail_all(error)
         self._inflight.fail_all(error)
         self._replies.fail_all(error)

@@ -17,7 +17,8 @@ handles it; each part is its own module:
   that cross them,
 - :mod:`~mpreg.node.pressure` when to stop reading from a client, or sending to an endpoint,
 - :mod:`~mpreg.node.stats` status answers,
-- :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes.
+- :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes,
+  :mod:`~mpreg.node.streams` the items of generator calls and their credit.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from mpreg.node.routing import RoutingTable
 from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
+from mpreg.node.streams import NodeStreams
 from mpreg.node.workers import Workers
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
@@ -69,6 +71,7 @@ from mpreg.protocol.messages import (
     WorkerFailed,
     WorkerReady,
 )
+from mpreg.protocol.streams import StreamCredit, StreamItem, StreamStart
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, ConnState
 
@@ -117,6 +120,10 @@ class Node:
             self.calls,
             advertise=self.peering.advertise,
         )
+        self.streams = NodeStreams(
+            self.node_id, self.calls, self.workers.send, self.peering.links, self.routes.check
+        )
+        self.forwarding.on_answered = self.streams.forward_done
         self.status = NodeStatus(
             lambda: self.info,
             self.workers.supervisor,
@@ -284,6 +291,7 @@ class Node:
             self.pressure.link_pressure(conn, ("node", node_id), lagging)
 
     def _send_call(self, endpoint: Endpoint, call: Call) -> bool:
+        self.streams.before_send(endpoint, call.call_id)  # a stream's call is opened first
         if endpoint.node_id == self.node_id:
             return self.workers.send(endpoint.endpoint_id, call)
         return self.forwarding.send_call(endpoint, call)
@@ -311,6 +319,11 @@ class Node:
                 session.on_release(message)
             case Cancel():
                 session.on_cancel(message)
+                self.streams.cancel(session.conn, message.task_ids)
+            case StreamStart():
+                self.streams.start(session.conn, message)
+            case StreamCredit():
+                self.streams.on_credit(session.conn, message)
             case StatusRequest(request_id=rid, local_only=local_only):
                 self.tasks.spawn(
                     self._reply(session.conn, lambda: self.status.answer(rid, local_only))
@@ -328,6 +341,7 @@ class Node:
 
     def _on_client_close(self, session: Session) -> None:
         session.close()
+        self.streams.link_closed(session.conn)
         self.sessions.discard(session)
         self.pressure.drop_client(session.conn)
         if session in self.deployments.owned and not self._stopping:
@@ -337,6 +351,8 @@ class Node:
         match message:
             case CallDone(call_id=cid, result=result, error=error):
                 self.calls.complete(cid, result, error)
+            case StreamItem():
+                self.streams.on_item(message)
             case WorkerReady():
                 self.workers.on_ready(message)
             case WorkerFailed():
@@ -351,7 +367,11 @@ class Node:
     def _on_peer_message(self, conn: Connection, message: object) -> None:
         match message:
             case ForwardCall():
-                self.forwarding.on_forward(conn, message)
+                self.streams.forwarded(conn, message, self.forwarding.on_forward)
+            case StreamItem():
+                self.streams.on_item(message)
+            case StreamCredit():
+                self.streams.on_credit(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error):
                 self.forwarding.answered(conn, cid)
                 self.calls.complete(cid, result, error)
@@ -374,4 +394,5 @@ class Node:
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
+        self.streams.link_closed(conn)
         self.peering.on_close(conn, sent=self.forwarding.link_closed(conn))
