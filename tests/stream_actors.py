@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import mpreg
@@ -53,6 +54,14 @@ class Rows:
         finally:
             with open(marker, "w") as f:
                 f.write(str(self.made))
+
+    def slow_start(self, marker: str, count: int) -> Iterator[int]:
+        """Its first run hangs before its first item (until killed); a retry streams at once."""
+        if not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)  # ok-sleep: the test kills this process meanwhile
+        yield from range(count)
 
     def returns_generator(self, count: int) -> Iterator[int]:
         """Not a generator function: it returns one."""

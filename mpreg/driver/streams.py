@@ -149,7 +149,7 @@ class AsyncStream:
             self._ended = True
             raise
         self._client._streams.add(self)
-        conn.send(StreamStart(self.stream_id, self._spec, self.credit.window))
+        conn.send(StreamStart(self.stream_id, self._spec, self.credit.granted))
 
     async def aclose(self) -> None:
         """Stop the stream: the producer is cancelled where it runs; items not taken are dropped."""

@@ -49,7 +49,8 @@ class Stream(Iterator[Any]):
             try:
                 batch = self._runtime.run(self._stream.take_ready(taken))
             except BaseException:
-                self._done = True
+                # The stream's own error (it has ended), or an interrupt: then it stops here.
+                self._stop_soon()
                 raise
             if not batch:
                 self._done = True
@@ -78,11 +79,15 @@ class Stream(Iterator[Any]):
             self._runtime.run(self._stream.aclose())
 
     def __del__(self) -> None:
+        self._stop_soon()
+
+    def _stop_soon(self) -> None:
+        """Stop the stream without waiting (from ``__del__`` or an interrupt)."""
         if not self._done:
             self._done = True
-            loop = self._runtime.loop
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._stream._give_up)
+            self._local.clear()
+            with contextlib.suppress(RuntimeError):  # the runtime's loop has closed
+                self._runtime.loop.call_soon_threadsafe(self._stream._give_up)
 
 
 def stream(

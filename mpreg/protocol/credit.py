@@ -6,10 +6,12 @@ Their sum never exceeds the window, so the producer never runs more than
 ``window`` items ahead of what the consumer took, and everything between
 them (sockets, nodes, the consumer's buffer) holds at most that many.
 
-The window shrinks for large items: once some arrived, at most
-``window_bytes`` worth of them (by their mean size so far, and at least one)
-may be outstanding. Credit is given back in batches of a quarter of the
-window at least, not per item: one message per batch on every hop.
+The window shrinks for large items: at most ``window_bytes`` worth of them
+(by their mean size so far, and at least one) may be ahead. So that sizes
+are known before many items are asked for, the stream starts with credit for
+one item and the rest of the window is granted when the consumer takes it
+(one round trip). Credit is given back in batches of a quarter of the window
+at least, not per item: one message per batch on every hop.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class CreditWindow:
             raise ValueError(f"a stream's window must be at least 1 item, not {window}")
         self.window = window
         self.window_bytes = window_bytes
-        self.granted = window  # the first window travels with the stream's start
+        self.granted = 1  # travels with the stream's start; the rest once its size is known
         self.received = 0
         self.consumed = 0
         self.received_bytes = 0

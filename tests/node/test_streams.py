@@ -100,7 +100,7 @@ async def test_break_cancels_the_producer_its_finally_runs_and_the_endpoint_is_f
             async for i in items:
                 if i == 5:
                     break
-        await until(lambda: _exists(marker))
+        await until(lambda: _written(marker))
         # Closed near where the consumer left: it never ran past its credit.
         assert int(marker.read_text()) <= 6 + 8
         await until(lambda: _idle(client))
@@ -109,8 +109,9 @@ async def test_break_cancels_the_producer_its_finally_runs_and_the_endpoint_is_f
         assert answer["one"] == 1
 
 
-async def _exists(path: Path) -> bool:
-    return path.exists()  # noqa: ASYNC240 - a stat while polling
+async def _written(path: Path) -> bool:
+    """``path`` exists with its content (a process writes it: whole once non-empty)."""
+    return path.exists() and path.read_text() != ""  # noqa: ASYNC240 - polling a tiny file
 
 
 async def test_dropping_an_unfinished_stream_cancels_it(one: LocalCluster, tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ async def test_dropping_an_unfinished_stream_cancels_it(one: LocalCluster, tmp_p
         items = client.stream("forever", str(marker), datasets=ROWS, window=4)
         assert await anext(items) == 0
         del items  # garbage: its producer stops
-        await until(lambda: _exists(marker))
+        await until(lambda: _written(marker))
         await until(lambda: _idle(client))
 
 
@@ -188,6 +189,19 @@ async def test_the_worker_dying_mid_stream_ends_it_with_actor_died_after_its_ite
                     os.kill(pid, signal.SIGKILL)
         assert seen == list(range(len(seen)))  # in order, nothing repeated
         assert 10 < len(seen) <= 11 + 4
+
+
+async def test_a_stream_whose_process_dies_before_its_first_item_is_retried(
+    one: LocalCluster, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    async with Client(one.address, token=one.token) as client:
+        items = client.stream("slow_start", str(marker), 5, datasets=ROWS)
+        first = asyncio.ensure_future(anext(items))
+        await until(lambda: _written(marker))
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        assert await asyncio.wait_for(first, 30) == 0  # from the restarted replica
+        assert [x async for x in items] == [1, 2, 3, 4]
 
 
 async def test_the_clients_node_dying_mid_stream_ends_it_with_cluster_unavailable(
