@@ -29,6 +29,7 @@ from mpreg.protocol.streams import StreamCredit, StreamItem
 from mpreg.transport.connection import Connection
 
 GENERATORS = frozenset({types.GeneratorType, types.AsyncGeneratorType})
+SLICE = 0.0005  # seconds of items made between two reads of the socket (as worker.INBOX_SLICE)
 
 
 def not_a_stream(call: Call, result: Any) -> ErrorInfo:
@@ -132,10 +133,13 @@ class Producer:
     async def _produce(self, source: Any) -> None:
         what = f"item of {self.call.command or self.call.fun!r}"
         sync = type(source) is types.GeneratorType
+        yield_at = time.perf_counter() + SLICE
         while True:
-            while self.credit <= 0:
-                self._more.clear()
-                await self._more.wait()
+            if self.credit <= 0:
+                while self.credit <= 0:
+                    self._more.clear()
+                    await self._more.wait()
+                yield_at = time.perf_counter() + SLICE
             try:
                 item = next(source) if sync else await anext(source)
             except (StopIteration, StopAsyncIteration):
@@ -153,8 +157,11 @@ class Producer:
             self.credit -= 1
             self.sent += 1
             self.conn.send(StreamItem(self.call.call_id, blob))
-            # Between two items the worker reads its socket: credit, cancels, other calls.
-            await asyncio.sleep(0)
+            if time.perf_counter() > yield_at:
+                # Between slices the worker reads its socket: credit, cancels, other calls.
+                # Items of one slice leave in one write.
+                await asyncio.sleep(0)
+                yield_at = time.perf_counter() + SLICE
 
 
 async def _close(source: Any) -> None:

@@ -253,6 +253,8 @@ async def test_a_stream_across_two_nodes_sync(two: LocalCluster) -> None:
                     part.append(index)
                     if index == 20:
                         break
+            with pytest.raises(UsageError, match="stream"):
+                mpreg.call("rows", 3, datasets=ROWS)  # the sync fast path says so too
             return whole, part
         finally:
             mpreg.shutdown()
