@@ -26,6 +26,7 @@ from mpreg.errors import NoRouteError
 from mpreg.node.calls import InFlight, Where
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
+from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import ErrorInfo, to_info
 from mpreg.protocol.messages import Endpoint, ForwardCall
 from mpreg.protocol.streams import StreamCredit, StreamEnd, StreamItem, StreamStart
@@ -74,9 +75,11 @@ class NodeStreams:
         self._by_record: dict[InFlight, Relay] = {}
         self._by_upstream: dict[tuple[Connection, int], Relay] = {}
         self._announced: dict[tuple[Connection, int], int] = {}  # peer's opens before its call
-        # The stream whose call is being submitted now: the dispatcher may send it
-        # before submit returns its record, and that first send must open it.
+        # The stream whose call is being submitted now, and its arguments: the
+        # dispatcher may send the call before submit returns its record, and that
+        # first send must open it. Its Call carries that very Blob: how it is known.
         self._opening: Relay | None = None
+        self._opening_args: Blob | None = None
 
     def __repr__(self) -> str:
         return f"<NodeStreams open={len(self._by_upstream)}>"
@@ -96,7 +99,7 @@ class NodeStreams:
             self._end(relay, to_info(exc), "")
             return
         self._by_upstream[(conn, message.stream_id)] = relay
-        self._opening = relay
+        self._opening, self._opening_args = relay, task.args
         try:
             record = self.calls.submit(
                 fun=task.fun,
@@ -109,7 +112,7 @@ class NodeStreams:
                 deadline=task.deadline,
             )
         finally:
-            self._opening = None
+            self._opening = self._opening_args = None
         self._bind(relay, record)
 
     def forwarded(self, conn: Connection, message: ForwardCall, forward: Forward) -> None:
@@ -121,11 +124,11 @@ class NodeStreams:
             return
         relay = Relay(conn, message.call_id, "", to_client=False, granted=credit)
         self._by_upstream[key] = relay
-        self._opening = relay
+        self._opening, self._opening_args = relay, message.call.args
         try:
             record = forward(conn, message)
         finally:
-            self._opening = None
+            self._opening = self._opening_args = None
         if record is not None:
             self._bind(relay, record)
 
@@ -152,8 +155,9 @@ class NodeStreams:
         if record is None:
             return
         relay = self._by_record.get(record)
-        if relay is None and self._opening is not None and self._opening.record is None:
-            relay = self._opening
+        opening = self._opening
+        if relay is None and opening is not None and record.call.args is self._opening_args:
+            relay = opening
             relay.record = record
             self._by_record[record] = relay
         if relay is not None:
