@@ -54,6 +54,7 @@ class Producers:
         return f"<Producers running={len(self._running)} announced={len(self.opened)}>"
 
     def on_credit(self, message: StreamCredit) -> None:
+        """Credit from the node: a call announced as a stream, or more for a running one."""
         if message.opens:
             self.opened[message.call_id] = message.items
             return
@@ -93,10 +94,12 @@ class Producer:
         return f"<Producer call={self.call.call_id} sent={self.sent} credit={self.credit}>"
 
     def grant(self, items: int) -> None:
+        """The consumer took items: ``items`` more may be made."""
         self.credit += items
         self._more.set()
 
     async def run(self) -> None:
+        """Stream until the generator ends, raises, or is cancelled; answer the call; close it."""
         call = self.call
         error: ErrorInfo | None = None
         source = self.result

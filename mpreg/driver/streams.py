@@ -65,9 +65,11 @@ class StreamTable:
         return len(self._open)
 
     def add(self, stream: AsyncStream) -> None:
+        """``stream`` was opened on the node: its messages go to it."""
         self._open[stream.stream_id] = stream
 
     def discard(self, stream_id: int) -> None:
+        """No more messages for ``stream_id`` (its consumer gave up)."""
         self._open.pop(stream_id, None)
 
     def on_message(self, message: object) -> bool:

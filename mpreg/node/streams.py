@@ -53,6 +53,7 @@ class Relay:
 
     @property
     def unused(self) -> int:
+        """Credit the producer has not used yet: what a (re)sent call is opened with."""
         return self.granted - self.items
 
 
