@@ -242,7 +242,9 @@ async def _closed(client: Client, count: int) -> bool:
     return (await _progress(client))["closed"] == count
 
 
-async def test_a_stream_across_two_nodes_sync(two: LocalCluster) -> None:
+async def test_a_stream_across_two_nodes_sync(two: LocalCluster, tmp_path: Path) -> None:
+    marker = tmp_path / "closed"
+
     def run() -> tuple[list[int], list[int]]:
         mpreg.init(two.address, token=two.token)
         try:
@@ -253,6 +255,9 @@ async def test_a_stream_across_two_nodes_sync(two: LocalCluster) -> None:
                     part.append(index)
                     if index == 20:
                         break
+            for index in mpreg.stream("forever", str(marker), datasets=ROWS, window=4):
+                if index == 2:
+                    break  # no with: the dropped iterator stops the generator
             with pytest.raises(UsageError, match="stream"):
                 mpreg.call("rows", 3, datasets=ROWS)  # the sync fast path says so too
             return whole, part
@@ -263,5 +268,6 @@ async def test_a_stream_across_two_nodes_sync(two: LocalCluster) -> None:
     assert whole == list(range(3_000))
     assert part == list(range(21))
     async with Client(two.address, token=two.token) as client:
+        await until(lambda: _written(marker))
         await until(lambda: _closed(client, 2))
         assert (await _progress(client))["finished"] == 1
