@@ -38,6 +38,8 @@ from mpreg.driver.extras import (
     submit_request,
 )
 from mpreg.driver.futures import Future
+from mpreg.driver.streams import AsyncStream
+from mpreg.driver.sync_streams import Stream, stream
 from mpreg.driver.trace import Trace
 from mpreg.errors import (
     ActorDiedError,
@@ -64,6 +66,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActorDiedError",
+    "AsyncStream",
     "AuthenticationError",
     "Client",
     "ClusterStatus",
@@ -87,6 +90,7 @@ __all__ = [
     "RequestHandle",
     "SerializationError",
     "StoreFull",
+    "Stream",
     "TaskCancelled",
     "Trace",
     "UnknownFunctionError",
@@ -107,6 +111,7 @@ __all__ = [
     "put",
     "request",
     "shutdown",
+    "stream",
     "submit",
     "submit_request",
     "undeploy",

@@ -40,6 +40,8 @@ class UsageError(MpregError):
     """A command line, option or call does not make sense; the message says what to do.
 
     Raised before anything starts. The CLI prints it as one line with exit code 2.
+    Also what a call, submit or request of a generator function raises (its
+    body never runs): generators stream, with ``mpreg.stream``.
     """
 
 

@@ -33,6 +33,7 @@ from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
 from mpreg.actors.missing import explain_missing_module
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
+from mpreg.actors.streams import GENERATORS, Producers, not_a_stream
 from mpreg.errors import DeadlineExceeded, NoRouteError, SerializationError, TaskCancelled
 from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.failures import to_info
@@ -55,6 +56,7 @@ from mpreg.protocol.refs import (
     pack_bundle,
     resolve_refs,
 )
+from mpreg.protocol.streams import StreamCredit
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
@@ -83,6 +85,7 @@ class Worker:
         self._inbox: collections.deque[tuple[Connection, Call]] = collections.deque()
         self._waiting: set[int] = set()  # ids in the inbox
         self._dropped: set[int] = set()  # ids in the inbox the node cancelled
+        self.streams = Producers()  # generators streaming under credit (mpreg.actors.streams)
         self.stopped = asyncio.Event()
 
     def on_message(self, conn: Connection, message: object) -> None:
@@ -94,6 +97,8 @@ class Worker:
                 self._waiting.add(message.call_id)
             case CancelCall(call_id=call_id):
                 self._cancel(call_id)
+            case StreamCredit():
+                self.streams.on_credit(message)
             case Assign(spec=spec):
                 self._assign(conn, spec)
             case Shutdown():
@@ -131,6 +136,7 @@ class Worker:
         )
 
     def _call(self, conn: Connection, call: Call) -> None:
+        credit = self.streams.opened.pop(call.call_id, None) if self.streams.opened else None
         if call.deadline and time.time() >= call.deadline:
             # It waited too long (behind a slow sync call, in a socket): its
             # caller was already told; running it now would only delay the rest.
@@ -162,12 +168,20 @@ class Worker:
             # error: reported, never retried, and the worker lives on.
             conn.send(CallDone(call.call_id, None, to_info(exc, user_code=True)))
             return
-        if inspect.isawaitable(result):
+        if credit is not None:  # a stream: it runs as a task, like a coroutine
+            task = self.streams.start(conn, call, result, credit, self._tasks.spawn)
+            self._running[call.call_id] = task
+            task.add_done_callback(lambda _: self._forget(call.call_id))
+        elif inspect.isawaitable(result):
             task = self._tasks.spawn(self._finish(conn, call, result, asked))
             if not task.done():
                 self._running[call.call_id] = task
         else:
             self._reply(conn, call, result, asked)
+
+    def _forget(self, call_id: int) -> None:
+        self._running.pop(call_id, None)
+        self._cancelled.discard(call_id)
 
     def _run_next(self) -> None:
         """Start waiting calls, oldest first, for one slice; the rest wait for the next one.
@@ -184,6 +198,7 @@ class Worker:
             self._waiting.discard(call.call_id)
             if call.call_id in self._dropped:
                 self._dropped.discard(call.call_id)
+                self.streams.opened.pop(call.call_id, None)
                 cancelled = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
                 conn.send(CallDone(call.call_id, None, to_info(cancelled)))
             else:
@@ -238,6 +253,9 @@ class Worker:
         on when nobody needs the whole result.
         """
         what = f"the result of {call.command or call.fun!r}"
+        if type(result) in GENERATORS:  # a generator is streamed, never pickled
+            conn.send(CallDone(call.call_id, None, not_a_stream(call, result)))
+            return
         try:
             if asked is None:
                 blob = dumps_value(result, what=what)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from mpreg.commands import Command
-from mpreg.driver import progress
+from mpreg.driver import progress, streams
 from mpreg.driver.arguments import own_future_id, request_future_id
 from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
@@ -38,10 +38,7 @@ from mpreg.driver.requests import (
     deadline_after,
     task_spec,
 )
-from mpreg.errors import (
-    ClusterUnavailable,
-    DeadlineExceeded,
-)
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
     BatchRejected,
@@ -88,6 +85,7 @@ class Client:
         self._replies = PendingReplies()  # status and deploy questions
         self._outbox = Outbox(self._send_notice)
         self._fetches = Fetches(self)  # held results asked for (mpreg.driver.held)
+        self._streams = streams.StreamTable()  # open streams (mpreg.driver.streams)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
@@ -196,6 +194,7 @@ class Client:
 
     submit_request = progress.submit_request  # a handle on a request's progress, at once
     put = put  # store a value in the cluster once: mpreg.driver.held
+    stream = streams.open_stream  # async for item in client.stream("fun", ...)
 
     def submit(
         self,
@@ -284,12 +283,10 @@ class Client:
             self._inflight.send_future(future, conn, self.link.generation)
 
     async def fetch(self, futures: Iterable[Future]) -> None:
-        """Bring the held values of ``futures`` here (on the client's loop)."""
-        await self._fetches.fetch(futures)
+        await self._fetches.fetch(futures)  # their held values, here (mpreg.driver.held)
 
     def fetch_soon(self, futures: Sequence[Future]) -> concurrent.futures.Future[None]:
-        """:meth:`fetch` from another thread: wait on what it returns."""
-        return self._fetches.fetch_soon(futures)
+        return self._fetches.fetch_soon(futures)  # fetch(), from another thread
 
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
         """Tell the node to drop these tasks if queued and cancel them if running.
@@ -368,7 +365,8 @@ class Client:
             case MembersChanged(addresses=addresses):
                 self.link.on_members(addresses)
             case _:
-                log.warning("node sent unexpected %s", type(message).__name__)
+                if not self._streams.on_message(message):
+                    log.warning("node sent unexpected %s", type(message).__name__)
 
     def _release_later(self, task_id: int) -> None:
         """Called from Future.__del__ (any thread): the node may free its result."""
@@ -389,12 +387,14 @@ class Client:
         self._fetches.fail_all(
             lambda f: ClusterUnavailable(f"lost node {lost}, which held the result of {f.command}")
         )
+        self._streams.fail_all(streams.unavailable(lost))  # a stream cannot resume elsewhere
         self._inflight.on_lost(lost)
 
     def _on_reconnected(self, conn: Connection) -> None:
         self._inflight.on_reconnected(conn, self.link.generation)
 
     def _on_unavailable(self, error: ClusterUnavailable) -> None:
+        self._streams.fail_all(error)
         self._inflight.fail_all(error)
         self._replies.fail_all(error)
         self._fetches.fail_all(lambda _: error)

@@ -10,6 +10,8 @@ elsewhere) and the calls sent over it are moved by the membership side
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
@@ -40,18 +42,24 @@ class Forwarding:
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         # Calls we forwarded and await, by the link they went over: lost if it closes.
         self._sent: dict[Connection, set[int]] = {}
+        # Told when a call a peer forwarded is answered (mpreg.node.streams ends its stream).
+        self.on_answered: Callable[[Connection, int], None] = lambda conn, origin_id: None
 
     def __repr__(self) -> str:
         return f"<Forwarding running-for-peers={len(self._forwarded)}>"
 
-    def on_forward(self, conn: Connection, message: ForwardCall) -> None:
-        """A peer routed a call to one of our endpoints: run it there, answer the peer."""
+    def on_forward(self, conn: Connection, message: ForwardCall) -> InFlight:
+        """A peer routed a call to one of our endpoints: run it there, answer the peer.
+
+        Returns the call's handle (perhaps already answered).
+        """
         origin_id, call = message.call_id, message.call
         key = (conn, origin_id)
         owner = self.links.node_of(conn) or "" if message.hold else ""
 
         def done(result: Blob | Held | None, error: ErrorInfo | None, where: str) -> None:
             self._forwarded.pop(key, None)
+            self.on_answered(conn, origin_id)
             if conn.state is not ConnState.OPEN:
                 return
             held = self.values.hold(owner, result) if owner and type(result) is Blob else None
@@ -73,6 +81,7 @@ class Forwarding:
         )
         if not handle.done:
             self._forwarded[key] = handle
+        return handle
 
     def on_forward_cancel(self, conn: Connection, origin_id: int) -> None:
         """The peer gave up on a call it forwarded to us (unknown or finished: ignored)."""

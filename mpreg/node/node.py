@@ -18,7 +18,8 @@ handles it; each part is its own module:
 - :mod:`~mpreg.node.pressure` when to stop reading from a client, or sending to an endpoint,
 - :mod:`~mpreg.node.stats` status answers, :mod:`~mpreg.node.values` big results
   held on the member that made them,
-- :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes.
+- :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes,
+  :mod:`~mpreg.node.streams` the items of generator calls and their credit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig, default_node_name, short_hostname
 from mpreg.membership import MemberInfo, SwimConfig
+from mpreg.node.clients import on_client_message
 from mpreg.node.deployed import Deployed
 from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
@@ -45,6 +47,7 @@ from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.store import Store
+from mpreg.node.streams import NodeStreams
 from mpreg.node.values import PeerValues
 from mpreg.node.workers import Workers
 from mpreg.protocol.codec import dumps_value
@@ -52,13 +55,10 @@ from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
     CallDone,
-    Cancel,
     CancelCall,
-    Deploy,
     DeployStart,
     DeploySwitch,
     Endpoint,
-    Fetch,
     ForwardCall,
     ForwardCancel,
     ForwardDone,
@@ -68,15 +68,13 @@ from mpreg.protocol.messages import (
     HeldValue,
     MembersChanged,
     NodeInfo,
-    Put,
-    Release,
     Reply,
     StatusRequest,
-    SubmitBatch,
     Undeploy,
     WorkerFailed,
     WorkerReady,
 )
+from mpreg.protocol.streams import StreamCredit, StreamItem
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, ConnState
 
@@ -129,6 +127,10 @@ class Node:
             self.node_id, self.store, self.peering.links, self.workers.send, self.calls.complete
         )
         self.forwarding = Forwarding(self.peering.links, self.calls, self.values)
+        self.streams = NodeStreams(
+            self.node_id, self.calls, self.workers.send, self.peering.links, self.routes.check
+        )
+        self.forwarding.on_answered = self.streams.forward_done
         self.status = NodeStatus(
             lambda: self.info,
             self.workers.supervisor,
@@ -253,7 +255,7 @@ class Node:
                 self.sessions.add(session)
                 # A client that does not read its results may not send more work.
                 conn.on_pressure = self.pressure.client_pressure
-                conn.on_message = lambda c, m: self._on_client_message(session, m)
+                conn.on_message = lambda c, m: on_client_message(self, session, m)
                 conn.on_close = lambda c, e: self._on_client_close(session)
                 # Whom the client may fail over to if this node goes away.
                 conn.send(MembersChanged(self.member_addresses()))
@@ -299,6 +301,7 @@ class Node:
             self.pressure.link_pressure(conn, ("node", node_id), lagging)
 
     def _send_call(self, endpoint: Endpoint, call: Call, hold: bool) -> bool:
+        self.streams.before_send(endpoint, call.call_id)  # a stream's call is opened first
         if endpoint.node_id == self.node_id:
             return self.values.deliver(endpoint.endpoint_id, call)  # held deps fetched first
         return self.forwarding.send_call(endpoint, call, hold)
@@ -318,35 +321,9 @@ class Node:
 
     # --- messages, by who sent them -------------------------------------------------
 
-    def _on_client_message(self, session: Session, message: object) -> None:
-        match message:
-            case SubmitBatch():
-                session.on_submit(message)
-            case Release():
-                session.on_release(message)
-            case Fetch():
-                session.on_fetch(message)
-            case Put():
-                session.on_put(message)
-            case Cancel():
-                session.on_cancel(message)
-            case StatusRequest(request_id=rid, local_only=local_only):
-                self.tasks.spawn(
-                    self._reply(session.conn, lambda: self.status.answer(rid, local_only))
-                )
-            case Deploy():
-                is_open = lambda: session.conn.state is ConnState.OPEN  # noqa: E731
-                deploy = lambda: self.deployments.deploy(session, message, is_open)  # noqa: E731
-                self.tasks.spawn(self._reply(session.conn, deploy))
-            case Undeploy():
-                self.tasks.spawn(
-                    self._reply(session.conn, lambda: self.deployments.undeploy(message))
-                )
-            case _:
-                log.warning("client sent unexpected %s", type(message).__name__)
-
     def _on_client_close(self, session: Session) -> None:
         session.close()
+        self.streams.link_closed(session.conn)
         self.sessions.discard(session)
         self.pressure.drop_client(session.conn)
         if session in self.deployments.owned and not self._stopping:
@@ -356,6 +333,8 @@ class Node:
         match message:
             case CallDone(call_id=cid, result=result, error=error):
                 self.calls.complete(cid, result, error)
+            case StreamItem():
+                self.streams.on_item(message)
             case WorkerReady():
                 self.workers.on_ready(message)
             case WorkerFailed():
@@ -370,7 +349,11 @@ class Node:
     def _on_peer_message(self, conn: Connection, message: object) -> None:
         match message:
             case ForwardCall():
-                self.forwarding.on_forward(conn, message)
+                self.streams.forwarded(conn, message, self.forwarding.on_forward)
+            case StreamItem():
+                self.streams.on_item(message)
+            case StreamCredit():
+                self.streams.on_credit(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error, held=held):
                 self.forwarding.answered(conn, cid)
                 self.calls.complete(cid, held or result, error)
@@ -396,4 +379,5 @@ class Node:
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)
         self.values.link_closed(conn)
+        self.streams.link_closed(conn)
         self.peering.on_close(conn, sent=self.forwarding.link_closed(conn))

@@ -30,6 +30,7 @@ from mpreg.protocol.messages import (
     WorkerFailed,
     WorkerReady,
 )
+from mpreg.protocol.streams import StreamCredit
 from mpreg.transport.connection import Connection, ConnState
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,11 @@ class Workers:
         conn.send(Assign(endpoint_id, slot.spec))
         return True
 
-    def send(self, endpoint_id: str, call: Call | CancelCall) -> bool:
-        """Deliver ``call`` (or its cancel) to a local endpoint; False if it is unreachable now."""
+    def send(self, endpoint_id: str, call: Call | CancelCall | StreamCredit) -> bool:
+        """Deliver ``call`` (its cancel, a stream's credit) to a local endpoint.
+
+        False if it is unreachable now.
+        """
         conn = self._conns.get(endpoint_id)
         if conn is None or conn.state is not ConnState.OPEN:
             return False

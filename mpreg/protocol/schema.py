@@ -82,7 +82,7 @@ def schema_for_id(type_id: object) -> Schema:
     """The schema for a received type id; ProtocolError for an unknown one."""
     schema = _by_id.get(type_id) if type(type_id) is int else None
     if schema is None:
-        if not _by_id:
+        if len(_by_id) < len(_registered):  # a message module imported after first use
             for cls in list(_registered):
                 _resolve(cls)
             return schema_for_id(type_id)
