@@ -78,7 +78,7 @@ def _builds(cls: type) -> st.SearchStrategy[Any]:
     return st.builds(cls, **overrides)
 
 
-any_message = st.sampled_from(CLASSES).flatmap(_builds)
+any_message = st.one_of([_builds(cls) for cls in CLASSES])
 
 
 def _norm(value: Any) -> Any:
@@ -99,7 +99,7 @@ def _wire(message: object, compress: bool) -> bytes:
     return b"".join(bytes(p) for p in encode_message(message, compress=compress))
 
 
-@pytest.mark.parametrize("examples", ci_and_long(600))
+@pytest.mark.parametrize("examples", ci_and_long(300))
 def test_every_message_type_round_trips_through_the_wire(examples: int) -> None:
     @fuzz(examples)
     @given(any_message, st.booleans())
@@ -127,7 +127,7 @@ def _decodes_or_refuses(header: bytes, buffers: Sequence[bytes]) -> None:
 buffer_lists = st.lists(st.binary(max_size=32), max_size=4)
 
 
-@pytest.mark.parametrize("examples", ci_and_long(600))
+@pytest.mark.parametrize("examples", ci_and_long(400))
 def test_random_header_bytes_are_a_message_or_a_protocol_error(examples: int) -> None:
     @fuzz(examples)
     @given(st.binary(max_size=256), buffer_lists)
@@ -172,7 +172,7 @@ random_tuples = st.tuples(st.one_of(st.sampled_from(IDS), plain), st.lists(plain
 random_flat = random_tuples.map(lambda t: (t[0], *t[1]))
 
 
-@pytest.mark.parametrize("examples", ci_and_long(800))
+@pytest.mark.parametrize("examples", ci_and_long(400))
 def test_any_flat_header_builds_a_message_or_raises_protocol_error(examples: int) -> None:
     @fuzz(examples)
     @given(
