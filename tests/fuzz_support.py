@@ -36,6 +36,7 @@ from mpreg.protocol.frames import PROTOCOL_VERSION, FrameKind, encode_frame
 F = TypeVar("F", bound=Callable[..., Any])
 
 LONG_FACTOR = 16  # the slow run: 16x each test's examples (about 50,000 in all)
+LONG_SECONDS = 900  # one long run's bound: a minute or two on an idle machine
 EXAMPLE_SECONDS = 5.0  # generous on a shared 2-core machine: an example takes milliseconds
 
 
@@ -43,7 +44,11 @@ def ci_and_long(examples: int) -> list[Any]:
     """Parametrize a fuzz test: ``examples`` in the normal run, 16x under ``-m slow``."""
     return [
         pytest.param(examples, id="ci"),
-        pytest.param(examples * LONG_FACTOR, id="long", marks=pytest.mark.slow),
+        pytest.param(
+            examples * LONG_FACTOR,
+            id="long",
+            marks=[pytest.mark.slow, pytest.mark.timeout(LONG_SECONDS)],
+        ),
     ]
 
 
