@@ -25,7 +25,7 @@ import cloudpickle
 from mpreg.errors import ProtocolError, SerializationError
 from mpreg.protocol.blob import Blob
 from mpreg.protocol.frames import MAX_VALUE_BYTES, Buffer, Frame, FrameKind, encode_frame
-from mpreg.protocol.schema import build_message, flatten_message
+from mpreg.protocol.schema import build_message_unchecked, flatten_message
 
 _HEADER_PROTOCOL = 5
 
@@ -66,7 +66,7 @@ def encode_message(message: object, *, compress: bool = False) -> list[Buffer]:
 def decode_message(frame: Frame) -> object:
     """Rebuild a MESSAGE frame's message (authenticated peers only)."""
     try:
-        return build_message(pickle.loads(frame.header), frame.buffers)
+        return build_message_unchecked(pickle.loads(frame.header), frame.buffers)
     except ProtocolError:
         raise
     except Exception as exc:
