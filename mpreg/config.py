@@ -84,6 +84,11 @@ class NodeConfig:
     metrics: bool = True
     # Serve the metrics in the Prometheus text format on this port (of ``host``); None: no.
     metrics_port: int | None = None
+    # TLS (mpreg.transport.tls): this node's certificate and key, and the cluster CA that
+    # signed every member's and client's. All three, or none (clear text).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
 
 
 def node_label(config: NodeConfig) -> str:

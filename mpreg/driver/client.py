@@ -22,7 +22,7 @@ from mpreg.commands import Command
 from mpreg.driver import progress
 from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
-from mpreg.driver.futures import Future
+from mpreg.driver.futures import Future, argument_id
 from mpreg.driver.inflight import InFlight
 from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
@@ -38,8 +38,6 @@ from mpreg.driver.requests import (
 from mpreg.errors import (
     ClusterUnavailable,
     DeadlineExceeded,
-    PlanError,
-    TaskCancelled,
 )
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
@@ -53,6 +51,7 @@ from mpreg.protocol.messages import (
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState
 from mpreg.transport.replies import PendingReplies
+from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +61,10 @@ STATUS_TIMEOUT = 30.0
 class Client:
     """An asyncio connection to an mpreg cluster (any node), failing over to another member.
 
-    ``token`` defaults to ``$MPREG_TOKEN``. :meth:`connect` raises
+    ``token`` defaults to ``$MPREG_TOKEN``, ``tls_cert``/``tls_key``/``tls_ca`` (TLS
+    files, all or none) to ``$MPREG_TLS_CERT``/``KEY``/``CA``. :meth:`connect` raises
     ClusterUnavailable if the node cannot be reached and AuthenticationError if
-    it refuses the token. If the node goes away later (not closed by the user),
+    it refuses the token or certificate. If the node goes away later (not closed by the user),
     the client reconnects in the background to another member its node
     announced, for at most ``reconnect_timeout`` seconds, and re-sends what the
     lost node took with it where retries allow (:mod:`mpreg.driver.failover`).
@@ -77,10 +77,14 @@ class Client:
         token: str | None = None,
         name: str = "client",
         reconnect_timeout: float = RECONNECT_TIMEOUT,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_ca: str | None = None,
     ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
         self.name = name
-        self.link = NodeLink(self, address, self.token, name, reconnect_timeout)
+        self.tls = TLSFiles.resolve(tls_cert, tls_key, tls_ca).check()  # UsageError: partial
+        self.link = NodeLink(self, address, self.token, name, reconnect_timeout, self.tls)
         self._task_ids = TaskIds()
         self._inflight = InFlight()
         self._waiting = self._inflight.waiting  # the hot path's own name for it
@@ -313,25 +317,11 @@ class Client:
 
     def _own_future_id(self, value: Any) -> int | None:
         """The task id of a Future argument (the planner turns it into a dependency)."""
-        if not isinstance(value, Future):
-            return None
-        if value._client is not self:
-            raise PlanError(
-                f"{value!r} belongs to another connection; pass its result (await it) instead"
-            )
-        if value.cancelled():
-            raise TaskCancelled(f"{value!r} was cancelled: its result will never exist")
-        return value.task_id
+        return argument_id(self, value)
 
     def _future_id(self, value: Any) -> int | None:
         """As :meth:`_own_future_id`, for a request: its result must be on the node in use."""
-        task_id = self._own_future_id(value)
-        if task_id is not None and value.done() and value.generation != self.generation:
-            raise ClusterUnavailable(
-                f"{value!r} finished on a node that has gone away, with its result: "
-                "pass its result (future.result()) instead"
-            )
-        return task_id
+        return argument_id(self, value, generation=self.generation)
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         """Send the question ``make(request_id)``; its Reply, or the error it carries, raised."""

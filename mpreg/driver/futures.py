@@ -24,7 +24,13 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
-from mpreg.errors import DeadlineExceeded, TaskCancelled, UsageError
+from mpreg.errors import (
+    ClusterUnavailable,
+    DeadlineExceeded,
+    PlanError,
+    TaskCancelled,
+    UsageError,
+)
 from mpreg.protocol.messages import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -298,3 +304,27 @@ def refuse_loop_thread(futures: Iterable[Future]) -> None:
                 f"waiting for {future!r} here would block the event loop that settles it; "
                 "await it instead"
             )
+
+
+def argument_id(owner: object, value: Any, *, generation: int | None = None) -> int | None:
+    """The task id of a Future passed as an argument (the planner makes it a dependency).
+
+    None for any other value. Raises PlanError for another client's Future,
+    TaskCancelled for a cancelled one; with ``generation`` (a request: the
+    result must be on the node in use) ClusterUnavailable for one that finished
+    on a node since lost.
+    """
+    if not isinstance(value, Future):
+        return None
+    if value._client is not owner:
+        raise PlanError(
+            f"{value!r} belongs to another connection; pass its result (await it) instead"
+        )
+    if value.cancelled():
+        raise TaskCancelled(f"{value!r} was cancelled: its result will never exist")
+    if generation is not None and value.done() and value.generation != generation:
+        raise ClusterUnavailable(
+            f"{value!r} finished on a node that has gone away, with its result: "
+            "pass its result (future.result()) instead"
+        )
+    return value.task_id
