@@ -53,6 +53,7 @@ from mpreg.errors import (
     RemoteError,
     SerializationError,
     TaskCancelled,
+    TLSError,
     UnknownFunctionError,
     UsageError,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "RemoteError",
     "RequestHandle",
     "SerializationError",
+    "TLSError",
     "TaskCancelled",
     "Trace",
     "UnknownFunctionError",

@@ -22,6 +22,7 @@ from mpreg.errors import (
     ModuleLoadError,
     MpregError,
     RemoteError,
+    TLSError,
     UsageError,
 )
 from mpreg.host import state
@@ -52,7 +53,8 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
         return fail(str(exc), 1)
     except AuthenticationError as exc:
         stored = state.token_path()
-        hint = f" (this host's token is stored in {stored})" if stored.exists() else ""
+        token = stored.exists() and not isinstance(exc, TLSError)  # the token is not the issue
+        hint = f" (this host's token is stored in {stored})" if token else ""
         return fail(f"{exc}{hint}", 1)
     except AddressInUse as exc:
         return fail(

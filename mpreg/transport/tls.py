@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mpreg.errors import AuthenticationError, ClusterUnavailable, UsageError
+from mpreg.errors import ClusterUnavailable, TLSError, UsageError
 
 CERT_ENV = "MPREG_TLS_CERT"
 KEY_ENV = "MPREG_TLS_KEY"
@@ -133,14 +133,14 @@ def looks_like_tls(first: bytes | bytearray) -> bool:
     return len(first) >= 2 and first[0] in _TLS_RECORD_TYPES and first[1] == 3
 
 
-def speaks_tls(address: str) -> AuthenticationError:
+def speaks_tls(address: str) -> TLSError:
     """A plain client found a TLS node at ``address``."""
-    return AuthenticationError(f"the node at {address} speaks TLS: {HINT}")
+    return TLSError(f"the node at {address} speaks TLS: {HINT}")
 
 
-def plain_node(address: str) -> AuthenticationError:
+def plain_node(address: str) -> TLSError:
     """A TLS client found a node without TLS at ``address``."""
-    return AuthenticationError(
+    return TLSError(
         f"the node at {address} does not speak TLS (it closed or answered in clear text): "
         "connect without --tls-*/MPREG_TLS_*, or start that node with "
         "--tls-cert/--tls-key/--tls-ca"
@@ -153,11 +153,11 @@ _REFUSED_US = ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "CERTIFI
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP")
 
 
-def explain(exc: BaseException, address: str) -> AuthenticationError | None:
+def explain(exc: BaseException, address: str) -> TLSError | None:
     """The TLS failure ``exc`` of a connection to ``address`` in the user's terms, or None
     if it is not one (an ordinary refused or reset connection)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return AuthenticationError(
+        return TLSError(
             f"the node at {address} showed a certificate that your CA file (--tls-ca) does "
             f"not vouch for ({exc.verify_message}): a node of another cluster, or the wrong CA"
         )
@@ -165,23 +165,23 @@ def explain(exc: BaseException, address: str) -> AuthenticationError | None:
         return None
     reason = exc.reason or str(exc)
     if any(mark in reason for mark in _REFUSED_US):
-        return AuthenticationError(
+        return TLSError(
             f"the node at {address} refused this client's certificate ({_why(exc)}): "
             "it is not signed by the cluster's CA; use the client certificate made "
             "with that cluster's CA (`mpreg tls init`)"
         )
     if any(mark in reason for mark in _NOT_TLS) or isinstance(exc, ssl.SSLEOFError):
         return plain_node(address)
-    return AuthenticationError(f"TLS with the node at {address} failed: {_why(exc)}")
+    return TLSError(f"TLS with the node at {address} failed: {_why(exc)}")
 
 
-def refused_after_handshake(address: str) -> AuthenticationError:
+def refused_after_handshake(address: str) -> TLSError:
     """The node closed a TLS connection without a word: it did not accept our certificate.
 
     (A node refusing a client's certificate under TLS 1.3 does so after the
     client's side of the TLS handshake completed, and closes without an alert.)
     """
-    return AuthenticationError(
+    return TLSError(
         f"the node at {address} closed the connection right after the TLS handshake: it "
         "did not accept this client's certificate (not signed by the CA the cluster uses?); "
         "use a certificate made with that cluster's CA (`mpreg tls init`)"
@@ -190,7 +190,7 @@ def refused_after_handshake(address: str) -> AuthenticationError:
 
 async def dial_failure(
     exc: OSError, host: str, port: int, context: ssl.SSLContext | None, heard: bool
-) -> AuthenticationError | ClusterUnavailable:
+) -> TLSError | ClusterUnavailable:
     """What went wrong dialling ``host:port``, given the error ``exc`` the dial met.
 
     ``heard``: the node sent a byte of the mpreg handshake. A node that closed
