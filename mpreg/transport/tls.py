@@ -166,9 +166,9 @@ def explain(exc: BaseException, address: str) -> TLSError | None:
     reason = exc.reason or str(exc)
     if any(mark in reason for mark in _REFUSED_US):
         return TLSError(
-            f"the node at {address} refused this client's certificate ({_why(exc)}): "
-            "it is not signed by the cluster's CA; use the client certificate made "
-            "with that cluster's CA (`mpreg tls init`)"
+            f"the node at {address} did not accept the certificate given to it "
+            f"({_why(exc)}): not signed by the cluster's CA; use one made with that "
+            "cluster's CA (`mpreg tls init`)"
         )
     if any(mark in reason for mark in _NOT_TLS) or isinstance(exc, ssl.SSLEOFError):
         return plain_node(address)
@@ -183,8 +183,8 @@ def refused_after_handshake(address: str) -> TLSError:
     """
     return TLSError(
         f"the node at {address} closed the connection right after the TLS handshake: it "
-        "did not accept this client's certificate (not signed by the CA the cluster uses?); "
-        "use a certificate made with that cluster's CA (`mpreg tls init`)"
+        "did not accept the certificate given to it (--tls-cert: not signed by the "
+        "cluster's CA?); use one made with that cluster's CA (`mpreg tls init`)"
     )
 
 
