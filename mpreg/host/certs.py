@@ -253,6 +253,7 @@ def init_dir(
     a new CA would lock every node and client holding the old one out.
     """
     _check_days(days)
+    subject_names(hosts)  # a bad name fails before anything is written
     ca = paths(directory, CA)
     if not force and (ca.cert.exists() or ca.key.exists()):
         raise UsageError(
