@@ -127,6 +127,11 @@ def print_started(
         f"Look at it:               {mpreg} status   (live: {mpreg} top)",
         "Stop every node here:     " + ("Ctrl-C, or " if blocking else "") + f"{mpreg} stop",
     ]
+    if config.tls_cert:  # every line above needs a certificate of its CA too
+        lines.append(
+            f"TLS only (CA {config.tls_ca}): nodes and clients need --tls-cert/--tls-key/"
+            "--tls-ca or MPREG_TLS_CERT/KEY/CA, tls_cert=... in mpreg.init (mpreg tls init)"
+        )
     print("\n".join(lines), flush=True)
     warning = None if blocking else temporary_environment_warning()
     if warning is not None:

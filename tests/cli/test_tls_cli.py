@@ -37,7 +37,8 @@ def test_a_tls_cluster_from_tls_init_serves_only_clients_with_its_certificates(
         f"name: head\nport: {port}\nworkers: 1\n"
         "tls_cert: home/tls/node.crt\ntls_key: home/tls/node.key\ntls_ca: home/tls/ca.crt\n"
     )
-    shell.ok("start", "--head", "--config", str(config))
+    started = shell.ok("start", "--head", "--config", str(config))
+    assert f"TLS only (CA {tls / 'ca.crt'})" in started
     address = f"127.0.0.1:{port}"
     # ... a second node joins with the flags.
     node = ["--tls-cert", str(tls / "node.crt"), "--tls-key", str(tls / "node.key")]
