@@ -143,15 +143,23 @@ async def test_clients_without_the_cluster_certificates_are_refused_and_others_s
         assert (await good.request(WHO_ON_B))["w"]["label"] == "OwnsB"
 
 
-async def test_a_tls_client_is_told_when_the_node_has_no_tls(cas: tuple[CA, CA]) -> None:
+async def test_a_tls_client_is_told_when_the_node_has_no_tls(
+    tmp_path: Path, cas: tuple[CA, CA]
+) -> None:
     ours = cas[0]
-    async with run_cluster(node("plain", workers=0)) as cluster:
+    cluster = LocalCluster(log_path=tmp_path / "plain.log")
+    try:
+        await cluster.add_node(node("plain", workers=0))
         with pytest.raises(TLSError, match="does not speak TLS"):
             await Client(cluster.address, token=cluster.token, **ours.files("client")).connect()
         # The node is fine and serves clear-text clients as before.
         async with Client(cluster.address, token=cluster.token, **NO_TLS) as c:
             status = await c.status()
+    finally:
+        await cluster.stop()
     assert [n.node.name for n in status.nodes] == ["plain"]
+    # Its log says what came knocking, not just "garbage".
+    assert "speaks TLS; this node has no TLS" in (tmp_path / "plain.log").read_text()
 
 
 async def test_a_node_bound_beyond_loopback_without_tls_warns_once(
