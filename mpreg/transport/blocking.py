@@ -59,11 +59,12 @@ class BlockingConnection:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc}") from exc
-        heard = False
+        heard = secured = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=host)  # the TLS handshake
+                secured = True
             auth = FramedHandshake(handshake)
             sock.sendall(b"".join(auth.start()))
             while True:
@@ -88,7 +89,10 @@ class BlockingConnection:
             sock.close()
             if isinstance(exc, ssl.SSLError | ConnectionResetError) and context is not None:
                 address = f"{host}:{port}"
-                raise tls.explain(exc, address) or tls.plain_node(address) from exc
+                # Cut during the TLS handshake: a plain node; after it, before a word
+                # of ours was answered: our certificate was refused.
+                plainly = tls.refused_after_handshake if secured else tls.plain_node
+                raise tls.explain(exc, address) or plainly(address) from exc
             if isinstance(exc, OSError) and not isinstance(exc, ClusterUnavailable):
                 raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
             raise

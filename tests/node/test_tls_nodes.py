@@ -23,6 +23,7 @@ from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.testing import node, run_cluster
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
+from mpreg.transport.tls import TLSFiles, client_context
 
 pytestmark = pytest.mark.cluster
 
@@ -140,6 +141,14 @@ async def test_clients_without_the_cluster_certificates_are_refused_and_others_s
         hello = Handshake("connector", token.encode(), PeerIdentity("client", "plain"))
         with pytest.raises(TLSError, match="speaks TLS"):
             await asyncio.to_thread(BlockingConnection.open, host, port, hello)
+        # The sync path's own socket is told the same as the async client.
+        for files, words in (
+            (other.files("client"), "does not vouch for"),
+            (other.files("client", ca=ours), "did not accept the certificate given to it"),
+        ):
+            context = client_context(TLSFiles(files["tls_cert"], files["tls_key"], files["tls_ca"]))
+            with pytest.raises(TLSError, match=words):
+                await asyncio.to_thread(BlockingConnection.open, host, port, hello, context=context)
         assert (await good.request(WHO_ON_B))["w"]["label"] == "OwnsB"
 
 
