@@ -201,7 +201,9 @@ def _tls_parser(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME,IP,...",
         help="names and addresses nodes are dialled by (localhost, 127.0.0.1 are added)",
     )
-    init.add_argument("--days", type=int, default=None, help="validity of the certificates")
+    init.add_argument(
+        "--days", type=int, default=None, help="days the certificates are valid (default 825)"
+    )
     init.add_argument(
         "--sign", metavar="NAME", help="only add NAME.crt/NAME.key signed by the existing CA"
     )
