@@ -57,6 +57,7 @@ from mpreg.errors import (
     SerializationError,
     StoreFull,
     TaskCancelled,
+    TLSError,
     UnknownFunctionError,
     UsageError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "SerializationError",
     "StoreFull",
     "Stream",
+    "TLSError",
     "TaskCancelled",
     "Trace",
     "UnknownFunctionError",

@@ -90,6 +90,11 @@ class NodeConfig:
     # Bytes of values the node holds for its clients' futures and puts (mpreg.node.store);
     # a value that would cross it is refused with StoreFull.
     max_store_bytes: int = DEFAULT_MAX_STORE_BYTES
+    # TLS (mpreg.transport.tls): this node's certificate and key, and the cluster CA that
+    # signed every member's and client's. All three, or none (clear text).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
 
 
 def node_label(config: NodeConfig) -> str:

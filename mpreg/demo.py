@@ -30,6 +30,7 @@ from mpreg.driver.client import Client
 from mpreg.driver.planner import sink_names
 from mpreg.errors import ClusterUnavailable
 from mpreg.host.cluster import LocalCluster
+from mpreg.transport.tls import TLSFiles
 
 EXAMPLES_MODULE = Path(__file__).resolve().parent.parent / "examples" / "weather.py"
 ROUTES_TIMEOUT = 10.0
@@ -185,7 +186,10 @@ async def run_demo(console: Console, module_path: Path = EXAMPLES_MODULE) -> Non
             )
             node = await cluster.add_node(config)
             console.print(f"[bold]{name}[/] at {node.address}: actors {', '.join(classes)}")
-        async with Client(cluster.address, token=cluster.token) as client:
+        # Its own loopback cluster, in clear text whatever $MPREG_TLS_* says.
+        async with Client(
+            cluster.address, token=cluster.token, tls_cert="", tls_key="", tls_ca=""
+        ) as client:
             await wait_for_datasets(client, {"london", "sydney", "tokyo", "cairo"}, ROUTES_TIMEOUT)
             seed = await run_seed_examples(client)
             results = await client.request(WEATHER_DAG, timeout=30, return_all=True)
@@ -206,9 +210,14 @@ async def run_demo(console: Console, module_path: Path = EXAMPLES_MODULE) -> Non
     console.print(f"\n[dim]2 nodes, 4 city actors, {elapsed:.1f}s; cluster stopped.[/]")
 
 
-async def run_client_examples(console: Console, address: str, token: str | None) -> None:
+async def run_client_examples(
+    console: Console, address: str, token: str | None, tls: TLSFiles | None = None
+) -> None:
     """``mpreg client ADDRESS run``: the seed examples against a running cluster."""
-    async with Client(address, token=token) as client:
+    tls = tls or TLSFiles()
+    async with Client(
+        address, token=token, tls_cert=tls.cert, tls_key=tls.key, tls_ca=tls.ca
+    ) as client:
         outcomes = await run_seed_examples(client)
     for outcome in outcomes:
         places = ", ".join(sorted(set(outcome.where.values())))

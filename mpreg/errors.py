@@ -16,6 +16,7 @@ where it comes from::
     ├── ActorDiedError             the cluster: an actor died and retries ran out
     ├── ProtocolError              the wire: malformed, oversized or unknown frames
     ├── AuthenticationError        the wire: bad token or version mismatch
+    │   └── TLSError                   TLS on one side only, or a certificate the other refuses
     ├── SerializationError         the caller or user code: a value cloudpickle refuses
     ├── ModuleLoadError            user code: a module to serve could not be imported
     ├── DeadlineExceeded           time: a request passed its deadline (TimeoutError)
@@ -141,6 +142,11 @@ class AuthenticationError(MpregError):
     """The handshake failed: wrong cluster token or incompatible versions."""
 
 
+class TLSError(AuthenticationError):
+    """TLS failed: one side uses it and the other does not, or a certificate was refused
+    (signed by another CA). The message says which, and what to pass."""
+
+
 class SerializationError(MpregError):
     """An argument or a result could not be pickled or unpickled.
 
@@ -244,6 +250,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "SerializationError",
+    "TLSError",
     "TaskCancelled",
     "UnknownFunctionError",
     "UsageError",

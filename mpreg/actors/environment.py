@@ -1,4 +1,4 @@
-"""What a parent process hands its children: token, import path, and a death pact."""
+"""What a parent process hands its children: token, TLS files, import path, a death pact."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 from mpreg.actors.loader import FILE_MODULES, import_file
+from mpreg.transport.tls import TLSFiles
 
 TOKEN_ENV = "MPREG_WORKER_TOKEN"
 SYS_PATH_ENV = "MPREG_WORKER_SYS_PATH"
 FILE_MODULES_ENV = "MPREG_FILE_MODULES"
+# The node's TLS files, which its workers dial it with: its own, never the user's MPREG_TLS_*.
+TLS_ENV = "MPREG_WORKER_TLS"
 
 
 # glibc returns freed memory to the kernel eagerly and serves big buffers with
@@ -24,8 +27,8 @@ MALLOC_TUNING = {
 }
 
 
-def child_env(token: str | None = None) -> dict[str, str]:
-    """This process's environment plus its import path (and a token) for a child.
+def child_env(token: str | None = None, tls: TLSFiles | None = None) -> dict[str, str]:
+    """This process's environment plus its import path (and a token, TLS files) for a child.
 
     Also tunes glibc's allocator for large messages unless the user set it.
     """
@@ -34,7 +37,15 @@ def child_env(token: str | None = None) -> dict[str, str]:
     env[FILE_MODULES_ENV] = json.dumps(FILE_MODULES)
     if token is not None:
         env[TOKEN_ENV] = token
+    if tls is not None:
+        env[TLS_ENV] = json.dumps([tls.cert, tls.key, tls.ca])
     return env
+
+
+def worker_tls() -> TLSFiles:
+    """The TLS files :func:`child_env` handed this worker (none: its node has no TLS)."""
+    cert, key, ca = json.loads(os.environ.get(TLS_ENV) or '["", "", ""]')
+    return TLSFiles(cert, key, ca)
 
 
 def adopt_parent_path() -> None:

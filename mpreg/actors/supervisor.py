@@ -38,6 +38,7 @@ from mpreg.processes import stop_processes
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import ErrorInfo, from_info
 from mpreg.tasks import TaskSet
+from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,11 @@ class Supervisor:
         on_exit: Callable[[WorkerSlot], None],
         *,
         rng: random.Random | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
         self._node_address = node_address
         self._token = token
+        self._tls = tls or TLSFiles()  # what workers dial their node with
         self._on_exit = on_exit
         self._rng = rng or random.Random()
         self.python = sys.executable  # the interpreter workers run on
@@ -169,7 +172,7 @@ class Supervisor:
             slot.last_error += "\n" + error.traceback.rstrip()
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
-        env = child_env(self._token)
+        env = child_env(self._token, self._tls)
         out = open_output(slot.label)  # its own file, if the node logs to one
         if out is not None:
             env.setdefault("PYTHONUNBUFFERED", "1")  # a print() shows in `mpreg logs -f` at once

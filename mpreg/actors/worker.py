@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mpreg.actors.definitions import public_methods
-from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent
+from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent, worker_tls
 from mpreg.actors.missing import explain_missing_module
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
 from mpreg.actors.streams import GENERATORS, Producers, not_a_stream
@@ -60,6 +60,7 @@ from mpreg.protocol.streams import StreamCredit
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, connect, parse_address
 from mpreg.transport.loop import install_best_loop
+from mpreg.transport.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +296,13 @@ async def run_worker(address: str, endpoint_id: str, token: str) -> None:
     host, port = parse_address(address)
     worker = Worker(endpoint_id)
     identity = PeerIdentity(role="worker", name=endpoint_id, meta={"endpoint_id": endpoint_id})
+    files = worker_tls()
     conn = await connect(
-        host, port, Handshake("connector", token.encode(), identity), on_message=worker.on_message
+        host,
+        port,
+        Handshake("connector", token.encode(), identity),
+        on_message=worker.on_message,
+        ssl=client_context(files) if files.enabled else None,
     )
     worker.conn = conn
     stop: asyncio.Future[object] = asyncio.ensure_future(worker.stopped.wait())

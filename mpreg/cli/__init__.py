@@ -3,6 +3,7 @@
     mpreg start --head | --join HOST:PORT | --config FILE.yaml   [options]
     mpreg stop | status [--json] | top | logs [NODE|ACTOR] [-f]
     mpreg call FUN [ARGS...] | client ADDRESS run | demo
+    mpreg tls init [--dir DIR] [--hosts NAME,IP,...] [--days N] [--sign NAME] [--force]
 
 Options also read ``MPREG_*`` environment variables (``MPREG_TOKEN``,
 ``MPREG_ADDRESS``, ``MPREG_HOST``, ``MPREG_PORT``, ...). An error is one line

@@ -25,6 +25,7 @@ from mpreg.host.config_file import load_config, resolve_module
 from mpreg.host.tokens import client_token, start_token
 from mpreg.node.seeds import split_seeds
 from mpreg.transport.connection import parse_address
+from mpreg.transport.tls import TLSFiles, clear_text_warning, server_context
 
 # --- start / stop -----------------------------------------------------------------------
 
@@ -63,6 +64,9 @@ def cmd_start(ns: argparse.Namespace) -> int:
         config, head=head, timeout=ns.timeout, log_level=ns.log_level, log_format=ns.log_format
     )
     print_started(record, config, show_token=show_token)
+    warning = None if config.tls_cert else clear_text_warning(config.host, record.address)
+    if warning:  # the node's log says it too, but nobody reads a detached node's log first
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -105,6 +109,7 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if not seeds:
             raise UsageError("--join needs at least one HOST:PORT")
         changes["peers"] = (*seeds, *(p for p in config.peers if p not in seeds))
+    changes.update(_tls_fields(config, ns))
     host = changes.get("host", config.host)
     chosen = ns.advertise_host or config.advertise_host
     changes["advertise_host"] = advertise_host(host, chosen)
@@ -116,6 +121,20 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
             file=sys.stderr,
         )
     return replace(config, **changes)
+
+
+def _tls_fields(config: NodeConfig, ns: argparse.Namespace) -> dict[str, str]:
+    """The node's TLS files: options (or $MPREG_TLS_*) over the config file's, made
+    absolute and checked now: a typo is a usage error, not a node that fails to start."""
+    files = TLSFiles(
+        ns.tls_cert or config.tls_cert, ns.tls_key or config.tls_key, ns.tls_ca or config.tls_ca
+    )
+    if not files.enabled:
+        return {}
+    paths = (files.cert, files.key, files.ca)
+    files = TLSFiles(*(str(Path(p).expanduser().resolve()) if p else "" for p in paths))
+    server_context(files)  # raises UsageError naming the file that does not do
+    return {"tls_cert": files.cert, "tls_key": files.key, "tls_ca": files.ca}
 
 
 def cmd_stop(ns: argparse.Namespace) -> int:
@@ -135,15 +154,17 @@ def cmd_stop(ns: argparse.Namespace) -> int:
 # --- talking to a cluster ---------------------------------------------------------------
 
 
-def _target(ns: argparse.Namespace) -> tuple[str, str]:
-    """The node address to talk to and the token to use.
+def _target(ns: argparse.Namespace) -> tuple[str, str, TLSFiles]:
+    """The node address to talk to, the token and the TLS files to use.
 
     Raises ClusterUnavailable if no address is given and no node runs here,
-    UsageError if the address is malformed or no token is found anywhere.
+    UsageError if the address is malformed, no token is found anywhere, or
+    the TLS options are incomplete.
     """
     address = ns.address or state.local_address()
     _check_address(address, "address")
-    return address, client_token(ns.token)
+    tls = TLSFiles.resolve(ns.tls_cert, ns.tls_key, ns.tls_ca).check()
+    return address, client_token(ns.token), tls
 
 
 def _check_address(address: str, what: str) -> None:
@@ -157,8 +178,8 @@ def cmd_status(ns: argparse.Namespace) -> int:
     """``mpreg status``: one snapshot of the cluster, as tables or JSON."""
     from mpreg.dashboard import build_snapshot, fetch_status, render_status
 
-    address, token = _target(ns)
-    status = asyncio.run(fetch_status(address, token))
+    address, token, tls = _target(ns)
+    status = asyncio.run(fetch_status(address, token, tls))
     if ns.json:
         print(json.dumps(status.to_dict(), indent=2))
         return 0
@@ -172,9 +193,11 @@ def cmd_top(ns: argparse.Namespace) -> int:
 
     if ns.interval <= 0:
         raise UsageError("--interval must be positive")
-    address, token = _target(ns)
+    address, token, tls = _target(ns)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_top(address, token, console=console(), interval=ns.interval, once=ns.once))
+        asyncio.run(
+            run_top(address, token, console=console(), interval=ns.interval, once=ns.once, tls=tls)
+        )
     return 0
 
 
@@ -203,12 +226,19 @@ def cmd_call(ns: argparse.Namespace) -> int:
         if not sep or not key:
             raise UsageError(f"--kw takes KEY=VALUE, got {item!r}")
         kwargs[key] = parse_value(value)
-    address, token = _target(ns)
+    address, token, tls = _target(ns)
     name = f"<mpreg call {ns.fun}>"  # no argument can be mistaken for a reference to it
     command = Command(name, ns.fun, [parse_value(a) for a in ns.args], ns.dataset, kwargs or None)
 
     async def run() -> tuple[Any, str]:
-        async with Client(address, token=token, name="mpreg-call") as client:
+        async with Client(
+            address,
+            token=token,
+            name="mpreg-call",
+            tls_cert=tls.cert,
+            tls_key=tls.key,
+            tls_ca=tls.ca,
+        ) as client:
             result = await client.request([command], timeout=ns.timeout)
             return result[name], client.last_where.get(name, "")
 
@@ -224,8 +254,8 @@ def _list_functions(ns: argparse.Namespace) -> int:
     from mpreg.dashboard import fetch_status
     from mpreg.driver.discovery import listing_table
 
-    address, token = _target(ns)
-    status = asyncio.run(fetch_status(address, token))
+    address, token, tls = _target(ns)
+    status = asyncio.run(fetch_status(address, token, tls))
     console().print(listing_table(status))
     return 0
 
@@ -234,8 +264,8 @@ def cmd_client(ns: argparse.Namespace) -> int:
     """``mpreg client ADDRESS run``: the seed examples against a running cluster."""
     from mpreg.demo import run_client_examples
 
-    address, token = _target(ns)
-    asyncio.run(run_client_examples(console(), address, token))
+    address, token, tls = _target(ns)
+    asyncio.run(run_client_examples(console(), address, token, tls))
     return 0
 
 

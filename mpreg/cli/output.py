@@ -22,6 +22,7 @@ from mpreg.errors import (
     ModuleLoadError,
     MpregError,
     RemoteError,
+    TLSError,
     UsageError,
 )
 from mpreg.host import state
@@ -52,7 +53,8 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
         return fail(str(exc), 1)
     except AuthenticationError as exc:
         stored = state.token_path()
-        hint = f" (this host's token is stored in {stored})" if stored.exists() else ""
+        token = stored.exists() and not isinstance(exc, TLSError)  # the token is not the issue
+        hint = f" (this host's token is stored in {stored})" if token else ""
         return fail(f"{exc}{hint}", 1)
     except AddressInUse as exc:
         return fail(
@@ -125,6 +127,11 @@ def print_started(
         f"Look at it:               {mpreg} status   (live: {mpreg} top)",
         "Stop every node here:     " + ("Ctrl-C, or " if blocking else "") + f"{mpreg} stop",
     ]
+    if config.tls_cert:  # every line above needs a certificate of its CA too
+        lines.append(
+            f"TLS only (CA {config.tls_ca}): nodes and clients need --tls-cert/--tls-key/"
+            "--tls-ca or MPREG_TLS_CERT/KEY/CA, tls_cert=... in mpreg.init (mpreg tls init)"
+        )
     print("\n".join(lines), flush=True)
     warning = None if blocking else temporary_environment_warning()
     if warning is not None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from mpreg.cli.commands import (
@@ -18,6 +19,7 @@ from mpreg.cli.commands import (
     cmd_top,
 )
 from mpreg.cli.logs import cmd_logs
+from mpreg.cli.tls import cmd_tls_init
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this host's interface address)",
     )
     _token_option(start)
+    _tls_options(start, "this node's")
     start.add_argument(
         "--log-format",
         choices=["kv", "json"],
@@ -162,10 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("address", nargs="?", default=_env("ADDRESS"), metavar="ADDRESS")
     client.add_argument("action", choices=["run"], help="run the seed examples")
     _token_option(client)
+    _tls_options(client)
     client.set_defaults(handler=cmd_client)
 
     demo = subparsers.add_parser("demo", help="run an embedded cluster with dataset actors")
     demo.set_defaults(handler=cmd_demo)
+    _tls_parser(subparsers)
     return parser
 
 
@@ -173,6 +178,45 @@ def _token_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token", default=_env("TOKEN"), help="cluster token (MPREG_TOKEN; default: stored)"
     )
+
+
+def _tls_options(parser: argparse.ArgumentParser, whose: str = "this client's") -> None:
+    group = parser.add_argument_group("TLS (all three, or none: clear text)")
+    group.add_argument(
+        "--tls-cert", default=_env("TLS_CERT"), metavar="FILE", help=f"{whose} certificate"
+    )
+    group.add_argument("--tls-key", default=_env("TLS_KEY"), metavar="FILE", help=f"{whose} key")
+    group.add_argument(
+        "--tls-ca",
+        default=_env("TLS_CA"),
+        metavar="FILE",
+        help="the cluster CA's certificate (MPREG_TLS_CERT, MPREG_TLS_KEY, MPREG_TLS_CA)",
+    )
+
+
+def _tls_parser(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    tls = subparsers.add_parser("tls", help="TLS certificates for a cluster")
+    actions = tls.add_subparsers(dest="tls_command", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init", help="make a cluster CA with node and client certificates (or --sign one more)"
+    )
+    init.add_argument(
+        "--dir", type=Path, default=None, help="where (default $MPREG_HOME/tls or ~/.mpreg/tls)"
+    )
+    init.add_argument(
+        "--hosts",
+        default="",
+        metavar="NAME,IP,...",
+        help="names and addresses nodes are dialled by (localhost, 127.0.0.1 are added)",
+    )
+    init.add_argument(
+        "--days", type=int, default=None, help="days the certificates are valid (default 825)"
+    )
+    init.add_argument(
+        "--sign", metavar="NAME", help="only add NAME.crt/NAME.key signed by the existing CA"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing CA (or NAME)")
+    init.set_defaults(handler=cmd_tls_init)
 
 
 def _address_options(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +227,7 @@ def _address_options(parser: argparse.ArgumentParser) -> None:
         help="any node (MPREG_ADDRESS; default: the cluster started on this host)",
     )
     _token_option(parser)
+    _tls_options(parser)
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -18,6 +18,7 @@ from mpreg.dashboard.view import History, ViewState, press
 from mpreg.driver.client import Client
 from mpreg.errors import ClusterUnavailable, MpregError
 from mpreg.status import ClusterStatus
+from mpreg.transport.tls import TLSFiles
 
 SAMPLE_TIMEOUT = 5.0
 
@@ -25,9 +26,10 @@ SAMPLE_TIMEOUT = 5.0
 class Collector:
     """Samples the cluster through one client, reconnecting after a failure."""
 
-    def __init__(self, address: str, token: str | None) -> None:
+    def __init__(self, address: str, token: str | None, tls: TLSFiles | None = None) -> None:
         self.address = address
         self.token = token
+        self.tls = tls or TLSFiles()  # none: clear text (the caller read $MPREG_TLS_*)
         self._client: Client | None = None
         self._last: Snapshot | None = None
 
@@ -37,7 +39,7 @@ class Collector:
             async with asyncio.timeout(SAMPLE_TIMEOUT):
                 if self._client is None or not self._client.connected:
                     await self.close()
-                    client = Client(self.address, token=self.token, name="mpreg-top")
+                    client = _client(self.address, self.token, "mpreg-top", self.tls)
                     await client.connect()
                     self._client = client
                 status = await self._client.status()
@@ -57,11 +59,19 @@ class Collector:
             await client.close()
 
 
-async def fetch_status(address: str, token: str | None) -> ClusterStatus:
+def _client(address: str, token: str | None, name: str, tls: TLSFiles) -> Client:
+    return Client(
+        address, token=token, name=name, tls_cert=tls.cert, tls_key=tls.key, tls_ca=tls.ca
+    )
+
+
+async def fetch_status(
+    address: str, token: str | None, tls: TLSFiles | None = None
+) -> ClusterStatus:
     """One status reply from the node at ``address``; raises if it cannot be reached."""
     try:
         async with asyncio.timeout(SAMPLE_TIMEOUT):
-            async with Client(address, token=token, name="mpreg-status") as client:
+            async with _client(address, token, "mpreg-status", tls or TLSFiles()) as client:
                 return await client.status()
     except TimeoutError:
         raise ClusterUnavailable(f"no status from {address} within {SAMPLE_TIMEOUT:g}s") from None
@@ -106,7 +116,13 @@ class _StopOnSignal:
 
 
 async def run_top(
-    address: str, token: str | None, *, console: Console, interval: float = 1.0, once: bool = False
+    address: str,
+    token: str | None,
+    *,
+    console: Console,
+    interval: float = 1.0,
+    once: bool = False,
+    tls: TLSFiles | None = None,
 ) -> None:
     """Show the dashboard every ``interval`` seconds until ``q``, Ctrl-C or SIGTERM, then return.
 
@@ -118,7 +134,7 @@ async def run_top(
     Raises ClusterUnavailable if the first sample fails; a reader that goes
     away raises BrokenPipeError out of the console, for the caller to end quietly.
     """
-    collector = Collector(address, token)
+    collector = Collector(address, token, tls)
     last: Snapshot | None = None  # the frame on show
     live = False
     history = History()

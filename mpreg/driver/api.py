@@ -8,13 +8,11 @@ so these work in notebooks as in scripts.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
@@ -27,75 +25,18 @@ from mpreg.driver.display import ClusterInfo
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.requests import DEFAULT_RETRIES
+from mpreg.driver.runtime import Runtime
 from mpreg.driver.served import deploy_served
 from mpreg.driver.sync_client import Handover, SyncClient
-from mpreg.errors import DeadlineExceeded, MpregError, UsageError
+from mpreg.errors import MpregError, UsageError
 from mpreg.host.cluster import LocalCluster
 from mpreg.status import ClusterStatus
-from mpreg.transport.loop import new_event_loop
 
 # The embedded cluster is one node, a child of this process: if it dies there is
 # nowhere to fail over to, so a request fails after one more try, not after 30 s.
 EMBEDDED_RECONNECT_TIMEOUT = 1.0
 
-T = TypeVar("T")
-
-
-class _Runtime:
-    """The background loop thread, the client on it, and an embedded cluster if any."""
-
-    def __init__(self) -> None:
-        self.loop = new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="mpreg-client", daemon=True
-        )
-        self.thread.start()
-        self.client: Client | None = None
-        self.sync: SyncClient | None = None  # sync requests from the caller's thread
-        self.last_where: dict[str, str] = {}
-        self.last_trace: Any = None  # mpreg.last_trace() (mpreg.driver.extras)
-        self.cluster: LocalCluster | None = None
-        self.address = ""
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise DeadlineExceeded(f"no answer within {timeout:g}s") from None
-        except KeyboardInterrupt:
-            future.cancel()  # the coroutine sees CancelledError; a request cancels its tasks
-            raise
-
-    def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-        """Run a plain function on the loop thread (objects bound to the loop are made there)."""
-
-        async def inner() -> Any:
-            return fn(*args, **kwargs)
-
-        return self.run(inner())
-
-    def close(self) -> None:
-        if self.sync is not None:
-            self.sync.close()
-
-        async def teardown() -> None:
-            if self.client is not None:
-                await self.client.close()
-            if self.cluster is not None:
-                await self.cluster.stop()
-
-        try:
-            self.run(teardown(), timeout=30)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=5)
-            if not self.thread.is_alive():
-                self.loop.close()
-
-
-_runtime: _Runtime | None = None
+_runtime: Runtime | None = None
 _lock = threading.Lock()
 
 
@@ -109,6 +50,9 @@ def init(
     workers: int | None = None,
     resources: Sequence[str] = (),
     reconnect_timeout: float | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    tls_ca: str | None = None,
 ) -> ClusterInfo:
     """Connect this process to a cluster; return the node address in use.
 
@@ -129,8 +73,9 @@ def init(
     the driver reconnects to another cluster member, looking for one for at
     most ``reconnect_timeout`` seconds (README, "Failure behaviour"; default
     30, but 1 for the embedded cluster: its one node is this process's child,
-    and no other member can take over). Raises ClusterUnavailable or
-    AuthenticationError.
+    and no other member can take over). ``tls_cert``, ``tls_key``, ``tls_ca``:
+    TLS to a cluster that uses it (all three; default ``$MPREG_TLS_CERT``/``KEY``/``CA``).
+    Raises ClusterUnavailable or AuthenticationError.
     """
     global _runtime
     with _lock:
@@ -140,7 +85,7 @@ def init(
             raise MpregError(
                 f"already connected to {_runtime.address}; call mpreg.shutdown() first"
             )
-        runtime = _Runtime()
+        runtime = Runtime()
         try:
             runtime.address = runtime.run(
                 _connect(
@@ -153,6 +98,7 @@ def init(
                     workers,
                     resources,
                     reconnect_timeout,
+                    {"cert": tls_cert, "key": tls_key, "ca": tls_ca},
                 )
             )
         except BaseException:
@@ -162,14 +108,14 @@ def init(
     return _info(runtime)
 
 
-def _info(runtime: _Runtime) -> ClusterInfo:
+def _info(runtime: Runtime) -> ClusterInfo:
     tracebacks.install()  # in a notebook, errors show the cell's line, not mpreg's frames
     log = runtime.cluster.log_path if runtime.cluster is not None else None
     return ClusterInfo(runtime.address, status=cluster_status, log=str(log or ""))
 
 
 async def _connect(
-    runtime: _Runtime,
+    runtime: Runtime,
     address: str | None,
     token: str | None,
     actors: Sequence[type],
@@ -178,10 +124,15 @@ async def _connect(
     workers: int | None,
     resources: Sequence[str],
     reconnect_timeout: float | None,
+    tls: dict[str, str | None],
 ) -> str:
     embedded = address is None
     if not embedded and (workers is not None or resources):
         raise UsageError("workers= and resources= configure an embedded cluster (no address)")
+    if embedded:
+        if any(v is not None for v in tls.values()):
+            raise UsageError("tls_* are for a running cluster (an address); this one is local")
+        tls = dict.fromkeys(tls, "")  # clear text on loopback, whatever MPREG_TLS_* says
     if address is None:
         from mpreg.host.state import new_log_path
 
@@ -211,17 +162,24 @@ async def _connect(
         token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
     if reconnect_timeout is None:
         reconnect_timeout = EMBEDDED_RECONNECT_TIMEOUT if embedded else RECONNECT_TIMEOUT
-    client = Client(address, token=token, reconnect_timeout=reconnect_timeout)
+    client = Client(
+        address,
+        token=token,
+        reconnect_timeout=reconnect_timeout,
+        tls_cert=tls["cert"],
+        tls_key=tls["key"],
+        tls_ca=tls["ca"],
+    )
     await client.connect()
     runtime.client = client
-    runtime.sync = SyncClient(client, client.token)
+    runtime.sync = SyncClient(client, client.token, client.link.ssl)
     client.link.sides.append(runtime.sync)  # its node hanging must not block its requests
     if not embedded:  # a running cluster: what it should serve is deployed, owned by us
         await deploy_served(client.deploy, actors, functions, modules)
     return address
 
 
-def _require() -> tuple[_Runtime, Client]:
+def _require() -> tuple[Runtime, Client]:
     runtime = _runtime
     if runtime is None or runtime.client is None:
         raise MpregError("not connected: call mpreg.init() first")

@@ -25,7 +25,7 @@ from mpreg.driver.arguments import own_future_id, request_future_id
 from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
-from mpreg.driver.held import Fetches, put
+from mpreg.driver.held import Fetches, lost_with, put
 from mpreg.driver.inflight import InFlight
 from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
@@ -51,6 +51,7 @@ from mpreg.protocol.messages import (
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState
 from mpreg.transport.replies import PendingReplies
+from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,10 @@ STATUS_TIMEOUT = 30.0
 class Client:
     """An asyncio connection to an mpreg cluster (any node), failing over to another member.
 
-    ``token`` defaults to ``$MPREG_TOKEN``. :meth:`connect` raises
+    ``token`` defaults to ``$MPREG_TOKEN``, ``tls_cert``/``tls_key``/``tls_ca`` (TLS
+    files, all or none) to ``$MPREG_TLS_CERT``/``KEY``/``CA``. :meth:`connect` raises
     ClusterUnavailable if the node cannot be reached and AuthenticationError if
-    it refuses the token. If the node goes away later (not closed by the user),
+    it refuses the token or certificate. If the node goes away later (not closed by the user),
     the client reconnects in the background to another member its node
     announced, for at most ``reconnect_timeout`` seconds, and re-sends what the
     lost node took with it where retries allow (:mod:`mpreg.driver.failover`).
@@ -75,10 +77,14 @@ class Client:
         token: str | None = None,
         name: str = "client",
         reconnect_timeout: float = RECONNECT_TIMEOUT,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_ca: str | None = None,
     ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
         self.name = name
-        self.link = NodeLink(self, address, self.token, name, reconnect_timeout)
+        self.tls = TLSFiles.resolve(tls_cert, tls_key, tls_ca).check()  # UsageError: partial
+        self.link = NodeLink(self, address, self.token, name, reconnect_timeout, self.tls)
         self._task_ids = TaskIds()
         self._inflight = InFlight()
         self._waiting = self._inflight.waiting  # the hot path's own name for it
@@ -289,11 +295,8 @@ class Client:
         return self._fetches.fetch_soon(futures)  # fetch(), from another thread
 
     def cancel_tasks(self, task_ids: Iterable[int]) -> None:
-        """Tell the node to drop these tasks if queued and cancel them if running.
-
-        Call it on the client's loop thread. Fire and forget: the node answers
-        nothing; their waiters are settled by the caller. Tasks that already
-        finished are ignored by the node.
+        """Tell the node to drop these tasks if queued, cancel them if running (or ignore them,
+        finished); on the client's loop thread. Nothing answers: the caller settles their waiters.
         """
         self._outbox.cancel(task_ids)
 
@@ -322,8 +325,7 @@ class Client:
 
     # --- internals ------------------------------------------------------------------
 
-    def _future_id(self, value: Any) -> int | None:
-        return request_future_id(self, value)
+    _future_id = request_future_id  # a request's Future argument: its task id
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         """Send the question ``make(request_id)``; its Reply, or the error it carries, raised."""
@@ -384,9 +386,7 @@ class Client:
 
     def _on_lost(self, lost: str) -> None:
         self._replies.fail_all(ClusterUnavailable(f"lost node {lost} before it answered"))
-        self._fetches.fail_all(
-            lambda f: ClusterUnavailable(f"lost node {lost}, which held the result of {f.command}")
-        )
+        self._fetches.fail_all(lost_with(lost))
         self._streams.fail_all(streams.unavailable(lost))  # a stream cannot resume elsewhere
         self._inflight.on_lost(lost)
 

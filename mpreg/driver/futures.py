@@ -25,7 +25,11 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
-from mpreg.errors import DeadlineExceeded, TaskCancelled, UsageError
+from mpreg.errors import (
+    DeadlineExceeded,
+    TaskCancelled,
+    UsageError,
+)
 from mpreg.protocol.messages import TaskSpec
 
 log = logging.getLogger(__name__)

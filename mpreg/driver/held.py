@@ -150,6 +150,11 @@ class Fetches:
                 arrived.set_result(None)
 
 
+def lost_with(node: str) -> Callable[[Future], BaseException]:
+    """The error of a held result whose node the client lost."""
+    return lambda f: ClusterUnavailable(f"lost node {node}, which held the result of {f.command}")
+
+
 def _lost(future: Future, why: str) -> ClusterUnavailable:
     return ClusterUnavailable(
         f"the result of {future.command} was held on the node that made it, and {why}; "

@@ -42,6 +42,7 @@ from mpreg.transport.connection import (
     connect,
     parse_address,
 )
+from mpreg.transport.tls import TLSFiles, client_context
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,17 @@ class NodeLink:
     """One connection to a cluster member at a time; ``address`` is the one in use."""
 
     def __init__(
-        self, owner: LinkOwner, address: str, token: str, name: str, reconnect_timeout: float
+        self,
+        owner: LinkOwner,
+        address: str,
+        token: str,
+        name: str,
+        reconnect_timeout: float,
+        tls: TLSFiles | None = None,
     ) -> None:
         self._owner = owner
+        # TLS for every connection to the cluster (the sync path's too); None: clear text.
+        self.ssl = client_context(tls) if tls is not None and tls.enabled else None
         self.address = address
         self.members = Members(address)
         self.reconnect_timeout = reconnect_timeout
@@ -205,6 +214,7 @@ class NodeLink:
             on_message=self._owner._on_message,
             on_close=self._on_close,
             timeout=timeout,
+            ssl=self.ssl,
         )
 
     def _use(self, conn: Connection, address: str) -> None:
@@ -293,7 +303,9 @@ class NodeLink:
         """Does the node at ``address`` complete a handshake within CONFIRM_TIMEOUT?"""
         host, port = parse_address(address)
         try:
-            spare = await connect(host, port, self._handshake, timeout=CONFIRM_TIMEOUT)
+            spare = await connect(
+                host, port, self._handshake, timeout=CONFIRM_TIMEOUT, ssl=self.ssl
+            )
         except ClusterUnavailable:
             return False
         except (AuthenticationError, ProtocolError):

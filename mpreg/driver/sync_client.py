@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import Any, Protocol
 
 from mpreg.commands import Command
@@ -98,10 +99,13 @@ class SyncClient:
     raises ClusterUnavailable.
     """
 
-    def __init__(self, client: Followed | str, token: str) -> None:
+    def __init__(
+        self, client: Followed | str, token: str, context: SSLContext | None = None
+    ) -> None:
         self._follows = not isinstance(client, str)
         self.client: Followed = _Fixed(client) if isinstance(client, str) else client
         self.token = token
+        self._context = context  # TLS, as the async client's link uses it; None: clear text
         self._conn: BlockingConnection | None = None
         self._generation = 0  # the client's when _conn was opened: its node
         self._address = ""  # that node's
@@ -234,7 +238,9 @@ class SyncClient:
             handshake = Handshake(
                 "connector", self.token.encode(), PeerIdentity("client", "sync-client")
             )
-            conn = self._conn = BlockingConnection.open(host, port, handshake)
+            conn = self._conn = BlockingConnection.open(
+                host, port, handshake, context=self._context
+            )
         return conn
 
     def busy(self) -> bool:

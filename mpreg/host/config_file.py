@@ -12,6 +12,9 @@ Fields, all optional (a file needs at least one)::
     actors: ["pkg.mod:Class"]     # individual actor classes (module or file path, colon, class)
     workers: 2                    # plain-function worker processes
     advertise_host: 10.0.0.5      # the host other nodes and clients dial
+    tls_cert: tls/node.crt        # TLS (all three or none; relative to this file): the node's
+    tls_key: tls/node.key         #   certificate and key, and the cluster CA (mpreg tls init)
+    tls_ca: tls/ca.crt
     funs: null                    # seed field; must stay empty (use modules)
 
 Every error is a :class:`ConfigError` naming the file and line. Reading a
@@ -106,6 +109,9 @@ FIELDS: dict[str, Parser] = {
     "max_store_mb": _count,
     "advertise_host": _text,
     "funs": _seed_funs,
+    "tls_cert": _text,
+    "tls_key": _text,
+    "tls_ca": _text,
 }
 
 
@@ -142,6 +148,9 @@ def load_config(path: str | Path) -> NodeConfig:
         for name, module in zip(names, fields["modules"], strict=True):
             if is_module_path(name) and not Path(module).exists():
                 raise ConfigError(path, f"module file {name} does not exist ({module})", line)
+    for key in ("tls_cert", "tls_key", "tls_ca"):
+        if values.get(key) is not None:
+            fields[key] = str((base / Path(values[key][0]).expanduser()).resolve())
     if values.get("actors") is not None:
         specs, line = values["actors"]
         try:

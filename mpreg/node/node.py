@@ -76,7 +76,8 @@ from mpreg.protocol.messages import (
 )
 from mpreg.protocol.streams import StreamCredit, StreamItem
 from mpreg.tasks import TaskSet
-from mpreg.transport.connection import Connection, ConnState
+from mpreg.transport.connection import HANDSHAKE_TIMEOUT, Connection, ConnState
+from mpreg.transport.tls import TLSFiles, clear_text_warning, client_context, server_context
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Node:
         self.config = config
         self.node_id = f"{config.name or short_hostname()}-{secrets.token_hex(3)}"
         self.token = config.token.encode()
+        self.tls = TLSFiles(config.tls_cert, config.tls_key, config.tls_ca)
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
@@ -121,6 +123,7 @@ class Node:
             self.routes,
             self.calls,
             advertise=self.peering.advertise,
+            tls=self.tls,
         )
         self.store = Store(config.max_store_bytes)  # what is held here for futures
         self.values = PeerValues(
@@ -159,9 +162,20 @@ class Node:
         cfg = self.config
         functions, actors = load_served(cfg)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, cfg.host, cfg.port)
+        secure = server_context(self.tls) if self.tls.enabled else None
+        self.peering.ssl = client_context(self.tls) if self.tls.enabled else None
+        self._server = await loop.create_server(
+            self._accept,
+            cfg.host,
+            cfg.port,
+            ssl=secure,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT if secure else None,
+        )
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{cfg.advertise_host or cfg.host}:{port}"
+        warning = None if secure else clear_text_warning(cfg.host, self.address)
+        if warning:
+            log.warning("%s", warning)
         if not cfg.name:  # unnamed: "<short host name>-<port>", unique in any cluster
             cfg = self.config = replace(cfg, name=default_node_name(port))
         role: Literal["SERVER", "BALANCER"] = "SERVER" if cfg.resources or actors else "BALANCER"

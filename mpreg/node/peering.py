@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from ssl import SSLContext
 from typing import Literal
 
 from mpreg.errors import ClusterUnavailable
@@ -89,6 +90,7 @@ class Peering:
         self._config = config or SwimConfig()
         self.links: LinkTable[Connection] = LinkTable(node_id)
         self.swim: Swim | None = None  # made by start(), once the node's address is known
+        self.ssl: SSLContext | None = None  # TLS for the links this node dials (node.start sets it)
         self._joining: dict[str, asyncio.Future[None]] = {}  # node id -> its view arrived
         # Addresses we were asked to join: dialled again if every other member is lost.
         self._seeds: list[str] = []
@@ -174,6 +176,7 @@ class Peering:
             on_message=self._on_message,
             on_close=self._on_close,
             timeout=JOIN_TIMEOUT,
+            ssl=self.ssl,
         )
         identity = conn.peer
         if identity is not None and identity.meta.get("node_id") == self.node_id:

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from mpreg.errors import JoinFailed
+from mpreg.errors import AuthenticationError, JoinFailed
 from mpreg.transport.connection import parse_address
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ async def resolve(seed: str) -> list[str]:
 
 def _why(exc: Exception) -> str:
     """Why a seed did not answer, shortest first: "connection refused" over asyncio's text."""
+    if isinstance(exc, AuthenticationError):
+        return str(exc)  # a refusal (token, TLS) says which side is wrong: keep all of it
     for error in (exc, exc.__cause__):
         if isinstance(error, OSError) and error.errno:
             return os.strerror(error.errno).lower()

@@ -32,6 +32,7 @@ from mpreg.protocol.messages import (
 )
 from mpreg.protocol.streams import StreamCredit
 from mpreg.transport.connection import Connection, ConnState
+from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,13 @@ class Workers:
         routes: RoutingTable,
         calls: CallDispatcher,
         advertise: Callable[[], None],
+        tls: TLSFiles | None = None,
     ) -> None:
         self.node_id = node_id
         self.routes = routes
         self.calls = calls
         self._advertise = advertise  # tells the other members our endpoints changed
-        self.supervisor = Supervisor(node_address, token, self._on_exit)
+        self.supervisor = Supervisor(node_address, token, self._on_exit, tls=tls)
         self._conns: dict[str, Connection] = {}  # endpoint_id -> its process's connection
         self._endpoint_seq = itertools.count(1)
         # endpoint_id -> its endpoint once it serves (None before): serving, not yet routed.

@@ -244,3 +244,11 @@ def _decompress(chunk: memoryview, limit: int) -> memoryview:
     if decompressor.unused_data:
         raise ProtocolError("lz4 buffer has trailing bytes")
     return memoryview(out)
+
+
+def parts_size(parts: list[Buffer]) -> int:
+    """The bytes of encoded frame pieces (bytes, bytearrays and byte memoryviews)."""
+    total = 0
+    for part in parts:
+        total += part.nbytes if isinstance(part, memoryview) else len(part)
+    return total

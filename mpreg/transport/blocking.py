@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -19,6 +20,7 @@ from mpreg.errors import AuthenticationError, ClusterUnavailable, DeadlineExceed
 from mpreg.protocol.codec import decode_message, encode_message
 from mpreg.protocol.frames import Buffer, Frame, FrameDecoder, FrameKind
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.transport import tls
 
 RECV_BYTES = 256 * 1024
 JOIN_BELOW = 64 * 1024  # frames smaller than this are joined into one send
@@ -43,21 +45,33 @@ class BlockingConnection:
 
     @classmethod
     def open(
-        cls, host: str, port: int, handshake: Handshake, *, timeout: float = 10.0
+        cls,
+        host: str,
+        port: int,
+        handshake: Handshake,
+        *,
+        timeout: float = 10.0,
+        context: ssl.SSLContext | None = None,
     ) -> BlockingConnection:
-        """Dial and authenticate; raises ClusterUnavailable or AuthenticationError."""
+        """Dial (over TLS with ``context``) and authenticate; raises ClusterUnavailable or
+        AuthenticationError (as :func:`mpreg.transport.connection.connect` does)."""
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc}") from exc
+        heard = secured = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=host)  # the TLS handshake
+                secured = True
             auth = FramedHandshake(handshake)
             sock.sendall(b"".join(auth.start()))
             while True:
                 data = sock.recv(RECV_BYTES)
                 if not data:
-                    raise ClusterUnavailable(f"{host}:{port} closed during the handshake")
+                    raise _closed_early(host, port, context, heard)
+                heard = True
                 progress = auth.receive(data)
                 if progress.send:
                     sock.sendall(b"".join(progress.send))
@@ -73,7 +87,13 @@ class BlockingConnection:
             raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
         except (OSError, AuthenticationError, ProtocolError, ClusterUnavailable) as exc:
             sock.close()
-            if isinstance(exc, OSError):
+            if isinstance(exc, ssl.SSLError | ConnectionResetError) and context is not None:
+                address = f"{host}:{port}"
+                # Cut during the TLS handshake: a plain node; after it, before a word
+                # of ours was answered: our certificate was refused.
+                plainly = tls.refused_after_handshake if secured else tls.plain_node
+                raise tls.explain(exc, address) or plainly(address) from exc
+            if isinstance(exc, OSError) and not isinstance(exc, ClusterUnavailable):
                 raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
             raise
 
@@ -110,6 +130,10 @@ class BlockingConnection:
             self._blocking = True
 
     def _send_parts(self, parts: list[Buffer]) -> None:
+        if isinstance(self._sock, ssl.SSLSocket):  # which has no sendmsg()
+            for part in parts:
+                self._sock.sendall(part)
+            return
         views = [memoryview(p).cast("B") for p in parts]
         while views:
             sent = self._sock.sendmsg(views)
@@ -167,3 +191,15 @@ class BlockingConnection:
             if not self.closed:
                 self.closed = True
                 self._sock.close()
+
+
+def _closed_early(
+    host: str, port: int, context: ssl.SSLContext | None, heard: bool
+) -> AuthenticationError | ClusterUnavailable:
+    """Why the node closed during the handshake, as far as it can be told."""
+    address = f"{host}:{port}"
+    if not heard and context is not None:
+        return tls.refused_after_handshake(address)
+    if not heard and tls.probe_blocking(host, port):
+        return tls.speaks_tls(address)
+    return ClusterUnavailable(f"{address} closed during the handshake")

@@ -20,12 +20,14 @@ import socket
 import threading
 from collections.abc import Callable
 from enum import Enum
+from ssl import SSLContext
 from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
-from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind
+from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind, parts_size
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.transport import tls
 from mpreg.transport.refusals import RefusalLog, source_host
 
 log = logging.getLogger(__name__)
@@ -172,6 +174,9 @@ class Connection(asyncio.Protocol):
                     f"(it sent {bytes(self._first_bytes)!r}: {exc})"
                 )
                 reason = "not mpreg"
+                if tls.looks_like_tls(self._first_bytes):
+                    exc = ProtocolError(f"{self.peer_address} speaks TLS; this node has no TLS")
+                    reason = "TLS client, no TLS here"
             elif self.state is ConnState.HANDSHAKING:
                 reason = "bad handshake"
             self._refused(reason, f"closing connection peer={self.peer_address}: {exc}")
@@ -267,12 +272,12 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         if self._out and self._transport is not None and not self._transport.is_closing():
             out, self._out = self._out, []
-            self.bytes_sent += _size(out)
+            self.bytes_sent += parts_size(out)
             self._transport.writelines(out)
 
     def _write_now(self, parts: list[Buffer]) -> None:
         assert self._transport is not None
-        self.bytes_sent += _size(parts)
+        self.bytes_sent += parts_size(parts)
         self._transport.writelines(parts)
 
     # --- internals ------------------------------------------------------------
@@ -337,8 +342,13 @@ async def connect(
     on_message: MessageHandler | None = None,
     on_close: CloseHandler | None = None,
     timeout: float = HANDSHAKE_TIMEOUT,
+    ssl: SSLContext | None = None,
 ) -> Connection:
-    """Dial ``host:port`` and authenticate; raises ClusterUnavailable/AuthenticationError."""
+    """Dial ``host:port`` (over TLS with an ``ssl`` context) and authenticate.
+
+    Raises ClusterUnavailable, or AuthenticationError (a refused token or
+    certificate, TLS on one side only: :func:`mpreg.transport.tls.dial_failure`).
+    """
     loop = asyncio.get_running_loop()
     conn: Connection | None = None
     try:
@@ -347,14 +357,16 @@ async def connect(
                 lambda: Connection(handshake, on_message=on_message, on_close=on_close),
                 host,
                 port,
+                ssl=ssl,
             )
             await conn.ready
     except TimeoutError as exc:
         if conn is not None:
             conn.abort()  # connected, never authenticated (a hung peer's kernel still accepts)
         raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
-    except OSError as exc:
-        raise ClusterUnavailable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+    except OSError as exc:  # ClusterUnavailable too: closed during the handshake
+        heard = conn is not None and conn.received > 0
+        raise await tls.dial_failure(exc, host, port, ssl, heard) from exc
     except asyncio.CancelledError:
         if conn is not None:
             conn.abort()
@@ -385,11 +397,3 @@ def parse_address(address: str, default_port: int = 7773) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"address {address!r} has a port out of range")
     return host, port
-
-
-def _size(parts: list[Buffer]) -> int:
-    """The bytes of ``parts`` (frame pieces: bytes, bytearrays and byte memoryviews)."""
-    total = 0
-    for part in parts:
-        total += part.nbytes if isinstance(part, memoryview) else len(part)
-    return total

@@ -26,6 +26,7 @@ from mpreg.errors import (
     RemoteError,
     SerializationError,
     TaskCancelled,
+    TLSError,
     UnknownFunctionError,
     UsageError,
 )
@@ -104,8 +105,9 @@ def test_every_error_round_trips_with_its_class_and_fields(exc: MpregError) -> N
 def test_every_error_class_of_the_tree_has_a_wire_form() -> None:
     # A new error class must get a kind (or a reason not to travel) here.
     # The abstract root; a file on this host; a node process that did not start
-    # (told to its starter on the announce pipe, never on a connection).
-    local_only = {MpregError, ConfigError, NodeStartError, AddressInUse, JoinFailed}
+    # (told to its starter on the announce pipe, never on a connection); a TLS
+    # failure, found by the side that dials before any message can cross.
+    local_only = {MpregError, ConfigError, NodeStartError, AddressInUse, JoinFailed, TLSError}
     tree = {getattr(errors, name) for name in errors.__all__} - local_only
     assert tree == {type(e) for e in SAMPLES}
 
