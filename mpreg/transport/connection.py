@@ -1,9 +1,15 @@
-"""One authenticated, message-oriented TCP connection, built on asyncio.Protocol.
+"""One authenticated, message-oriented TCP connection, built on asyncio.BufferedProtocol.
 
 Protocol callbacks rather than streams: a bytearray frame parser and one
 batched write per loop iteration are 2-3x the throughput of streams on this
 machine class (docs/design.md). Messages are handed to ``on_message`` as they are
 decoded, synchronously; handlers that need to wait start owned tasks.
+
+Reads go to one buffer per thread, except a large frame's rest: the kernel
+writes it into the frame's own region (``FrameDecoder.recv_target``). Limits
+for authenticated peers too: frames up to ``max_frame`` bytes, an incomplete
+frame holds only what arrived, and one that stops arriving for
+``stall_timeout`` s closes the connection (mpreg.transport.stall).
 
 Writes are batched per loop iteration (``call_soon``), never on a timer.
 Backpressure: a connection whose peer does not keep up reports it through
@@ -14,7 +20,6 @@ pauses reading from the clients feeding it work (mpreg.node.pressure).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
@@ -26,13 +31,18 @@ from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.transport.addresses import crosses_hosts
+from mpreg.transport.addresses import parse_address as parse_address  # importers predate the move
 from mpreg.transport.refusals import RefusalLog, source_host
+from mpreg.transport.stall import StallWatch
 
 log = logging.getLogger(__name__)
 # Refused and misbehaving peers, logged per source host at a bounded rate (one per process).
 refusals = RefusalLog()
 
 HANDSHAKE_TIMEOUT = 10.0
+STALL_TIMEOUT = 30.0  # seconds without a byte while a frame is incomplete: the peer is cut
+RECV_BYTES = 256 * 1024
 HIGH_WATER = 8 * 1024 * 1024
 FOREIGN_PREVIEW = 24  # bytes of a non-mpreg peer's greeting quoted in the error
 FLUSH_PARTS = 32  # frame pieces queued before a write goes out mid-iteration
@@ -43,11 +53,13 @@ PressureHandler = Callable[["Connection", bool], None]  # True: the peer is not 
 
 
 class _WriteBatch(threading.local):
-    """Connections with output queued while some data_received runs (one loop per thread)."""
+    """Connections with output queued while some data_received runs (one loop per thread),
+    and the thread's receive buffer: each read is parsed before the next one."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.dirty: list[Connection] = []
+        self.recv = memoryview(bytearray(RECV_BYTES))
 
 
 _write_batch = _WriteBatch()
@@ -59,20 +71,7 @@ class ConnState(Enum):
     CLOSED = "closed"
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def crosses_hosts(local: str, peer: str) -> bool:
-    """True for a link between two hosts: lz4 pays there. A peer at our own address
-    (a worker dialling its node's interface address) is this host."""
-    return not _is_loopback(peer) and peer != local
-
-
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """An mpreg link. ``ready`` resolves to the peer once authenticated."""
 
     def __init__(
@@ -82,6 +81,7 @@ class Connection(asyncio.Protocol):
         on_message: MessageHandler | None = None,
         on_close: CloseHandler | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -106,6 +106,8 @@ class Connection(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
         self._failed = False
         self._first_bytes = bytearray()  # what a peer first sent, for a clear refusal
+        self._stall = StallWatch(loop, stall_timeout, lambda: self._decoder.pending, self._stalled)
+        self._landing = False  # the last get_buffer() was a large frame's own region
         # Chunks of input so far: a driver's watchdog compares it once a second to
         # tell a silent node (one increment here, rather than a timestamp per message).
         self.received = 0
@@ -113,8 +115,6 @@ class Connection(asyncio.Protocol):
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
         return f"<Connection {who} {self.peer_address} {self.state.name}>"
-
-    # --- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -133,12 +133,25 @@ class Connection(asyncio.Protocol):
         if first:
             self._write_now(first)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        target = self._decoder.recv_target() if self.state is ConnState.OPEN else None
+        if target is not None:
+            self._landing = True
+            return target
+        self._landing = False
+        return _write_batch.recv
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.received += 1
         batch = _write_batch
         batch.depth += 1
         try:
-            self._receive(data)
+            if self._landing:
+                self._received_large(nbytes)
+            else:
+                self._receive(batch.recv[:nbytes])
+            if self._decoder.pending and self.state is ConnState.OPEN:
+                self._stall.progressed()
         finally:
             batch.depth -= 1
             if not batch.depth and batch.dirty:
@@ -146,7 +159,18 @@ class Connection(asyncio.Protocol):
                 for conn in dirty:
                     conn._flush()
 
-    def _receive(self, data: bytes) -> None:
+    def _received_large(self, nbytes: int) -> None:
+        """``nbytes`` of a large frame arrived in its own region."""
+        try:
+            for frame in self._decoder.received(nbytes):
+                if self._failed or self.state is not ConnState.OPEN:
+                    return
+                self._dispatch(decode_message(frame))
+        except ProtocolError as exc:
+            self._refused("protocol error", f"closing connection peer={self.peer_address}: {exc}")
+            self._fail(exc)
+
+    def _receive(self, data: Buffer) -> None:
         try:
             if self.state is ConnState.HANDSHAKING:
                 frames = self._handshaking(data)
@@ -178,6 +202,9 @@ class Connection(asyncio.Protocol):
         self.state = ConnState.CLOSED
         if self._timeout:
             self._timeout.cancel()
+        self._stall.cancel()
+        # A half-received frame goes now, even if something still holds this object.
+        self._decoder.clear()
         self._can_write.set()
         if not self.ready.done():
             self.ready.set_exception(
@@ -211,8 +238,6 @@ class Connection(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
-
-    # --- sending --------------------------------------------------------------
 
     def send(self, message: object) -> None:
         """Queue ``message``; it is written when the current batch of work ends.
@@ -269,9 +294,7 @@ class Connection(asyncio.Protocol):
         assert self._transport is not None
         self._transport.writelines(parts)
 
-    # --- internals ------------------------------------------------------------
-
-    def _handshaking(self, data: bytes) -> list[Frame]:
+    def _handshaking(self, data: Buffer) -> list[Frame]:
         """Drive the handshake with ``data``; the frames that came after it, once open."""
         if len(self._first_bytes) < FOREIGN_PREVIEW:
             self._first_bytes += data[: FOREIGN_PREVIEW - len(self._first_bytes)]
@@ -305,6 +328,17 @@ class Connection(asyncio.Protocol):
                 "handler failed peer=%s message=%s", self.peer_address, type(message).__name__
             )
 
+    def _stalled(self, idle: float) -> None:
+        """Cut a peer whose frame stopped arriving: it holds this side's memory."""
+        log.warning(
+            "closing connection peer=%s: frame stalled, no bytes for %.1fs with %d bytes held",
+            self.peer_address,
+            idle,
+            self._decoder.pending,
+        )
+        self._decoder.clear()
+        self.abort()
+
     def _handshake_timed_out(self) -> None:
         if self.state is ConnState.HANDSHAKING:
             self._refused("handshake timed out", f"handshake timed out peer={self.peer_address}")
@@ -331,6 +365,8 @@ async def connect(
     on_message: MessageHandler | None = None,
     on_close: CloseHandler | None = None,
     timeout: float = HANDSHAKE_TIMEOUT,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    stall_timeout: float = STALL_TIMEOUT,
 ) -> Connection:
     """Dial ``host:port`` and authenticate; raises ClusterUnavailable/AuthenticationError."""
     loop = asyncio.get_running_loop()
@@ -338,7 +374,13 @@ async def connect(
     try:
         async with asyncio.timeout(timeout):
             _, conn = await loop.create_connection(
-                lambda: Connection(handshake, on_message=on_message, on_close=on_close),
+                lambda: Connection(
+                    handshake,
+                    on_message=on_message,
+                    on_close=on_close,
+                    max_frame=max_frame,
+                    stall_timeout=stall_timeout,
+                ),
                 host,
                 port,
             )
@@ -354,28 +396,3 @@ async def connect(
             conn.abort()
         raise
     return conn
-
-
-def parse_address(address: str, default_port: int = 7773) -> tuple[str, int]:
-    """``host:port``, ``tcp://host:port`` or ``mpreg://host:port`` -> (host, port)."""
-    text = address.strip()
-    for scheme in ("tcp://", "mpreg://", "ws://"):
-        if text.startswith(scheme):
-            text = text[len(scheme) :]
-    text = text.rstrip("/")
-    if text.startswith("["):  # [::1]:port
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            host, port_text = text, ""
-    if not host:
-        raise ValueError(f"address {address!r} has no host")
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ValueError(f"address {address!r} has a bad port {port_text!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"address {address!r} has a port out of range")
-    return host, port
