@@ -17,8 +17,7 @@ from typing import Protocol
 
 from mpreg.node.pressure import Target
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import Blob
-from mpreg.protocol.frames import MAX_VALUE_BYTES
+from mpreg.protocol.codec import Blob, max_value_bytes
 from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind
 
 DoneCallback = Callable[[Blob | None, ErrorInfo | None, str], None]
@@ -172,7 +171,7 @@ def too_big(what: str, size: int) -> ErrorInfo:
     return ErrorInfo(
         kind="serialization",
         message=f"its arguments and dependency results come to {size:,} bytes, "
-        f"more than a frame holds ({MAX_VALUE_BYTES:,} bytes)",
+        f"more than a frame holds ({max_value_bytes():,} bytes)",
         command=what,
     )
 

@@ -44,7 +44,7 @@ from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.workers import Workers
-from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.codec import dumps_value, limit_frames
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
@@ -84,6 +84,8 @@ class Node:
         self.config = config
         self.node_id = f"{config.name or short_hostname()}-{secrets.token_hex(3)}"
         self.token = config.token.encode()
+        self._max_frame = config.max_frame_bytes
+        limit_frames(config.max_frame_bytes)  # what this process pickles must fit too
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
@@ -107,6 +109,8 @@ class Node:
                 probe_timeout=config.probe_timeout,
                 suspect_timeout=config.suspect_timeout,
             ),
+            max_frame=config.max_frame_bytes,
+            stall_timeout=config.frame_stall_timeout,
         )
         self.forwarding = Forwarding(self.peering.links, self.calls)
         self.workers = Workers(
@@ -210,12 +214,18 @@ class Node:
     # --- connections --------------------------------------------------------------
 
     def _handshake(self, side: Literal["connector", "acceptor"]) -> Handshake:
-        meta = {"node_id": self.node_id, "address": self.address}
+        # max_frame: clients and workers size their values to it (FramedHandshake).
+        meta = {"node_id": self.node_id, "address": self.address, "max_frame": self._max_frame}
         identity = PeerIdentity("node", self.config.name, meta)
         return Handshake(side, self.token, identity)
 
     def _accept(self) -> Connection:
-        conn = Connection(self._handshake("acceptor"))
+        config = self.config
+        conn = Connection(
+            self._handshake("acceptor"),
+            max_frame=config.max_frame_bytes,
+            stall_timeout=config.frame_stall_timeout,
+        )
         self.tasks.spawn(self._admit(conn))
         return conn
 

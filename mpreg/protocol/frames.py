@@ -33,13 +33,13 @@ from enum import IntEnum
 
 import lz4.frame
 
+from mpreg.config import DEFAULT_MAX_FRAME_BYTES
 from mpreg.errors import ProtocolError
 from mpreg.protocol.landing import Landing
 
 PROTOCOL_VERSION = 1
-# Authenticated frames: room for a 100 MB array in one frame; bigger data goes
-# through put/streaming. A node's ``max_frame_bytes`` overrides it.
-DEFAULT_MAX_FRAME = 128 * 1024 * 1024
+# Authenticated frames (128 MiB): a node's ``max_frame_bytes`` overrides it.
+DEFAULT_MAX_FRAME = DEFAULT_MAX_FRAME_BYTES
 # Room for the message header and buffer table around a value in a frame.
 VALUE_HEADROOM = 64 * 1024
 # The largest pickled value a frame carries: the frame limit less room for the

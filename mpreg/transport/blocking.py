@@ -125,8 +125,10 @@ class BlockingConnection:
             self._set_deadline(deadline)
             try:
                 # Into one reused buffer: recv(n) would allocate (and, at this
-                # size, mmap and fault in) a fresh n-byte object on every call.
-                size = self._sock.recv_into(self._recv_buf)
+                # size, mmap and fault in) a fresh n-byte object on every call;
+                # the rest of a large frame straight into that frame's region.
+                target = self._decoder.recv_target()
+                size = self._sock.recv_into(self._recv_buf if target is None else target)
             except TimeoutError:
                 raise DeadlineExceeded("no answer before the deadline") from None
             except OSError as exc:
@@ -136,7 +138,10 @@ class BlockingConnection:
                 self.close()
                 raise ClusterUnavailable(self._gone or "the node closed the connection")
             try:
-                self._take(self._decoder.feed(self._recv_view[:size]))
+                if target is None:
+                    self._take(self._decoder.feed(self._recv_view[:size]))
+                else:
+                    self._take(self._decoder.received(size))
             except ProtocolError:
                 self.close()
                 raise
