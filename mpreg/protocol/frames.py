@@ -45,7 +45,7 @@ VALUE_HEADROOM = 64 * 1024
 # The largest pickled value a frame carries: the frame limit less room for the
 # message header and buffer table around it (the codec refuses larger ones).
 MAX_VALUE_BYTES = DEFAULT_MAX_FRAME - VALUE_HEADROOM
-LARGE_FRAME = 4 * 1024 * 1024  # frames from this size land in a buffer of their own
+LARGE_FRAME = 512 * 1024  # frames from this size land in a buffer of their own
 HANDSHAKE_MAX_FRAME = 64 * 1024  # the limit before authentication; JSON handshakes are < 1 KiB
 COMPRESS_MIN_BYTES = 256 * 1024
 INLINE_MAX_BYTES = 16 * 1024  # buffers up to this size are copied into the frame's first piece
@@ -144,7 +144,9 @@ class FrameDecoder:
     def clear(self) -> None:
         """Drop whatever is buffered (the connection closed): its memory goes back now."""
         self._buf = bytearray()
-        self._landing = None
+        if self._landing is not None:
+            self._landing.discard()
+            self._landing = None
 
     def recv_target(self) -> memoryview | None:
         """Where the next bytes of a large frame go, or None: then ``feed`` them.

@@ -31,6 +31,7 @@ from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.protocol.landing import pool as landing_pool
 from mpreg.transport.addresses import crosses_hosts
 from mpreg.transport.addresses import parse_address as parse_address  # importers predate the move
 from mpreg.transport.refusals import RefusalLog, source_host
@@ -203,8 +204,10 @@ class Connection(asyncio.BufferedProtocol):
         if self._timeout:
             self._timeout.cancel()
         self._stall.cancel()
-        # A half-received frame goes now, even if something still holds this object.
+        # A half-received frame goes now, even if something still holds this object,
+        # and large-frame regions idle for long (mpreg.protocol.landing) with it.
         self._decoder.clear()
+        landing_pool.trim()
         self._can_write.set()
         if not self.ready.done():
             self.ready.set_exception(
