@@ -204,8 +204,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._timeout:
             self._timeout.cancel()
         self._stall.cancel()
-        # A half-received frame goes now, even if something still holds this object,
-        # and large-frame regions idle for long (mpreg.protocol.landing) with it.
+        # A half-received frame goes now (if something still holds this object too).
         self._decoder.clear()
         landing_pool.trim()
         self._can_write.set()
