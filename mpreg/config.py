@@ -23,6 +23,9 @@ DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT = 16 * 1024 * 1024
 # data goes through put/streaming), and how long a half-sent frame may stall.
 DEFAULT_MAX_FRAME_BYTES = 128 * 1024 * 1024
 DEFAULT_FRAME_STALL_TIMEOUT = 30.0
+# Calls one peer node may have running here at once (its dispatch window keeps a
+# well-behaved peer at 128 per endpoint); past it, what it forwards is refused.
+DEFAULT_MAX_FORWARDED_PER_LINK = 16_384
 
 
 def frame_bytes(mib: float) -> int:
@@ -87,6 +90,7 @@ class NodeConfig:
     # ``frame_stall_timeout`` seconds is closed.
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     frame_stall_timeout: float = DEFAULT_FRAME_STALL_TIMEOUT
+    max_forwarded_per_link: int = DEFAULT_MAX_FORWARDED_PER_LINK
     # Failure detection (SWIM, mpreg.membership): each member probes one other
     # every ``probe_interval`` s; no answer within ``probe_timeout`` (directly
     # or through others) makes it suspect, and ``suspect_timeout`` s later dead

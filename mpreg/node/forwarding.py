@@ -6,10 +6,17 @@ answers on the same link (``ForwardDone``). A ``ForwardCancel`` stops one. When
 a link closes, the calls it brought are stopped here (their origin moves them
 elsewhere) and the calls sent over it are moved by the membership side
 (:mod:`mpreg.node.peering`).
+
+A peer is bounded as a client is: its origin's dispatch window (128 calls and
+8 MiB per endpoint) keeps a well-behaved one far below ``max_per_link`` calls
+running here for it; past that, a call it forwards is refused with an error
+rather than queued, so an authenticated but misbehaving peer cannot make this
+node hold an unbounded number of calls (and their arguments).
 """
 
 from __future__ import annotations
 
+from mpreg.config import DEFAULT_MAX_FORWARDED_PER_LINK
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
@@ -28,9 +35,16 @@ from mpreg.transport.connection import Connection, ConnState
 class Forwarding:
     """Calls this node forwards to other members, and calls they forwarded to it."""
 
-    def __init__(self, links: LinkTable[Connection], calls: CallDispatcher) -> None:
+    def __init__(
+        self,
+        links: LinkTable[Connection],
+        calls: CallDispatcher,
+        max_per_link: int = DEFAULT_MAX_FORWARDED_PER_LINK,
+    ) -> None:
         self.links = links
         self.calls = calls
+        self.max_per_link = max_per_link
+        self._running: dict[Connection, int] = {}  # calls each link brought, not answered yet
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         # Calls we forwarded and await, by the link they went over: lost if it closes.
@@ -43,9 +57,16 @@ class Forwarding:
         """A peer routed a call to one of our endpoints: run it there, answer the peer."""
         origin_id, call = message.call_id, message.call
         key = (conn, origin_id)
+        running = self._running.get(conn, 0)
+        if running >= self.max_per_link:
+            conn.send(ForwardDone(origin_id, None, _refused(running, call.command or call.fun)))
+            return
+        self._running[conn] = running + 1
 
         def done(result: Blob | None, error: ErrorInfo | None, where: str) -> None:
             self._forwarded.pop(key, None)
+            if conn in self._running:
+                self._running[conn] -= 1
             if conn.state is ConnState.OPEN:
                 conn.send(ForwardDone(origin_id, result, error))
 
@@ -102,4 +123,14 @@ class Forwarding:
         """
         for key in [key for key in self._forwarded if key[0] is conn]:
             self._forwarded.pop(key).cancel()
+        self._running.pop(conn, None)
         return self._sent.pop(conn, set())
+
+
+def _refused(running: int, what: str) -> ErrorInfo:
+    return ErrorInfo(
+        kind="internal",
+        message=f"refused: the forwarding node already has {running} calls running on this "
+        "node (NodeConfig.max_forwarded_per_link)",
+        command=what,
+    )

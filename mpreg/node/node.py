@@ -112,7 +112,9 @@ class Node:
             max_frame=config.max_frame_bytes,
             stall_timeout=config.frame_stall_timeout,
         )
-        self.forwarding = Forwarding(self.peering.links, self.calls)
+        self.forwarding = Forwarding(
+            self.peering.links, self.calls, max_per_link=config.max_forwarded_per_link
+        )
         self.workers = Workers(
             self.node_id,
             lambda: self.address,
