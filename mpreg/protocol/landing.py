@@ -124,5 +124,6 @@ class Landing:
 
     def discard(self) -> None:
         """The frame will never complete: give its memory back now."""
-        self.view.release()
+        with contextlib.suppress(BufferError):  # a read into it still running: unmapped later
+            self.view.release()
         pool.discard(self._region)

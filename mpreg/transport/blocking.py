@@ -172,3 +172,4 @@ class BlockingConnection:
             if not self.closed:
                 self.closed = True
                 self._sock.close()
+                self._decoder.clear()  # a half-received large frame's region goes now
