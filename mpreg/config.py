@@ -19,6 +19,18 @@ DEFAULT_MAX_QUEUED_PER_CLIENT = 2048
 # ... and the bytes of their arguments: a few large payloads fill a node's
 # memory long before thousands of small calls do.
 DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT = 16 * 1024 * 1024
+# The largest frame an authenticated peer may send (a 100 MB array fits; bigger
+# data goes through put/streaming), and how long a half-sent frame may stall.
+DEFAULT_MAX_FRAME_BYTES = 128 * 1024 * 1024
+DEFAULT_FRAME_STALL_TIMEOUT = 30.0
+# Calls one peer node may have running here at once (its dispatch window keeps a
+# well-behaved peer at 128 per endpoint); past it, what it forwards is refused.
+DEFAULT_MAX_FORWARDED_PER_LINK = 16_384
+
+
+def frame_bytes(mib: float) -> int:
+    """``--max-frame-mb`` / ``max_frame_mb`` in bytes (at least 1 MiB: room for any message)."""
+    return max(1 << 20, int(mib * (1 << 20)))
 
 
 def short_hostname() -> str:
@@ -75,6 +87,13 @@ class NodeConfig:
     join_optional: bool = False  # no seed answering starts a new cluster (a restarted head)
     max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT
     max_queued_bytes_per_client: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT
+    # Frames from any peer, authenticated or not, are cut past ``max_frame_bytes``
+    # (clients and workers learn it in the handshake and refuse larger values
+    # themselves), and a connection whose frame stops arriving for
+    # ``frame_stall_timeout`` seconds is closed.
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    frame_stall_timeout: float = DEFAULT_FRAME_STALL_TIMEOUT
+    max_forwarded_per_link: int = DEFAULT_MAX_FORWARDED_PER_LINK
     # Failure detection (SWIM, mpreg.membership): each member probes one other
     # every ``probe_interval`` s; no answer within ``probe_timeout`` (directly
     # or through others) makes it suspect, and ``suspect_timeout`` s later dead

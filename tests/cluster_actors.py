@@ -242,3 +242,17 @@ async def aslow_flagged(flag: str, seconds: float) -> float:
             pass
         raise
     return seconds
+
+
+# --- large values (tests/node/test_large_values.py, tests/node/test_frame_limits.py) ---
+
+
+@mpreg.actor(datasets=["mirror"])
+class Mirror:
+    """Returns what it is given: a large argument comes back as a large result."""
+
+    def echo(self, value: object) -> object:
+        return value
+
+    def pid(self) -> int:
+        return os.getpid()

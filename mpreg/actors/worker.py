@@ -58,7 +58,8 @@ from mpreg.protocol.refs import (
 )
 from mpreg.protocol.streams import StreamCredit
 from mpreg.tasks import TaskSet
-from mpreg.transport.connection import Connection, connect, parse_address
+from mpreg.transport.connection import Connection, parse_address
+from mpreg.transport.dial import connect
 from mpreg.transport.loop import install_best_loop
 from mpreg.transport.tls import client_context
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mpreg.cli.output import console, print_started
-from mpreg.config import DEFAULT_PORT, NodeConfig
+from mpreg.config import DEFAULT_PORT, NodeConfig, frame_bytes
 from mpreg.errors import UsageError
 from mpreg.host import launch, state
 from mpreg.host.addresses import advertise_host, is_wildcard
@@ -95,6 +95,14 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if ns.max_store_mb < 1:
             raise UsageError(f"--max-store-mb must be at least 1, got {ns.max_store_mb}")
         changes["max_store_bytes"] = ns.max_store_mb * 1024 * 1024
+    if ns.max_frame_mb is not None:
+        if not ns.max_frame_mb > 0:
+            raise UsageError(f"--max-frame-mb must be > 0, got {ns.max_frame_mb}")
+        changes["max_frame_bytes"] = frame_bytes(ns.max_frame_mb)
+    if ns.frame_stall_timeout is not None:
+        if not ns.frame_stall_timeout > 0:
+            raise UsageError(f"--frame-stall-timeout must be > 0, got {ns.frame_stall_timeout}")
+        changes["frame_stall_timeout"] = ns.frame_stall_timeout
     modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
     for module in modules:
         if module.endswith(".py") and not Path(module).is_file():

@@ -99,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
         "MPREG_MAX_STORE_MB)",
     )
     start.add_argument(
+        "--max-frame-mb",
+        type=float,
+        default=_env("MAX_FRAME_MB"),
+        metavar="MIB",
+        help="largest frame (so value) any peer may send, default 128 (MPREG_MAX_FRAME_MB)",
+    )
+    start.add_argument(
+        "--frame-stall-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="close a connection whose frame stops arriving for S seconds (default 30)",
+    )
+    start.add_argument(
         "--advertise-host",
         default=_env("ADVERTISE_HOST"),
         metavar="HOST",

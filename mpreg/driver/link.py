@@ -39,9 +39,9 @@ from mpreg.transport.connection import (
     HANDSHAKE_TIMEOUT,
     Connection,
     ConnState,
-    connect,
     parse_address,
 )
+from mpreg.transport.dial import connect
 from mpreg.transport.tls import TLSFiles, client_context
 
 log = logging.getLogger(__name__)

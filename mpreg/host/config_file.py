@@ -15,6 +15,8 @@ Fields, all optional (a file needs at least one)::
     tls_cert: tls/node.crt        # TLS (all three or none; relative to this file): the node's
     tls_key: tls/node.key         #   certificate and key, and the cluster CA (mpreg tls init)
     tls_ca: tls/ca.crt
+    max_frame_mb: 128             # the largest frame (value) any peer may send, in MiB
+    frame_stall_timeout: 30       # seconds a half-sent frame may stall before the cut
     funs: null                    # seed field; must stay empty (use modules)
 
 Every error is a :class:`ConfigError` naming the file and line. Reading a
@@ -35,7 +37,7 @@ from typing import Any
 import yaml
 
 from mpreg.actors.loader import is_module_path, split_spec
-from mpreg.config import NodeConfig
+from mpreg.config import NodeConfig, frame_bytes
 from mpreg.errors import ConfigError
 from mpreg.node.seeds import split_seeds
 
@@ -55,6 +57,12 @@ def _port(value: Any, field: str) -> int:
 def _count(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{field} must be a whole number >= 0, got {_show(value)}")
+    return value
+
+
+def _positive(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{field} must be a number > 0, got {_show(value)}")
     return value
 
 
@@ -108,6 +116,8 @@ FIELDS: dict[str, Parser] = {
     "workers": _count,
     "max_store_mb": _count,
     "advertise_host": _text,
+    "max_frame_mb": _positive,
+    "frame_stall_timeout": _positive,
     "funs": _seed_funs,
     "tls_cert": _text,
     "tls_key": _text,
@@ -142,6 +152,10 @@ def load_config(path: str | Path) -> NodeConfig:
     fields["peers"] = split_seeds(peers)  # connect first, each seed once
     if values.get("max_store_mb") is not None:
         fields["max_store_bytes"] = values["max_store_mb"][0] * 1024 * 1024
+    if values.get("max_frame_mb") is not None:
+        fields["max_frame_bytes"] = frame_bytes(values["max_frame_mb"][0])
+    if values.get("frame_stall_timeout") is not None:
+        fields["frame_stall_timeout"] = float(values["frame_stall_timeout"][0])
     if values.get("modules") is not None:
         names, line = values["modules"]
         fields["modules"] = tuple(resolve_module(m, base) for m in names)

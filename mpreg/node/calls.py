@@ -17,8 +17,7 @@ from typing import Protocol
 
 from mpreg.node.pressure import Target
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import Blob
-from mpreg.protocol.frames import MAX_VALUE_BYTES
+from mpreg.protocol.codec import Blob, max_value_bytes
 from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind, Held
 
 # (result, error, endpoint id): the result a Blob, or Held on the member that made it.
@@ -188,7 +187,7 @@ def too_big(what: str, size: int) -> ErrorInfo:
     return ErrorInfo(
         kind="serialization",
         message=f"its arguments and dependency results come to {size:,} bytes, "
-        f"more than a frame holds ({MAX_VALUE_BYTES:,} bytes)",
+        f"more than a frame holds ({max_value_bytes():,} bytes)",
         command=what,
     )
 

@@ -1,4 +1,4 @@
-"""What a node does with the messages its clients send: each goes to the part that handles it.
+"""A node's clients: a session for each, and each message it sends to the part that handles it.
 
 A client's tasks go to its :class:`~mpreg.node.session.Session`, streams to
 :mod:`~mpreg.node.streams`, questions (status, deploys) are answered in tasks
@@ -11,14 +11,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from mpreg.config import NodeConfig
 from mpreg.node.deployments import Deployments
+from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.pressure import Backpressure
+from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
+from mpreg.node.store import Store
 from mpreg.node.streams import NodeStreams
+from mpreg.node.values import PeerValues
 from mpreg.protocol.messages import (
     Cancel,
     Deploy,
     Fetch,
+    MembersChanged,
     Put,
     Release,
     Reply,
@@ -36,12 +43,46 @@ log = logging.getLogger("mpreg.node.node")
 class ClientHost(Protocol):
     """The parts of a node its clients' messages go to (:class:`~mpreg.node.node.Node`)."""
 
+    config: NodeConfig
+    routes: RoutingTable
+    calls: CallDispatcher
+    pressure: Backpressure
+    store: Store
+    values: PeerValues
+    sessions: set[Session]
     streams: NodeStreams
     status: NodeStatus
     deployments: Deployments
     tasks: TaskSet
 
+    def member_addresses(self) -> tuple[str, ...]: ...
+
+    def _on_client_close(self, session: Session) -> None: ...
+
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None: ...
+
+
+def open_session(node: ClientHost, conn: Connection) -> Session:
+    """A client authenticated on ``conn``: its session, and its messages routed from now on."""
+    session = Session(
+        conn,
+        node.routes.check,
+        node.calls.submit,
+        # Too much work queued for this client: stop taking more from it.
+        on_busy=lambda busy: node.pressure.client_busy(conn, busy),
+        max_queued=node.config.max_queued_per_client,
+        max_queued_bytes=node.config.max_queued_bytes_per_client,
+        store=node.store,
+        values=node.values,
+    )
+    node.sessions.add(session)
+    # A client that does not read its results may not send more work.
+    conn.on_pressure = node.pressure.client_pressure
+    conn.on_message = lambda c, m: on_client_message(node, session, m)
+    conn.on_close = lambda c, e: node._on_client_close(session)
+    # Whom the client may fail over to if this node goes away.
+    conn.send(MembersChanged(node.member_addresses()))
+    return session
 
 
 def on_client_message(node: ClientHost, session: Session, message: object) -> None:

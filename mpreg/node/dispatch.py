@@ -43,8 +43,7 @@ from mpreg.node.metrics import CallMetrics
 from mpreg.node.pressure import Target
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import Blob
-from mpreg.protocol.frames import MAX_VALUE_BYTES
+from mpreg.protocol.codec import Blob, max_value_bytes
 from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind, Held
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ PARK_SECONDS = 30.0  # how long a call without a deadline waits for a restarting
 # Calls outstanding per endpoint; the rest wait on the node. 32 cost pipelined
 # small calls 6-10% against 128; memory is bounded per client in bytes anyway.
 WINDOW = 128
-# Bytes outstanding per endpoint: 128 calls of up to a frame (MAX_VALUE_BYTES)
+# Bytes outstanding per endpoint: 128 calls of up to a frame (128 MiB)
 # each would be 64 GiB, all written towards a process that may have hung.
 WINDOW_BYTES = 8 * 1024 * 1024
 MAX_FREE_MOVES = 10  # times a call may move off a dead process without using a retry
@@ -120,7 +119,7 @@ class CallDispatcher:
             # a call carries its arguments and every dependency's result in one.
             record.nbytes += sum(size_of(blob) for _, blob in blobs)
             record.nbytes += sum(h.nbytes for _, h in held)
-            if record.nbytes > MAX_VALUE_BYTES:
+            if record.nbytes > max_value_bytes():
                 self._answer(record, None, too_big(command or fun, record.nbytes))
                 return record
         if deadline:

@@ -6,12 +6,19 @@ answers on the same link (``ForwardDone``). A ``ForwardCancel`` stops one. When
 a link closes, the calls it brought are stopped here (their origin moves them
 elsewhere) and the calls sent over it are moved by the membership side
 (:mod:`mpreg.node.peering`).
+
+A peer is bounded as a client is: its origin's dispatch window (128 calls and
+8 MiB per endpoint) keeps a well-behaved one far below ``max_per_link`` calls
+running here for it; past that, a call it forwards is refused with an error
+rather than queued, so an authenticated but misbehaving peer cannot make this
+node hold an unbounded number of calls (and their arguments).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from mpreg.config import DEFAULT_MAX_FORWARDED_PER_LINK
 from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
@@ -33,11 +40,17 @@ class Forwarding:
     """Calls this node forwards to other members, and calls they forwarded to it."""
 
     def __init__(
-        self, links: LinkTable[Connection], calls: CallDispatcher, values: PeerValues
+        self,
+        links: LinkTable[Connection],
+        calls: CallDispatcher,
+        values: PeerValues,
+        max_per_link: int = DEFAULT_MAX_FORWARDED_PER_LINK,
     ) -> None:
         self.links = links
         self.calls = calls
         self.values = values
+        self.max_per_link = max_per_link
+        self._running: dict[Connection, int] = {}  # calls each link brought, not answered yet
         # Calls peers forwarded to us, by (their link, their call id): to cancel them.
         self._forwarded: dict[tuple[Connection, int], InFlight] = {}
         # Calls we forwarded and await, by the link they went over: lost if it closes.
@@ -48,18 +61,26 @@ class Forwarding:
     def __repr__(self) -> str:
         return f"<Forwarding running-for-peers={len(self._forwarded)}>"
 
-    def on_forward(self, conn: Connection, message: ForwardCall) -> InFlight:
+    def on_forward(self, conn: Connection, message: ForwardCall) -> InFlight | None:
         """A peer routed a call to one of our endpoints: run it there, answer the peer.
 
-        Returns the call's handle (perhaps already answered).
+        Returns the call's handle (perhaps already answered); None if it was refused.
         """
         origin_id, call = message.call_id, message.call
         key = (conn, origin_id)
+        running = self._running.get(conn, 0)
+        if running >= self.max_per_link:
+            conn.send(ForwardDone(origin_id, None, _refused(running, call.command or call.fun)))
+            self.on_answered(conn, origin_id)
+            return None
+        self._running[conn] = running + 1
         owner = self.links.node_of(conn) or "" if message.hold else ""
 
         def done(result: Blob | Held | None, error: ErrorInfo | None, where: str) -> None:
             self._forwarded.pop(key, None)
             self.on_answered(conn, origin_id)
+            if conn in self._running:
+                self._running[conn] -= 1
             if conn.state is not ConnState.OPEN:
                 return
             held = self.values.hold(owner, result) if owner and type(result) is Blob else None
@@ -125,4 +146,14 @@ class Forwarding:
         """
         for key in [key for key in self._forwarded if key[0] is conn]:
             self._forwarded.pop(key).cancel()
+        self._running.pop(conn, None)
         return self._sent.pop(conn, set())
+
+
+def _refused(running: int, what: str) -> ErrorInfo:
+    return ErrorInfo(
+        kind="internal",
+        message=f"refused: the forwarding node already has {running} calls running on this "
+        "node (NodeConfig.max_forwarded_per_link)",
+        command=what,
+    )

@@ -35,7 +35,7 @@ from mpreg.actors.loader import actor_spec, functions_spec, load_served
 from mpreg.actors.supervisor import WorkerSlot
 from mpreg.config import NodeConfig, default_node_name, short_hostname
 from mpreg.membership import MemberInfo, SwimConfig
-from mpreg.node.clients import on_client_message
+from mpreg.node.clients import open_session
 from mpreg.node.deployed import Deployed
 from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
@@ -50,7 +50,7 @@ from mpreg.node.store import Store
 from mpreg.node.streams import NodeStreams
 from mpreg.node.values import PeerValues
 from mpreg.node.workers import Workers
-from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.codec import dumps_value, limit_frames
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
@@ -92,6 +92,8 @@ class Node:
         self.node_id = f"{config.name or short_hostname()}-{secrets.token_hex(3)}"
         self.token = config.token.encode()
         self.tls = TLSFiles(config.tls_cert, config.tls_key, config.tls_ca)
+        self._max_frame = config.max_frame_bytes
+        limit_frames(config.max_frame_bytes)  # what this process pickles must fit too
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
@@ -115,6 +117,8 @@ class Node:
                 probe_timeout=config.probe_timeout,
                 suspect_timeout=config.suspect_timeout,
             ),
+            max_frame=config.max_frame_bytes,
+            stall_timeout=config.frame_stall_timeout,
         )
         self.workers = Workers(
             self.node_id,
@@ -129,7 +133,9 @@ class Node:
         self.values = PeerValues(
             self.node_id, self.store, self.peering.links, self.workers.send, self.calls.complete
         )
-        self.forwarding = Forwarding(self.peering.links, self.calls, self.values)
+        self.forwarding = Forwarding(
+            self.peering.links, self.calls, self.values, config.max_forwarded_per_link
+        )
         self.streams = NodeStreams(
             self.node_id, self.calls, self.workers.send, self.peering.links, self.routes.check
         )
@@ -239,12 +245,18 @@ class Node:
     # --- connections --------------------------------------------------------------
 
     def _handshake(self, side: Literal["connector", "acceptor"]) -> Handshake:
-        meta = {"node_id": self.node_id, "address": self.address}
+        # max_frame: clients and workers size their values to it (FramedHandshake).
+        meta = {"node_id": self.node_id, "address": self.address, "max_frame": self._max_frame}
         identity = PeerIdentity("node", self.config.name, meta)
         return Handshake(side, self.token, identity)
 
     def _accept(self) -> Connection:
-        conn = Connection(self._handshake("acceptor"))
+        config = self.config
+        conn = Connection(
+            self._handshake("acceptor"),
+            max_frame=config.max_frame_bytes,
+            stall_timeout=config.frame_stall_timeout,
+        )
         self.tasks.spawn(self._admit(conn))
         return conn
 
@@ -255,24 +267,7 @@ class Node:
             return  # logged by the connection; nothing was unpickled
         match peer.role:
             case "client":
-                session = Session(
-                    conn,
-                    self.routes.check,
-                    self.calls.submit,
-                    # Too much work queued for this client: stop taking more from it.
-                    on_busy=lambda busy: self.pressure.client_busy(conn, busy),
-                    max_queued=self.config.max_queued_per_client,
-                    max_queued_bytes=self.config.max_queued_bytes_per_client,
-                    store=self.store,
-                    values=self.values,
-                )
-                self.sessions.add(session)
-                # A client that does not read its results may not send more work.
-                conn.on_pressure = self.pressure.client_pressure
-                conn.on_message = lambda c, m: on_client_message(self, session, m)
-                conn.on_close = lambda c, e: self._on_client_close(session)
-                # Whom the client may fail over to if this node goes away.
-                conn.send(MembersChanged(self.member_addresses()))
+                open_session(self, conn)
             case "worker":
                 endpoint_id = str(peer.meta.get("endpoint_id", ""))
                 if not self.workers.attach(endpoint_id, conn):

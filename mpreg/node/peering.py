@@ -42,10 +42,17 @@ from mpreg.node.adverts import Advert, apply_advert, load_moved, own_advert, wel
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.links import LinkTable
 from mpreg.node.routing import RoutingTable
+from mpreg.protocol.frames import DEFAULT_MAX_FRAME
 from mpreg.protocol.handshake import Handshake
 from mpreg.protocol.messages import Gossip
 from mpreg.tasks import TaskSet
-from mpreg.transport.connection import Connection, ConnState, connect, parse_address
+from mpreg.transport.connection import (
+    STALL_TIMEOUT,
+    Connection,
+    ConnState,
+    parse_address,
+)
+from mpreg.transport.dial import connect
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +84,11 @@ class Peering:
         on_members_changed: Callable[[], None] = lambda: None,
         on_link: Callable[[Connection], None] = lambda conn: None,
         config: SwimConfig | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.node_id = node_id
+        self._frame_limits = (max_frame, stall_timeout)  # for the links this node dials
         self._handshake = handshake
         self.routes = routes
         self.calls = calls
@@ -177,6 +187,8 @@ class Peering:
             on_close=self._on_close,
             timeout=JOIN_TIMEOUT,
             ssl=self.ssl,
+            max_frame=self._frame_limits[0],
+            stall_timeout=self._frame_limits[1],
         )
         identity = conn.peer
         if identity is not None and identity.meta.get("node_id") == self.node_id:

@@ -24,7 +24,14 @@ import cloudpickle
 
 from mpreg.errors import ProtocolError, SerializationError
 from mpreg.protocol.blob import Blob
-from mpreg.protocol.frames import MAX_VALUE_BYTES, Buffer, Frame, FrameKind, encode_frame
+from mpreg.protocol.frames import (
+    MAX_VALUE_BYTES,
+    VALUE_HEADROOM,
+    Buffer,
+    Frame,
+    FrameKind,
+    encode_frame,
+)
 from mpreg.protocol.schema import build_message_unchecked, flatten_message
 
 _HEADER_PROTOCOL = 5
@@ -104,11 +111,27 @@ def _plain(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def limit_frames(max_frame: int) -> None:
+    """Values this process makes from now on must fit frames of ``max_frame`` bytes.
+
+    A node sets its own ``max_frame_bytes``; drivers and workers the limit the
+    node they connect to announces in the handshake (FramedHandshake), so a
+    value the node would refuse is refused where it is made, by dumps_value.
+    """
+    global MAX_VALUE_BYTES
+    MAX_VALUE_BYTES = max_frame - VALUE_HEADROOM
+
+
+def max_value_bytes() -> int:
+    """The largest pickled value (or call) this process may send in one frame now."""
+    return MAX_VALUE_BYTES
+
+
 def dumps_value(value: Any, *, what: str = "value") -> Blob:
     """Cloudpickle a user value into a Blob.
 
     Raises SerializationError if it cannot be pickled, or if it pickles to
-    more than fits in a frame (``MAX_VALUE_BYTES``): refused here, on the
+    more than fits in a frame (``max_value_bytes()``): refused here, on the
     side that made it, rather than sent for the peer to reject by closing
     the link (which would look like a dead process and be retried).
     """
@@ -133,8 +156,8 @@ def dumps_value(value: Any, *, what: str = "value") -> Blob:
 def _too_big(what: str, size: int) -> SerializationError:
     return SerializationError(
         f"{what} is {size:,} bytes pickled, over the frame limit of "
-        f"{MAX_VALUE_BYTES:,} bytes ({MAX_VALUE_BYTES / 2**20:,.0f} MiB): "
-        "pass a smaller value, or split it"
+        f"{MAX_VALUE_BYTES:,} bytes ({MAX_VALUE_BYTES / 2**20:,.0f} MiB, the node's "
+        "max_frame_bytes / --max-frame-mb): pass a smaller value, or split it"
     )
 
 

@@ -14,7 +14,14 @@ on loopback).
 Until the peer authenticated, nothing large is accepted: the connection's
 decoder allows frames of at most ``HANDSHAKE_MAX_FRAME`` bytes, handshake
 frames carry no buffers (so nothing is decompressed), and no frame expands
-past the decoder's limit when its lz4 buffers are decompressed.
+past the decoder's limit when its lz4 buffers are decompressed. After it,
+frames are limited to the node's ``max_frame_bytes`` (``DEFAULT_MAX_FRAME``).
+
+A frame of ``LARGE_FRAME`` bytes or more is received into a buffer of its own
+(:mod:`mpreg.protocol.landing`): its pages are claimed as bytes arrive, never
+for the length a peer merely announces, the transport may read straight into
+it (``recv_target``/``received``), its buffers are views of it rather than
+copies, and its memory goes back to the system when the frame is dropped.
 """
 
 from __future__ import annotations
@@ -26,13 +33,19 @@ from enum import IntEnum
 
 import lz4.frame
 
+from mpreg.config import DEFAULT_MAX_FRAME_BYTES
 from mpreg.errors import ProtocolError
+from mpreg.protocol.landing import Landing
 
 PROTOCOL_VERSION = 1
-DEFAULT_MAX_FRAME = 512 * 1024 * 1024
+# Authenticated frames (128 MiB): a node's ``max_frame_bytes`` overrides it.
+DEFAULT_MAX_FRAME = DEFAULT_MAX_FRAME_BYTES
+# Room for the message header and buffer table around a value in a frame.
+VALUE_HEADROOM = 64 * 1024
 # The largest pickled value a frame carries: the frame limit less room for the
 # message header and buffer table around it (the codec refuses larger ones).
-MAX_VALUE_BYTES = DEFAULT_MAX_FRAME - 64 * 1024
+MAX_VALUE_BYTES = DEFAULT_MAX_FRAME - VALUE_HEADROOM
+LARGE_FRAME = 512 * 1024  # frames from this size land in a buffer of their own
 HANDSHAKE_MAX_FRAME = 64 * 1024  # the limit before authentication; JSON handshakes are < 1 KiB
 COMPRESS_MIN_BYTES = 256 * 1024
 INLINE_MAX_BYTES = 16 * 1024  # buffers up to this size are copied into the frame's first piece
@@ -120,12 +133,51 @@ class FrameDecoder:
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
+        self._landing: Landing | None = None  # the large frame being received, if any
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a frame not complete yet (0: between frames)."""
+        landing = self._landing
+        return len(self._buf) + (landing.filled if landing is not None else 0)
+
+    def clear(self) -> None:
+        """Drop whatever is buffered (the connection closed): its memory goes back now."""
+        self._buf = bytearray()
+        if self._landing is not None:
+            self._landing.discard()
+            self._landing = None
+
+    def recv_target(self) -> memoryview | None:
+        """Where the next bytes of a large frame go, or None: then ``feed`` them.
+
+        A transport that can read into a buffer (``recv_into``, a
+        BufferedProtocol) reads straight into this and calls :meth:`received`:
+        the frame's bytes are then copied once, by the kernel.
+        """
+        landing = self._landing
+        return None if landing is None else landing.rest()
+
+    def received(self, nbytes: int) -> list[Frame]:
+        """``nbytes`` were written at the start of ``recv_target()``; the frames now complete."""
+        landing = self._landing
+        if landing is None or nbytes > len(landing) - landing.filled:
+            raise ProtocolError("bytes received into no large frame")  # a transport bug
+        landing.filled += nbytes
+        return [self._land()] if landing.complete else []
 
     def feed(self, data: Buffer) -> list[Frame]:
         """Append ``data``; return the frames now complete (a HANDSHAKE frame comes last)."""
+        frames: list[Frame] = []
+        landing = self._landing
+        if landing is not None:
+            taken = landing.take(data)
+            if not landing.complete:
+                return frames
+            frames.append(self._land())
+            data = memoryview(data)[taken:]
         buf = self._buf
         buf += data
-        frames: list[Frame] = []
         pos = 0
         end = len(buf)
         prefix_size = _PREFIX.size
@@ -147,12 +199,28 @@ class FrameDecoder:
                     pos = stop
                 break  # the caller may change max_frame before the next frame
             if stop > end:
+                if body_len >= LARGE_FRAME:
+                    # Into a buffer of its own from here: its bytes are not copied
+                    # again, nor grown with the stream buffer.
+                    self._landing = landing = Landing(body_len, kind, nbufs)
+                    landing.take(memoryview(buf)[start:end])
+                    pos = end
                 break
             frames.append(_parse_body(_MESSAGE, buf, start, stop, nbufs, max_frame))
             pos = stop
         if pos:
             del buf[:pos]
         return frames
+
+    def _land(self) -> Frame:
+        """The large frame just completed; its buffers are views of its own region."""
+        landing = self._landing
+        assert landing is not None
+        self._landing = None
+        view = landing.view
+        return _parse_body(
+            FrameKind(landing.kind), view, 0, len(view), landing.nbufs, self.max_frame, copy=False
+        )
 
     def _check_handshake_prefix(self, body_len: int, version: int, kind: int, nbufs: int) -> None:
         """Raise ProtocolError unless this is a valid HANDSHAKE frame's prefix.
@@ -178,12 +246,20 @@ class FrameDecoder:
 
 
 def _parse_body(
-    kind: FrameKind, buf: bytearray, start: int, stop: int, nbufs: int, max_frame: int
+    kind: FrameKind,
+    buf: bytearray | memoryview,
+    start: int,
+    stop: int,
+    nbufs: int,
+    max_frame: int,
+    *,
+    copy: bool = True,
 ) -> Frame:
-    """One frame's header and buffers, copied out of the stream buffer.
+    """One frame's header and buffers.
 
-    The buffers share one fresh bytearray: the frame owns them (they stay
-    valid, and writable, after the decoder reuses its buffer) at one copy.
+    From the stream buffer (``copy``) the buffers share one fresh bytearray:
+    the frame owns them (they stay valid, and writable, after the decoder
+    reuses its buffer) at one copy. A large frame's own region is not copied.
     Decompressed buffers may grow the frame up to ``max_frame`` bytes.
     """
     (header_len,) = _HEADER_LEN.unpack_from(buf, start)
@@ -196,7 +272,7 @@ def _parse_body(
         if header_end != stop:
             raise ProtocolError("frame body has trailing bytes")
         return Frame(kind, header, ())
-    region = memoryview(buf[table_end:stop])
+    region = memoryview(buf[table_end:stop]) if copy else memoryview(buf)[table_end:stop]
     buffers: list[memoryview] = []
     offset = 0
     room = -1  # bytes decompression may still add; computed at the first lz4 buffer

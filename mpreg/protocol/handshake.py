@@ -32,10 +32,12 @@ from typing import Any, Literal
 import cloudpickle
 
 from mpreg.errors import AuthenticationError, ProtocolError
+from mpreg.protocol.codec import limit_frames
 from mpreg.protocol.frames import (
     DEFAULT_MAX_FRAME,
     HANDSHAKE_MAX_FRAME,
     PROTOCOL_VERSION,
+    VALUE_HEADROOM,
     Buffer,
     Frame,
     FrameDecoder,
@@ -269,6 +271,19 @@ class FramedHandshake:
     def __repr__(self) -> str:
         return f"<FramedHandshake {self.handshake!r} frames={self.frames_received}>"
 
+    def _learn_limit(self, peer: PeerIdentity) -> None:
+        """A client or worker takes the frame limit its node announces (``max_frame``).
+
+        Its results may be that large, and the values it sends must fit: the
+        codec refuses larger ones where they are made. Nodes keep their own.
+        """
+        announced = peer.meta.get("max_frame")
+        if self.handshake.identity.role == "node" or peer.role != "node":
+            return
+        if type(announced) is int and announced > VALUE_HEADROOM:
+            self.decoder.max_frame = max(self._max_frame, announced)
+            limit_frames(announced)
+
     def start(self) -> list[Buffer]:
         """The frame to write first (the connector's hello); empty for the acceptor."""
         first = self.handshake.start()
@@ -292,6 +307,7 @@ class FramedHandshake:
                     return Progress(send, failure=step.failure)
                 if step.peer is not None:
                     self.decoder.max_frame = self._max_frame
+                    self._learn_limit(step.peer)
                     return Progress(send, peer=step.peer, frames=self.decoder.feed(b""))
             frames = self.decoder.feed(b"")
         return Progress(send)

@@ -54,7 +54,7 @@ class BlockingConnection:
         context: ssl.SSLContext | None = None,
     ) -> BlockingConnection:
         """Dial (over TLS with ``context``) and authenticate; raises ClusterUnavailable or
-        AuthenticationError (as :func:`mpreg.transport.connection.connect` does)."""
+        AuthenticationError (as :func:`mpreg.transport.dial.connect` does)."""
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
@@ -149,8 +149,10 @@ class BlockingConnection:
             self._set_deadline(deadline)
             try:
                 # Into one reused buffer: recv(n) would allocate (and, at this
-                # size, mmap and fault in) a fresh n-byte object on every call.
-                size = self._sock.recv_into(self._recv_buf)
+                # size, mmap and fault in) a fresh n-byte object on every call;
+                # the rest of a large frame straight into that frame's region.
+                target = self._decoder.recv_target()
+                size = self._sock.recv_into(self._recv_buf if target is None else target)
             except TimeoutError:
                 raise DeadlineExceeded("no answer before the deadline") from None
             except OSError as exc:
@@ -160,7 +162,10 @@ class BlockingConnection:
                 self.close()
                 raise ClusterUnavailable(self._gone or "the node closed the connection")
             try:
-                self._take(self._decoder.feed(self._recv_view[:size]))
+                if target is None:
+                    self._take(self._decoder.feed(self._recv_view[:size]))
+                else:
+                    self._take(self._decoder.received(size))
             except ProtocolError:
                 self.close()
                 raise
@@ -191,6 +196,7 @@ class BlockingConnection:
             if not self.closed:
                 self.closed = True
                 self._sock.close()
+                self._decoder.clear()  # a half-received large frame's region goes now
 
 
 def _closed_early(

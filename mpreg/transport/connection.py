@@ -1,9 +1,15 @@
-"""One authenticated, message-oriented TCP connection, built on asyncio.Protocol.
+"""One authenticated, message-oriented TCP connection, built on asyncio.BufferedProtocol.
 
 Protocol callbacks rather than streams: a bytearray frame parser and one
 batched write per loop iteration are 2-3x the throughput of streams on this
 machine class (docs/design.md). Messages are handed to ``on_message`` as they are
 decoded, synchronously; handlers that need to wait start owned tasks.
+
+Reads go to one buffer per thread, except a large frame's rest: the kernel
+writes it into the frame's own region (``FrameDecoder.recv_target``). Limits
+for authenticated peers too: frames up to ``max_frame`` bytes, an incomplete
+frame holds only what arrived, and one that stops arriving for
+``stall_timeout`` s closes the connection (mpreg.transport.stall).
 
 Writes are batched per loop iteration (``call_soon``), never on a timer.
 Backpressure: a connection whose peer does not keep up reports it through
@@ -14,27 +20,31 @@ pauses reading from the clients feeding it work (mpreg.node.pressure).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from enum import Enum
-from ssl import SSLContext
 from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
 from mpreg.protocol.codec import decode_message, encode_message
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind, parts_size
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.protocol.landing import pool as landing_pool
 from mpreg.transport import tls
+from mpreg.transport.addresses import crosses_hosts
+from mpreg.transport.addresses import parse_address as parse_address  # importers predate the move
 from mpreg.transport.refusals import RefusalLog, source_host
+from mpreg.transport.stall import StallWatch
 
 log = logging.getLogger(__name__)
 # Refused and misbehaving peers, logged per source host at a bounded rate (one per process).
 refusals = RefusalLog()
 
 HANDSHAKE_TIMEOUT = 10.0
+STALL_TIMEOUT = 30.0  # seconds without a byte while a frame is incomplete: the peer is cut
+RECV_BYTES = 256 * 1024
 HIGH_WATER = 8 * 1024 * 1024
 FOREIGN_PREVIEW = 24  # bytes of a non-mpreg peer's greeting quoted in the error
 FLUSH_PARTS = 32  # frame pieces queued before a write goes out mid-iteration
@@ -45,11 +55,13 @@ PressureHandler = Callable[["Connection", bool], None]  # True: the peer is not 
 
 
 class _WriteBatch(threading.local):
-    """Connections with output queued while some data_received runs (one loop per thread)."""
+    """Connections with output queued while some data_received runs (one loop per thread),
+    and the thread's receive buffer: each read is parsed before the next one."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.dirty: list[Connection] = []
+        self.recv = memoryview(bytearray(RECV_BYTES))
 
 
 _write_batch = _WriteBatch()
@@ -61,20 +73,7 @@ class ConnState(Enum):
     CLOSED = "closed"
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def crosses_hosts(local: str, peer: str) -> bool:
-    """True for a link between two hosts: lz4 pays there. A peer at our own address
-    (a worker dialling its node's interface address) is this host."""
-    return not _is_loopback(peer) and peer != local
-
-
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """An mpreg link. ``ready`` resolves to the peer once authenticated."""
 
     def __init__(
@@ -84,6 +83,7 @@ class Connection(asyncio.Protocol):
         on_message: MessageHandler | None = None,
         on_close: CloseHandler | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -108,6 +108,8 @@ class Connection(asyncio.Protocol):
         self._timeout: asyncio.TimerHandle | None = None
         self._failed = False
         self._first_bytes = bytearray()  # what a peer first sent, for a clear refusal
+        self._stall = StallWatch(loop, stall_timeout, lambda: self._decoder.pending, self._stalled)
+        self._landing = False  # the last get_buffer() was a large frame's own region
         # Chunks of input so far: a driver's watchdog compares it once a second to
         # tell a silent node (one increment here, rather than a timestamp per message).
         self.received = 0
@@ -118,8 +120,6 @@ class Connection(asyncio.Protocol):
     def __repr__(self) -> str:
         who = f"{self.peer.role}:{self.peer.name}" if self.peer else "?"
         return f"<Connection {who} {self.peer_address} {self.state.name}>"
-
-    # --- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
@@ -138,13 +138,26 @@ class Connection(asyncio.Protocol):
         if first:
             self._write_now(first)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        target = self._decoder.recv_target() if self.state is ConnState.OPEN else None
+        if target is not None:
+            self._landing = True
+            return target
+        self._landing = False
+        return _write_batch.recv
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.received += 1
-        self.bytes_received += len(data)
+        self.bytes_received += nbytes
         batch = _write_batch
         batch.depth += 1
         try:
-            self._receive(data)
+            if self._landing:
+                self._received_large(nbytes)
+            else:
+                self._receive(batch.recv[:nbytes])
+            if self._decoder.pending and self.state is ConnState.OPEN:
+                self._stall.progressed()
         finally:
             batch.depth -= 1
             if not batch.depth and batch.dirty:
@@ -152,7 +165,18 @@ class Connection(asyncio.Protocol):
                 for conn in dirty:
                     conn._flush()
 
-    def _receive(self, data: bytes) -> None:
+    def _received_large(self, nbytes: int) -> None:
+        """``nbytes`` of a large frame arrived in its own region."""
+        try:
+            for frame in self._decoder.received(nbytes):
+                if self._failed or self.state is not ConnState.OPEN:
+                    return
+                self._dispatch(decode_message(frame))
+        except ProtocolError as exc:
+            self._refused("protocol error", f"closing connection peer={self.peer_address}: {exc}")
+            self._fail(exc)
+
+    def _receive(self, data: Buffer) -> None:
         try:
             if self.state is ConnState.HANDSHAKING:
                 frames = self._handshaking(data)
@@ -187,6 +211,10 @@ class Connection(asyncio.Protocol):
         self.state = ConnState.CLOSED
         if self._timeout:
             self._timeout.cancel()
+        self._stall.cancel()
+        # A half-received frame goes now (if something still holds this object too).
+        self._decoder.clear()
+        landing_pool.trim()
         self._can_write.set()
         if not self.ready.done():
             self.ready.set_exception(
@@ -220,8 +248,6 @@ class Connection(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
-
-    # --- sending --------------------------------------------------------------
 
     def send(self, message: object) -> None:
         """Queue ``message``; it is written when the current batch of work ends.
@@ -280,9 +306,7 @@ class Connection(asyncio.Protocol):
         self.bytes_sent += parts_size(parts)
         self._transport.writelines(parts)
 
-    # --- internals ------------------------------------------------------------
-
-    def _handshaking(self, data: bytes) -> list[Frame]:
+    def _handshaking(self, data: Buffer) -> list[Frame]:
         """Drive the handshake with ``data``; the frames that came after it, once open."""
         if len(self._first_bytes) < FOREIGN_PREVIEW:
             self._first_bytes += data[: FOREIGN_PREVIEW - len(self._first_bytes)]
@@ -316,6 +340,17 @@ class Connection(asyncio.Protocol):
                 "handler failed peer=%s message=%s", self.peer_address, type(message).__name__
             )
 
+    def _stalled(self, idle: float) -> None:
+        """Cut a peer whose frame stopped arriving: it holds this side's memory."""
+        log.warning(
+            "closing connection peer=%s: frame stalled, no bytes for %.1fs with %d bytes held",
+            self.peer_address,
+            idle,
+            self._decoder.pending,
+        )
+        self._decoder.clear()
+        self.abort()
+
     def _handshake_timed_out(self) -> None:
         if self.state is ConnState.HANDSHAKING:
             self._refused("handshake timed out", f"handshake timed out peer={self.peer_address}")
@@ -332,68 +367,3 @@ class Connection(asyncio.Protocol):
         if self._transport is not None:
             # close(), not abort(): a refusal message still goes out first.
             self._transport.close()
-
-
-async def connect(
-    host: str,
-    port: int,
-    handshake: Handshake,
-    *,
-    on_message: MessageHandler | None = None,
-    on_close: CloseHandler | None = None,
-    timeout: float = HANDSHAKE_TIMEOUT,
-    ssl: SSLContext | None = None,
-) -> Connection:
-    """Dial ``host:port`` (over TLS with an ``ssl`` context) and authenticate.
-
-    Raises ClusterUnavailable, or AuthenticationError (a refused token or
-    certificate, TLS on one side only: :func:`mpreg.transport.tls.dial_failure`).
-    """
-    loop = asyncio.get_running_loop()
-    conn: Connection | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            _, conn = await loop.create_connection(
-                lambda: Connection(handshake, on_message=on_message, on_close=on_close),
-                host,
-                port,
-                ssl=ssl,
-            )
-            await conn.ready
-    except TimeoutError as exc:
-        if conn is not None:
-            conn.abort()  # connected, never authenticated (a hung peer's kernel still accepts)
-        raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g}s") from exc
-    except OSError as exc:  # ClusterUnavailable too: closed during the handshake
-        heard = conn is not None and conn.received > 0
-        raise await tls.dial_failure(exc, host, port, ssl, heard) from exc
-    except asyncio.CancelledError:
-        if conn is not None:
-            conn.abort()
-        raise
-    return conn
-
-
-def parse_address(address: str, default_port: int = 7773) -> tuple[str, int]:
-    """``host:port``, ``tcp://host:port`` or ``mpreg://host:port`` -> (host, port)."""
-    text = address.strip()
-    for scheme in ("tcp://", "mpreg://", "ws://"):
-        if text.startswith(scheme):
-            text = text[len(scheme) :]
-    text = text.rstrip("/")
-    if text.startswith("["):  # [::1]:port
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            host, port_text = text, ""
-    if not host:
-        raise ValueError(f"address {address!r} has no host")
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ValueError(f"address {address!r} has a bad port {port_text!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"address {address!r} has a port out of range")
-    return host, port

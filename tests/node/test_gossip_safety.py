@@ -28,7 +28,8 @@ from mpreg.node.adverts import Advert
 from mpreg.node.node import Node
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import Endpoint, Gossip
-from mpreg.transport.connection import connect, parse_address
+from mpreg.transport.connection import parse_address
+from mpreg.transport.dial import connect
 
 TOKEN = "gossip-safety-token"
 FAKE = "fake-member-1"

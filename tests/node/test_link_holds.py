@@ -25,7 +25,8 @@ from mpreg.node.node import Node
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import Endpoint, ForwardCall, ForwardDone, Gossip
-from mpreg.transport.connection import Connection, connect, parse_address
+from mpreg.transport.connection import Connection, parse_address
+from mpreg.transport.dial import connect
 
 TOKEN = "link-holds-test-token"
 FAKE = "fake-node-1"

@@ -8,7 +8,7 @@ import pytest
 
 from mpreg.errors import ProtocolError
 from mpreg.protocol.handshake import Handshake, PeerIdentity
-from mpreg.transport.connection import connect
+from mpreg.transport.dial import connect
 
 
 async def test_an_ssh_server_is_named_as_not_mpreg() -> None:
