@@ -116,7 +116,7 @@ class Supervisor:
         rng: random.Random | None = None,
     ) -> None:
         self._node_address = node_address
-        self._token = token
+        self.token = token  # a rotation replaces it: restarted workers use the new one
         self._on_exit = on_exit
         self._rng = rng or random.Random()
         self.python = sys.executable  # the interpreter workers run on
@@ -169,7 +169,7 @@ class Supervisor:
             slot.last_error += "\n" + error.traceback.rstrip()
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
-        env = child_env(self._token)
+        env = child_env(self.token)
         out = open_output(slot.label)  # its own file, if the node logs to one
         if out is not None:
             env.setdefault("PYTHONUNBUFFERED", "1")  # a print() shows in `mpreg logs -f` at once

@@ -44,10 +44,13 @@ def cmd_start(ns: argparse.Namespace) -> int:
     if ns.head:
         launch.refuse_second_head()
     seeds = bool(config.peers)
+    stored = state.read_token()
     token = start_token(ns.token, joining=seeds and not ns.head, rejoin=seeds)
     config = replace(config, token=token, join_optional=ns.head and seeds)
     head = ns.head or not seeds
-    show_token = not ns.token  # a token given by flag or environment stays out of the output
+    # Shown only as it is made: one given, or stored earlier, stays out of the output
+    # (`mpreg token show` prints its fingerprint).
+    show_token = not ns.token and token != stored
     if ns.block:
         from mpreg.host import logs
 

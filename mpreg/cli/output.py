@@ -51,9 +51,7 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
     except RemoteError as exc:
         return fail(str(exc), 1)
     except AuthenticationError as exc:
-        stored = state.token_path()
-        hint = f" (this host's token is stored in {stored})" if stored.exists() else ""
-        return fail(f"{exc}{hint}", 1)
+        return fail(f"{exc}{_token_hint(str(exc), ns)}", 1)
     except AddressInUse as exc:
         return fail(
             f"cannot start node {exc.node!r}: port {exc.port} on {exc.host} is already "
@@ -70,6 +68,15 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
         return fail(str(exc), 1)
     except OSError as exc:
         return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+
+
+def _token_hint(message: str, ns: argparse.Namespace) -> str:
+    """Where this command read its token, unless the message says already."""
+    if "does not match" not in message or "read from" in message or not hasattr(ns, "token"):
+        return ""
+    from mpreg.cli.tokens import source_of
+
+    return f" [this command read its token from {source_of(ns)}]"
 
 
 def fail(message: str, code: int) -> int:

@@ -179,7 +179,7 @@ async def _connect(
     resources: Sequence[str],
     reconnect_timeout: float | None,
 ) -> str:
-    embedded = address is None
+    embedded, source = address is None, ""
     if not embedded and (workers is not None or resources):
         raise UsageError("workers= and resources= configure an embedded cluster (no address)")
     if address is None:
@@ -206,12 +206,12 @@ async def _connect(
         address = found.address
         token = token if token is not None else found.token
     else:
-        from mpreg.host.state import default_token
+        from mpreg.host.state import default_token, token_source
 
-        token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
+        token, source = default_token(token), token_source(token)  # given, env, else stored
     if reconnect_timeout is None:
         reconnect_timeout = EMBEDDED_RECONNECT_TIMEOUT if embedded else RECONNECT_TIMEOUT
-    client = Client(address, token=token, reconnect_timeout=reconnect_timeout)
+    client = Client(address, token=token, token_source=source, reconnect_timeout=reconnect_timeout)
     await client.connect()
     runtime.client = client
     runtime.sync = SyncClient(client, client.token)

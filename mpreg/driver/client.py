@@ -35,12 +35,7 @@ from mpreg.driver.requests import (
     deadline_after,
     task_spec,
 )
-from mpreg.errors import (
-    ClusterUnavailable,
-    DeadlineExceeded,
-    PlanError,
-    TaskCancelled,
-)
+from mpreg.errors import ClusterUnavailable, DeadlineExceeded, PlanError, TaskCancelled
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
     BatchRejected,
@@ -62,9 +57,10 @@ STATUS_TIMEOUT = 30.0
 class Client:
     """An asyncio connection to an mpreg cluster (any node), failing over to another member.
 
-    ``token`` defaults to ``$MPREG_TOKEN``. :meth:`connect` raises
-    ClusterUnavailable if the node cannot be reached and AuthenticationError if
-    it refuses the token. If the node goes away later (not closed by the user),
+    ``token`` defaults to ``$MPREG_TOKEN``; ``token_source`` says where it was read
+    (for the error if it does not match). :meth:`connect` raises ClusterUnavailable
+    if the node cannot be reached and AuthenticationError if it refuses the token.
+    If the node goes away later (not closed by the user),
     the client reconnects in the background to another member its node
     announced, for at most ``reconnect_timeout`` seconds, and re-sends what the
     lost node took with it where retries allow (:mod:`mpreg.driver.failover`).
@@ -75,12 +71,14 @@ class Client:
         address: str,
         *,
         token: str | None = None,
+        token_source: str = "",
         name: str = "client",
         reconnect_timeout: float = RECONNECT_TIMEOUT,
     ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
+        source = token_source or ("" if token is not None else "$MPREG_TOKEN")
         self.name = name
-        self.link = NodeLink(self, address, self.token, name, reconnect_timeout)
+        self.link = NodeLink(self, address, self.token, name, reconnect_timeout, source)
         self._task_ids = TaskIds()
         self._inflight = InFlight()
         self._waiting = self._inflight.waiting  # the hot path's own name for it

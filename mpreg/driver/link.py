@@ -78,7 +78,13 @@ class NodeLink:
     """One connection to a cluster member at a time; ``address`` is the one in use."""
 
     def __init__(
-        self, owner: LinkOwner, address: str, token: str, name: str, reconnect_timeout: float
+        self,
+        owner: LinkOwner,
+        address: str,
+        token: str,
+        name: str,
+        reconnect_timeout: float,
+        token_source: str = "",
     ) -> None:
         self._owner = owner
         self.address = address
@@ -88,7 +94,8 @@ class NodeLink:
         # Changes whenever the connection is lost or replaced (the sync path follows it).
         self.generation = 0
         self.closing = False  # the user closed it: never reconnect
-        self._handshake = Handshake("connector", token.encode(), PeerIdentity("client", name))
+        identity = PeerIdentity("client", name)
+        self._handshake = Handshake("connector", token.encode(), identity, source=token_source)
         self._failover: asyncio.Future[None] | None = None  # set while reconnecting
         self._tasks = TaskSet("client link")
         self._members_heard = asyncio.Event()

@@ -39,12 +39,16 @@ from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.forwarding import Forwarding
 from mpreg.node.peering import JOIN_TIMEOUT, Peering
 from mpreg.node.pressure import Backpressure
+from mpreg.node.readonly import admit_read_only
 from mpreg.node.routing import RoutingTable
 from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
+from mpreg.node.tokens import NodeTokens
 from mpreg.node.workers import Workers
+from mpreg.protocol.admin import RotateToken, TokenRotated
 from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.credentials import Access
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
@@ -83,7 +87,9 @@ class Node:
             raise ValueError("a node needs a cluster token: nobody without it may run code")
         self.config = config
         self.node_id = f"{config.name or short_hostname()}-{secrets.token_hex(3)}"
-        self.token = config.token.encode()
+        self.tokens = NodeTokens(config.token, lambda: self.peering.links.links(), self._rotated)
+        # Told (old, new) after a rotation; the node's host points it at the token file.
+        self.on_token_rotated: Callable[[str, str], object] = lambda old, new: None
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
@@ -212,7 +218,11 @@ class Node:
     def _handshake(self, side: Literal["connector", "acceptor"]) -> Handshake:
         meta = {"node_id": self.node_id, "address": self.address}
         identity = PeerIdentity("node", self.config.name, meta)
-        return Handshake(side, self.token, identity)
+        return Handshake(side, self.tokens.keys(side), identity)
+
+    def _rotated(self, old: str, new: str) -> None:
+        self.workers.supervisor.token = new  # a worker that restarts after the grace proves it
+        self.on_token_rotated(old, new)
 
     def _accept(self) -> Connection:
         conn = Connection(self._handshake("acceptor"))
@@ -224,6 +234,9 @@ class Node:
             peer = await conn.ready
         except Exception:
             return  # logged by the connection; nothing was unpickled
+        if peer.access is Access.READ:  # whatever role it claims
+            admit_read_only(conn, self._answer_status, self.member_addresses())
+            return
         match peer.role:
             case "client":
                 session = Session(
@@ -294,6 +307,10 @@ class Node:
         else:
             self.forwarding.send_cancel(endpoint, call_id)
 
+    def _answer_status(self, conn: Connection, request: StatusRequest) -> None:
+        rid, local_only = request.request_id, request.local_only
+        self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
+
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None:
         """Send the Reply ``answer()`` produces, if ``conn`` is still there to take it."""
         # A callable, not a coroutine: one cancelled before it ran is then never left unawaited.
@@ -311,10 +328,8 @@ class Node:
                 session.on_release(message)
             case Cancel():
                 session.on_cancel(message)
-            case StatusRequest(request_id=rid, local_only=local_only):
-                self.tasks.spawn(
-                    self._reply(session.conn, lambda: self.status.answer(rid, local_only))
-                )
+            case StatusRequest():
+                self._answer_status(session.conn, message)
             case Deploy():
                 is_open = lambda: session.conn.state is ConnState.OPEN  # noqa: E731
                 deploy = lambda: self.deployments.deploy(session, message, is_open)  # noqa: E731
@@ -323,6 +338,8 @@ class Node:
                 self.tasks.spawn(
                     self._reply(session.conn, lambda: self.deployments.undeploy(message))
                 )
+            case RotateToken():  # a full-access client: read-only ones never get here
+                session.conn.send(self.tokens.on_rotate(message))
             case _:
                 log.warning("client sent unexpected %s", type(message).__name__)
 
@@ -359,8 +376,10 @@ class Node:
                 self.forwarding.on_forward_cancel(conn, cid)
             case Gossip():
                 self.peering.on_gossip(conn, message)
-            case StatusRequest(request_id=rid, local_only=local_only):
-                self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
+            case StatusRequest():
+                self._answer_status(conn, message)
+            case TokenRotated():
+                self.tokens.on_rotated(message)
             case Reply():
                 self.status.replies.resolve(message)
             case DeployStart() | DeploySwitch() | Undeploy():
@@ -371,6 +390,7 @@ class Node:
     def _on_peer_link(self, conn: Connection) -> None:
         """A link to another member authenticated (dialled or accepted)."""
         conn.on_pressure = self._peer_pressure
+        self.tokens.linked(conn)
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)

@@ -16,6 +16,7 @@ value it only routes.
 from __future__ import annotations
 
 import dataclasses
+import io
 import operator
 import pickle
 from typing import Any, TypeVar
@@ -71,6 +72,32 @@ def decode_message(frame: Frame) -> object:
         raise
     except Exception as exc:
         raise ProtocolError(f"undecodable message header: {exc!r}") from exc
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Unpickles builtin data only: every class or function a pickle names is refused.
+
+    Without a global nothing is called (no ``__reduce__``, no constructor), so
+    the pickle can only make ints, strings, bytes, tuples, lists, dicts and sets.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} refused: this peer may send plain data only")
+
+
+def decode_restricted(frame: Frame) -> object:
+    """Rebuild a MESSAGE frame's message from a read-only peer, loading no pickle global.
+
+    The header must be builtin data (the read-only messages' are); its Blobs
+    stay bytes, never unpickled. Raises ProtocolError for anything else.
+    """
+    try:
+        flat = _NoGlobals(io.BytesIO(frame.header)).load()
+        return build_message(flat, frame.buffers)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"refused message header from a read-only peer: {exc!r}") from exc
 
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
