@@ -84,6 +84,8 @@ class NodeConfig:
     metrics: bool = True
     # Serve the metrics in the Prometheus text format on this port (of ``host``); None: no.
     metrics_port: int | None = None
+    # Scrapes must send ``Authorization: Bearer <read-only credential>`` (docs/metrics.md).
+    metrics_auth: bool = False
 
 
 def node_label(config: NodeConfig) -> str:

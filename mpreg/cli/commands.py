@@ -90,6 +90,8 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if not 0 <= ns.metrics_port <= 65535:
             raise UsageError(f"--metrics-port must be 0-65535, got {ns.metrics_port}")
         changes["metrics_port"] = ns.metrics_port
+    if ns.metrics_auth:
+        changes["metrics_auth"] = True
     modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
     for module in modules:
         if module.endswith(".py") and not Path(module).is_file():

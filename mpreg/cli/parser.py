@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (MPREG_METRICS_PORT)",
     )
     start.add_argument(
+        "--metrics-auth",
+        action="store_true",
+        default=bool(_env("METRICS_AUTH")),
+        help="scrapes must send the read-only credential as a Bearer token (MPREG_METRICS_AUTH)",
+    )
+    start.add_argument(
         "--advertise-host",
         default=_env("ADVERTISE_HOST"),
         metavar="HOST",

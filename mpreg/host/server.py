@@ -81,7 +81,9 @@ async def serve(
         address = await node.start()
         await node.wait_ready()
         if config.metrics_port is not None:  # taken: a start-up failure like the node's port
-            exporter = start_exporter(node, config.metrics_port, config.host)
+            exporter = start_exporter(
+                node, config.metrics_port, config.host, authorized=config.metrics_auth
+            )
     except Exception as exc:
         await node.stop()
         if announce:

@@ -1,0 +1,117 @@
+"""`mpreg token rotate` on a running two-node cluster: a grace for the old token, then only the new.
+
+The CLI asks one node; the rotation reaches the other over their member link.
+A call running meanwhile, and connections already open, are not interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import cluster_actors as ca
+import pytest
+from cli_support import command
+
+from mpreg import AuthenticationError, Client
+from mpreg.host.cluster import LocalCluster
+from mpreg.protocol.credentials import fingerprint
+from mpreg.testing import node, run_cluster
+
+pytestmark = pytest.mark.cluster
+
+GRACE = 3.0
+FUNCTIONS = (ca.add, ca.slow_flagged)
+
+
+async def _rotate(cluster: LocalCluster, home: Path) -> str:
+    """``mpreg token rotate --grace 3`` against the cluster's first node; the new token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MPREG_")}
+    env["MPREG_HOME"] = str(home)  # nothing stored there: the new token is printed once
+    proc = await asyncio.create_subprocess_exec(
+        *command(),
+        "token",
+        "rotate",
+        "--grace",
+        str(GRACE),
+        "--address",
+        cluster.address,
+        "--token",
+        cluster.token,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert f"{fingerprint(cluster.token)} -> " in text
+    (line,) = [line for line in text.splitlines() if line.startswith("new token")]
+    return line.rpartition(" ")[2]
+
+
+async def _add(address: str, token: str) -> int:
+    async with Client(address, token=token, name="rotation-test") as client:
+        return int(await client.submit("add", 2, 3, timeout=30))
+
+
+async def _until(check: object, what: str, timeout: float) -> None:
+    """Await ``check()`` until it returns True; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting until {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_rotation_keeps_the_old_token_for_the_grace_then_refuses_it(tmp_path: Path) -> None:
+    configs = (node("a", functions=FUNCTIONS, workers=2), node("b", functions=FUNCTIONS, workers=2))
+    async with run_cluster(*configs) as cluster:
+        old = cluster.token
+        flag = tmp_path / "started"
+        async with Client(cluster.address, token=old) as running:
+            long_call = running.submit("slow_flagged", str(flag), GRACE + 3.0, timeout=60)
+            await _until(lambda: asyncio.sleep(0, flag.exists()), "the long call runs", 30)
+
+            asked_at = time.monotonic()  # the nodes' grace starts after this
+            new = await _rotate(cluster, tmp_path / "home")
+            rotated_at = time.monotonic()  # ... and before this
+            assert new != old and fingerprint(new) != fingerprint(old)
+
+            # During the grace both tokens connect and call, on both nodes (b heard it
+            # over its member link: wait until it takes the new token).
+            for address in cluster.addresses:
+                await _until(lambda a=address: _works(a, new), f"{address} takes the new token", 2)
+                assert await _add(address, old) == 5
+            assert time.monotonic() - rotated_at < GRACE, "too slow to check within the grace"
+
+            # After the grace only the new one, on every node; the old is refused with
+            # the message that names the client's side.
+            for address in cluster.addresses:
+                await _until(lambda a=address: _refused(a, old), f"{address} refuses the old", 15)
+                assert await _add(address, new) == 5
+            assert time.monotonic() - asked_at >= GRACE  # not one moment early
+
+            # The call that ran through the rotation finished with its result, on the
+            # connection opened with the old token before it.
+            assert await asyncio.wait_for(long_call, 60) == GRACE + 3.0
+            assert running.connected
+
+
+async def _works(address: str, token: str) -> bool:
+    try:
+        return await _add(address, token) == 5
+    except AuthenticationError:
+        return False
+
+
+async def _refused(address: str, token: str) -> bool:
+    try:
+        await _add(address, token)
+    except AuthenticationError as exc:
+        assert "this client's token" in str(exc) and "does not match" in str(exc)
+        return True
+    return False
