@@ -22,9 +22,10 @@ from cli_support import command, free_port
 
 from mpreg import AuthenticationError, Client
 from mpreg.host.cluster import LocalCluster
+from mpreg.protocol.admin import RotateToken
 from mpreg.protocol.blob import Blob
 from mpreg.protocol.codec import dumps_value
-from mpreg.protocol.credentials import read_only_credential
+from mpreg.protocol.credentials import fingerprint, read_only_credential
 from mpreg.protocol.frames import FrameKind, encode_frame
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
@@ -140,6 +141,9 @@ async def test_read_only_reads_status_and_metrics_and_nothing_else(tmp_path: Pat
         rejected = await _next(received, BatchRejected)
         assert isinstance(rejected, BatchRejected) and rejected.error.kind == "auth"
         conn.send(Deploy(7, "evil", 1, evil))
+        reply = await _next(received, Reply)
+        assert isinstance(reply, Reply) and reply.error is not None and reply.error.kind == "auth"
+        conn.send(RotateToken(8, fingerprint(cluster.token), b"salt", 1.0))
         reply = await _next(received, Reply)
         assert isinstance(reply, Reply) and reply.error is not None and reply.error.kind == "auth"
 

@@ -26,8 +26,8 @@ GRACE = 3.0
 FUNCTIONS = (ca.add, ca.slow_flagged)
 
 
-async def _rotate(cluster: LocalCluster, home: Path) -> str:
-    """``mpreg token rotate --grace 3`` against the cluster's first node; the new token."""
+async def _rotate(cluster: LocalCluster, home: Path, grace: float = GRACE) -> str:
+    """``mpreg token rotate --grace G`` against the cluster's first node; the new token."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPREG_")}
     env["MPREG_HOME"] = str(home)  # nothing stored there: the new token is printed once
     proc = await asyncio.create_subprocess_exec(
@@ -35,7 +35,7 @@ async def _rotate(cluster: LocalCluster, home: Path) -> str:
         "token",
         "rotate",
         "--grace",
-        str(GRACE),
+        str(grace),
         "--address",
         cluster.address,
         "--token",
@@ -115,3 +115,12 @@ async def _refused(address: str, token: str) -> bool:
         assert "this client's token" in str(exc) and "does not match" in str(exc)
         return True
     return False
+
+
+async def test_a_member_joining_within_the_grace_learns_the_new_token(tmp_path: Path) -> None:
+    async with run_cluster(node("a", functions=FUNCTIONS)) as cluster:
+        new = await _rotate(cluster, tmp_path / "home", grace=60.0)
+        # b starts with the old token (still accepted) and hears of the rotation on its link.
+        await cluster.add_node(node("b", functions=FUNCTIONS))
+        b = cluster.addresses[1]
+        await _until(lambda: _works(b, new), "the late member takes the new token", 10)
