@@ -70,14 +70,17 @@ def cmd_token_rotate(ns: argparse.Namespace) -> int:
     salt = secrets.token_bytes(16)
     new = rotated_token(token, salt)
     asyncio.run(rotate_token(address, token, salt, ns.grace, token_source=source))
+    # Each line leaves at once (flush): the grace runs from now, so a script reading
+    # the new token from a pipe must not wait for this process to exit.
     print(
         f"rotated the cluster token: {fingerprint(token)} -> {fingerprint(new)}; "
-        f"the cluster accepts the old one for {ns.grace:g}s more"
+        f"the cluster accepts the old one for {ns.grace:g}s more",
+        flush=True,
     )
-    if state.follow_rotation(token, new) or state.read_token() == new:
-        print(f"this host's token file holds the new token: {state.token_path()}")
     if source != str(state.token_path()):
         # Made here, and nowhere stored on this host: the one time it is shown.
-        print(f"new token (replace the one in {source} with it; shown once): {new}")
+        print(f"new token (replace the one in {source} with it; shown once): {new}", flush=True)
+    if state.follow_rotation(token, new) or state.read_token() == new:
+        print(f"this host's token file holds the new token: {state.token_path()}")
     print("the read-only credential changed with it: `mpreg token show --read-only`")
     return 0

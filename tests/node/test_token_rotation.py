@@ -23,11 +23,17 @@ from mpreg.testing import node, run_cluster
 pytestmark = pytest.mark.cluster
 
 GRACE = 3.0
-FUNCTIONS = (ca.add, ca.slow_flagged)
+FUNCTIONS = (ca.add,)
 
 
-async def _rotate(cluster: LocalCluster, home: Path, grace: float = GRACE) -> str:
-    """``mpreg token rotate --grace G`` against the cluster's first node; the new token."""
+async def _rotate(
+    cluster: LocalCluster, home: Path, grace: float = GRACE
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start ``mpreg token rotate --grace G`` against the cluster's first node.
+
+    Returns once it printed the new token (the cluster has rotated; the
+    process may still be exiting): the process, to wait for, and the token.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPREG_")}
     env["MPREG_HOME"] = str(home)  # nothing stored there: the new token is printed once
     proc = await asyncio.create_subprocess_exec(
@@ -44,13 +50,23 @@ async def _rotate(cluster: LocalCluster, home: Path, grace: float = GRACE) -> st
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
     async with asyncio.timeout(60):
-        out, err = await proc.communicate()
+        while not lines or not lines[-1].startswith("new token"):
+            line = (await proc.stdout.readline()).decode()
+            if not line:
+                await proc.wait()
+                raise AssertionError(f"rotate failed: {lines} {(await proc.stderr.read())!r}")
+            lines.append(line.strip())
+    assert f"{fingerprint(cluster.token)} -> " in lines[0]
+    return proc, lines[-1].rpartition(" ")[2]
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
-    text = out.decode()
-    assert f"{fingerprint(cluster.token)} -> " in text
-    (line,) = [line for line in text.splitlines() if line.startswith("new token")]
-    return line.rpartition(" ")[2]
 
 
 async def _add(address: str, token: str) -> int:
@@ -68,16 +84,20 @@ async def _until(check: object, what: str, timeout: float) -> None:
 
 
 async def test_rotation_keeps_the_old_token_for_the_grace_then_refuses_it(tmp_path: Path) -> None:
-    configs = (node("a", functions=FUNCTIONS, workers=2), node("b", functions=FUNCTIONS, workers=2))
+    # The long call runs in an actor of its own: the calls that check the tokens never
+    # queue behind it, so they take milliseconds, well within the grace.
+    configs = (node("a", functions=FUNCTIONS, actors=(ca.Timed,)), node("b", functions=FUNCTIONS))
     async with run_cluster(*configs) as cluster:
         old = cluster.token
         flag = tmp_path / "started"
         async with Client(cluster.address, token=old) as running:
-            long_call = running.submit("slow_flagged", str(flag), GRACE + 3.0, timeout=60)
+            long_call = running.submit(
+                "sleep_flagged", str(flag), GRACE + 3.0, datasets=["timed"], timeout=60
+            )
             await _until(lambda: asyncio.sleep(0, flag.exists()), "the long call runs", 30)
 
             asked_at = time.monotonic()  # the nodes' grace starts after this
-            new = await _rotate(cluster, tmp_path / "home")
+            rotating, new = await _rotate(cluster, tmp_path / "home")
             rotated_at = time.monotonic()  # ... and before this
             assert new != old and fingerprint(new) != fingerprint(old)
 
@@ -87,6 +107,7 @@ async def test_rotation_keeps_the_old_token_for_the_grace_then_refuses_it(tmp_pa
                 await _until(lambda a=address: _works(a, new), f"{address} takes the new token", 2)
                 assert await _add(address, old) == 5
             assert time.monotonic() - rotated_at < GRACE, "too slow to check within the grace"
+            await _exited(rotating)
 
             # After the grace only the new one, on every node; the old is refused with
             # the message that names the client's side.
@@ -119,7 +140,8 @@ async def _refused(address: str, token: str) -> bool:
 
 async def test_a_member_joining_within_the_grace_learns_the_new_token(tmp_path: Path) -> None:
     async with run_cluster(node("a", functions=FUNCTIONS)) as cluster:
-        new = await _rotate(cluster, tmp_path / "home", grace=60.0)
+        rotating, new = await _rotate(cluster, tmp_path / "home", grace=60.0)
+        await _exited(rotating)
         # b starts with the old token (still accepted) and hears of the rotation on its link.
         await cluster.add_node(node("b", functions=FUNCTIONS))
         b = cluster.addresses[1]
