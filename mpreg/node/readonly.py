@@ -3,7 +3,9 @@
 Its frames were decoded without loading any pickle global
 (:func:`mpreg.protocol.codec.decode_restricted`) and its Blobs are never
 unpickled. A question it may not ask is answered refused (typed, so the
-client raises AuthenticationError); any other message closes the connection.
+client raises AuthenticationError); a Release or Cancel is dropped (it names
+tasks this node never took from it: a client lets go of a refused submit's
+future that way); any other message closes the connection.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from mpreg.protocol.admin import RotateToken
 from mpreg.protocol.failures import ErrorInfo
 from mpreg.protocol.messages import (
     BatchRejected,
+    Cancel,
     Deploy,
     MembersChanged,
+    Release,
     Reply,
     StatusRequest,
     SubmitBatch,
@@ -43,6 +47,8 @@ def on_read_only(conn: Connection, message: object, answer: AnswerStatus) -> Non
             conn.send(BatchRejected(bid, _refusal(conn, message)))
         case Deploy(request_id=rid) | Undeploy(request_id=rid) | RotateToken(request_id=rid):
             conn.send(Reply(rid, error=_refusal(conn, message)))
+        case Release() | Cancel():
+            pass
         case _:
             _refusal(conn, message)
             conn.close()

@@ -30,9 +30,12 @@ from mpreg.protocol.frames import FrameKind, encode_frame
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     BatchRejected,
+    Cancel,
     Deploy,
     MembersChanged,
+    Release,
     Reply,
+    StatusRequest,
     SubmitBatch,
     TaskDone,
     TaskSpec,
@@ -146,6 +149,12 @@ async def test_read_only_reads_status_and_metrics_and_nothing_else(tmp_path: Pat
         conn.send(RotateToken(8, fingerprint(cluster.token), b"salt", 1.0))
         reply = await _next(received, Reply)
         assert isinstance(reply, Reply) and reply.error is not None and reply.error.kind == "auth"
+        # Letting go of a refused submit's tasks is dropped; the connection still answers.
+        conn.send(Release((1,)))
+        conn.send(Cancel((1,)))
+        conn.send(StatusRequest(9))
+        reply = await _next(received, Reply)
+        assert isinstance(reply, Reply) and reply.request_id == 9 and reply.error is None
 
         # A marker pickle as the message header itself: the connection is closed.
         assert conn._transport is not None
