@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import Shell, private_shell, wait_until
+from cli_support import Shell, command, private_shell, wait_until
 
 from mpreg.protocol.credentials import fingerprint, read_only_credential
 
@@ -29,12 +30,25 @@ def test_show_prints_a_fingerprint_and_rotate_updates_this_hosts_token_file(shel
     assert fingerprint(old) in shown and old not in shown
     assert shell.ok("token", "show", "--read-only").strip() == read_only_credential(old)
 
-    out = shell.ok("token", "rotate", "--grace", "1")
+    # Rotated from "another host" (its own MPREG_HOME, the token given): the node
+    # rewrites its host's file itself, and the command shows the new token once.
+    elsewhere = {**shell.env(), "MPREG_HOME": str(shell.cwd / "elsewhere")}
+    address = shell.records()[0].address
+    args = ["token", "rotate", "--grace", "1", "--address", address, "--token", old]
+    proc = subprocess.run(
+        [*command(), *args], env=elsewhere, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
     new = token_file.read_text().strip()
-    assert new != old and f"{fingerprint(old)} -> {fingerprint(new)}" in out
-    assert new not in out  # stored in this host's file: nothing to show
+    assert new != old and f"{fingerprint(old)} -> {fingerprint(new)}" in proc.stdout
+    assert f"shown once): {new}" in proc.stdout
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
     assert fingerprint(new) in shell.ok("token", "show")
+
+    out = shell.ok("token", "rotate", "--grace", "1")  # from here: the file is the source
+    newer = token_file.read_text().strip()
+    assert newer != new and newer not in out  # stored in this host's file: nothing shown
+    old, new = new, newer
 
     # The stored (new) token works; the old one only until the grace ends.
     assert json.loads(shell.ok("status", "--json"))["nodes"]
