@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import cluster_actors as ca
 import pytest
 from cli_support import command
 
-from mpreg import AuthenticationError, Client
+from mpreg import AuthenticationError, Client, Command
 from mpreg.host.cluster import LocalCluster
 from mpreg.protocol.credentials import fingerprint
 from mpreg.testing import node, run_cluster
@@ -146,3 +147,25 @@ async def test_a_member_joining_within_the_grace_learns_the_new_token(tmp_path: 
         await cluster.add_node(node("b", functions=FUNCTIONS))
         b = cluster.addresses[1]
         await _until(lambda: _works(b, new), "the late member takes the new token", 10)
+
+
+async def test_a_worker_that_restarts_after_the_grace_proves_the_new_token(tmp_path: Path) -> None:
+    async with run_cluster(node("a", functions=FUNCTIONS, actors=(ca.OwnsA,))) as cluster:
+        rotating, new = await _rotate(cluster, tmp_path / "home", grace=0.5)
+        await _exited(rotating)
+        await _until(lambda: _refused(cluster.address, cluster.token), "the old is refused", 15)
+        async with Client(cluster.address, token=new) as client:
+            (old_pid,) = [e.pid for e in (await client.status()).endpoints if e.label == "OwnsA"]
+            os.kill(old_pid, signal.SIGKILL)
+
+            async def serving_again() -> bool:
+                status = await client.status()
+                pids = [
+                    e.pid for e in status.endpoints if e.label == "OwnsA" and e.state == "running"
+                ]
+                return bool(pids) and old_pid not in pids
+
+            # Its node hands the restarted process the new token: it connects and serves.
+            await _until(serving_again, "the replica serves again", 30)
+            answer = await client.request([Command("w", "who", [], ["a"])], timeout=20)
+            assert answer["w"]["pid"] != old_pid
