@@ -114,6 +114,8 @@ class NodeConfig:
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    # Scrapes must send ``Authorization: Bearer <read-only credential>`` (docs/metrics.md).
+    metrics_auth: bool = False
 
 
 def node_label(config: NodeConfig) -> str:

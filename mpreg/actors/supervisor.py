@@ -118,7 +118,7 @@ class Supervisor:
         tls: TLSFiles | None = None,
     ) -> None:
         self._node_address = node_address
-        self._token = token
+        self.token = token  # a rotation replaces it: restarted workers use the new one
         self._tls = tls or TLSFiles()  # what workers dial their node with
         self._on_exit = on_exit
         self._rng = rng or random.Random()
@@ -172,7 +172,7 @@ class Supervisor:
             slot.last_error += "\n" + error.traceback.rstrip()
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
-        env = child_env(self._token, self._tls)
+        env = child_env(self.token, self._tls)
         out = open_output(slot.label)  # its own file, if the node logs to one
         if out is not None:
             env.setdefault("PYTHONUNBUFFERED", "1")  # a print() shows in `mpreg logs -f` at once

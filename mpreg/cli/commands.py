@@ -45,10 +45,13 @@ def cmd_start(ns: argparse.Namespace) -> int:
     if ns.head:
         launch.refuse_second_head()
     seeds = bool(config.peers)
+    stored = state.read_token()
     token = start_token(ns.token, joining=seeds and not ns.head, rejoin=seeds)
     config = replace(config, token=token, join_optional=ns.head and seeds)
     head = ns.head or not seeds
-    show_token = not ns.token  # a token given by flag or environment stays out of the output
+    # Shown only as it is made: one given, or stored earlier, stays out of the output
+    # (`mpreg token show` prints its fingerprint).
+    show_token = not ns.token and token != stored
     if ns.block:
         from mpreg.host import logs
 
@@ -103,6 +106,8 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if not ns.frame_stall_timeout > 0:
             raise UsageError(f"--frame-stall-timeout must be > 0, got {ns.frame_stall_timeout}")
         changes["frame_stall_timeout"] = ns.frame_stall_timeout
+    if ns.metrics_auth:
+        changes["metrics_auth"] = True
     modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
     for module in modules:
         if module.endswith(".py") and not Path(module).is_file():

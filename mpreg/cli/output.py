@@ -52,9 +52,7 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
     except RemoteError as exc:
         return fail(str(exc), 1)
     except AuthenticationError as exc:
-        stored = state.token_path()
-        token = stored.exists() and not isinstance(exc, TLSError)  # the token is not the issue
-        hint = f" (this host's token is stored in {stored})" if token else ""
+        hint = "" if isinstance(exc, TLSError) else _token_hint(str(exc), ns)  # TLS: not the token
         return fail(f"{exc}{hint}", 1)
     except AddressInUse as exc:
         return fail(
@@ -72,6 +70,15 @@ def run_guarded(handler: Callable[[argparse.Namespace], int], ns: argparse.Names
         return fail(str(exc), 1)
     except OSError as exc:
         return fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), 1)
+
+
+def _token_hint(message: str, ns: argparse.Namespace) -> str:
+    """Where this command read its token, unless the message says already."""
+    if "does not match" not in message or "read from" in message or not hasattr(ns, "token"):
+        return ""
+    from mpreg.cli.tokens import source_of
+
+    return f" [this command read its token from {source_of(ns)}]"
 
 
 def fail(message: str, code: int) -> int:

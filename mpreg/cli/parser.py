@@ -20,6 +20,7 @@ from mpreg.cli.commands import (
 )
 from mpreg.cli.logs import cmd_logs
 from mpreg.cli.tls import cmd_tls_init
+from mpreg.cli.tokens import DEFAULT_GRACE, cmd_token_rotate, cmd_token_show
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="close a connection whose frame stops arriving for S seconds (default 30)",
     )
     start.add_argument(
+        "--metrics-auth",
+        action="store_true",
+        default=bool(_env("METRICS_AUTH")),
+        help="scrapes must send the read-only credential as a Bearer token (MPREG_METRICS_AUTH)",
+    )
+    start.add_argument(
         "--advertise-host",
         default=_env("ADVERTISE_HOST"),
         metavar="HOST",
@@ -185,12 +192,44 @@ def build_parser() -> argparse.ArgumentParser:
     demo = subparsers.add_parser("demo", help="run an embedded cluster with dataset actors")
     demo.set_defaults(handler=cmd_demo)
     _tls_parser(subparsers)
+    _token_commands(subparsers.add_parser("token", help="the cluster token: show, rotate"))
     return parser
+
+
+def _token_commands(token: argparse.ArgumentParser) -> None:
+    actions = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="the token's fingerprint (never the token itself)")
+    show.add_argument(
+        "--read-only", action="store_true", help="print the read-only credential (status, metrics)"
+    )
+    _token_option(show)
+    show.set_defaults(handler=cmd_token_show)
+    rotate = actions.add_parser("rotate", help="a new token on every node; the old one for a grace")
+    rotate.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help=f"how long nodes still accept the old token (default {DEFAULT_GRACE:g})",
+    )
+    _address_options(rotate)
+    rotate.set_defaults(handler=cmd_token_rotate)
+
+
+class _TokenFlag(argparse.Action):
+    """``--token``: also notes that the token came from the flag (errors name its source)."""
+
+    def __call__(self, parser: object, ns: argparse.Namespace, value: object, *_: object) -> None:
+        ns.token = value
+        ns.token_flag = True
 
 
 def _token_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--token", default=_env("TOKEN"), help="cluster token (MPREG_TOKEN; default: stored)"
+        "--token",
+        default=_env("TOKEN"),
+        action=_TokenFlag,
+        help="cluster token (MPREG_TOKEN; default: stored)",
     )
 
 

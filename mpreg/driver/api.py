@@ -126,7 +126,7 @@ async def _connect(
     reconnect_timeout: float | None,
     tls: dict[str, str | None],
 ) -> str:
-    embedded = address is None
+    embedded, source = address is None, ""
     if not embedded and (workers is not None or resources):
         raise UsageError("workers= and resources= configure an embedded cluster (no address)")
     if embedded:
@@ -157,14 +157,15 @@ async def _connect(
         address = found.address
         token = token if token is not None else found.token
     else:
-        from mpreg.host.state import default_token
+        from mpreg.host.state import default_token, token_source
 
-        token = default_token(token)  # given, else $MPREG_TOKEN, else this host's stored one
+        token, source = default_token(token), token_source(token)  # given, env, else stored
     if reconnect_timeout is None:
         reconnect_timeout = EMBEDDED_RECONNECT_TIMEOUT if embedded else RECONNECT_TIMEOUT
     client = Client(
         address,
         token=token,
+        token_source=source,
         reconnect_timeout=reconnect_timeout,
         tls_cert=tls["cert"],
         tls_key=tls["key"],

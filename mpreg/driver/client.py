@@ -16,13 +16,11 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from mpreg.commands import Command
-from mpreg.driver import progress, streams
+from mpreg.driver import deployments, progress, streams
 from mpreg.driver.arguments import own_future_id, request_future_id
-from mpreg.driver.deployments import Deployment, deploy_message
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.held import Fetches, lost_with, put
@@ -46,7 +44,6 @@ from mpreg.protocol.messages import (
     Reply,
     StatusRequest,
     TaskDone,
-    Undeploy,
 )
 from mpreg.status import ClusterStatus
 from mpreg.transport.connection import Connection, ConnState
@@ -61,10 +58,11 @@ STATUS_TIMEOUT = 30.0
 class Client:
     """An asyncio connection to an mpreg cluster (any node), failing over to another member.
 
-    ``token`` defaults to ``$MPREG_TOKEN``, ``tls_cert``/``tls_key``/``tls_ca`` (TLS
-    files, all or none) to ``$MPREG_TLS_CERT``/``KEY``/``CA``. :meth:`connect` raises
-    ClusterUnavailable if the node cannot be reached and AuthenticationError if
-    it refuses the token or certificate. If the node goes away later (not closed by the user),
+    ``token`` defaults to ``$MPREG_TOKEN`` (``token_source`` says where it was read, for
+    the error if it does not match); ``tls_cert``/``tls_key``/``tls_ca`` (TLS files, all
+    or none) to ``$MPREG_TLS_CERT``/``KEY``/``CA``. :meth:`connect` raises
+    ClusterUnavailable if the node cannot be reached and AuthenticationError if it
+    refuses the token or certificate. If the node goes away later (not closed by the user),
     the client reconnects in the background to another member its node
     announced, for at most ``reconnect_timeout`` seconds, and re-sends what the
     lost node took with it where retries allow (:mod:`mpreg.driver.failover`).
@@ -75,6 +73,7 @@ class Client:
         address: str,
         *,
         token: str | None = None,
+        token_source: str = "",
         name: str = "client",
         reconnect_timeout: float = RECONNECT_TIMEOUT,
         tls_cert: str | None = None,
@@ -82,9 +81,12 @@ class Client:
         tls_ca: str | None = None,
     ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
+        source = token_source or ("" if token is not None else "$MPREG_TOKEN")
         self.name = name
         self.tls = TLSFiles.resolve(tls_cert, tls_key, tls_ca).check()  # UsageError: partial
-        self.link = NodeLink(self, address, self.token, name, reconnect_timeout, self.tls)
+        self.link = NodeLink(
+            self, address, self.token, name, reconnect_timeout, self.tls, token_source=source
+        )
         self._task_ids = TaskIds()
         self._inflight = InFlight()
         self._waiting = self._inflight.waiting  # the hot path's own name for it
@@ -262,25 +264,8 @@ class Client:
         assert isinstance(reply.value, ClusterStatus)
         return reply.value
 
-    async def deploy(self, obj: Any, *, timeout: float | None = None, **options: Any) -> Deployment:
-        """Deploy class or function ``obj`` by value; see :func:`mpreg.deploy` (same options).
-
-        Raises RemoteError if ``__init__`` raised (nothing is left running),
-        ActorDiedError, DeadlineExceeded after ``timeout``, ClusterUnavailable.
-        """
-        message = deploy_message(obj, **options)
-        reply = await self._ask(
-            lambda rid: replace(message, request_id=rid), timeout, f"deploying {message.label}"
-        )
-        return Deployment.from_reply(reply.value)
-
-    async def undeploy(self, target: Deployment | str, *, timeout: float | None = None) -> int:
-        """Stop a deployment, draining its calls; see :func:`mpreg.undeploy`."""
-        name, version = (target, "") if isinstance(target, str) else (target.name, target.deploy_id)
-        reply = await self._ask(
-            lambda rid: Undeploy(rid, name, version), timeout, f"undeploying {name}"
-        )
-        return int(reply.value)  # type: ignore[call-overload]
+    deploy = deployments.deploy  # by value: await client.deploy(Model, replicas=2)
+    undeploy = deployments.undeploy
 
     def _send_future(self, future: Future) -> None:
         """Send a future's call now; if the link is down, it goes once it has reconnected."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from mpreg.actors.definitions import actor_options, function_name, is_actor
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
 from mpreg.protocol.codec import dumps_value
-from mpreg.protocol.messages import Deploy
+from mpreg.protocol.messages import Deploy, Reply, Undeploy
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,33 @@ def deploy_message(
         raise TypeError(f"deploy takes a class or a function, not {type(obj).__name__}")
     blob = dumps_value(spec, what=f"{kind} {label}")
     return Deploy(0, label, count, blob, kind, tuple(nodes or ()), detached)
+
+
+class Asker(Protocol):
+    """What deploying needs of the :class:`~mpreg.driver.client.Client`: asking its node."""
+
+    async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply: ...
+
+
+async def deploy(
+    client: Asker, obj: Any, *, timeout: float | None = None, **options: Any
+) -> Deployment:
+    """Deploy class or function ``obj`` by value; see :func:`mpreg.deploy` (same options).
+
+    Raises RemoteError if ``__init__`` raised (nothing is left running),
+    ActorDiedError, DeadlineExceeded after ``timeout``, ClusterUnavailable.
+    """
+    message = deploy_message(obj, **options)
+    reply = await client._ask(
+        lambda rid: replace(message, request_id=rid), timeout, f"deploying {message.label}"
+    )
+    return Deployment.from_reply(reply.value)
+
+
+async def undeploy(client: Asker, target: Deployment | str, *, timeout: float | None = None) -> int:
+    """Stop a deployment, draining its calls; see :func:`mpreg.undeploy`."""
+    name, version = (target, "") if isinstance(target, str) else (target.name, target.deploy_id)
+    reply = await client._ask(
+        lambda rid: Undeploy(rid, name, version), timeout, f"undeploying {name}"
+    )
+    return int(reply.value)  # type: ignore[call-overload]

@@ -86,6 +86,7 @@ class NodeLink:
         name: str,
         reconnect_timeout: float,
         tls: TLSFiles | None = None,
+        token_source: str = "",
     ) -> None:
         self._owner = owner
         # TLS for every connection to the cluster (the sync path's too); None: clear text.
@@ -97,7 +98,8 @@ class NodeLink:
         # Changes whenever the connection is lost or replaced (the sync path follows it).
         self.generation = 0
         self.closing = False  # the user closed it: never reconnect
-        self._handshake = Handshake("connector", token.encode(), PeerIdentity("client", name))
+        identity = PeerIdentity("client", name)
+        self._handshake = Handshake("connector", token.encode(), identity, source=token_source)
         self._failover: asyncio.Future[None] | None = None  # set while reconnecting
         self._tasks = TaskSet("client link")
         self._members_heard = asyncio.Event()

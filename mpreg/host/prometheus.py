@@ -6,16 +6,25 @@ node's event loop: the scrape costs one snapshot, and a call costs nothing
 more than the node's own counters. Each node serves its own figures (scrape
 every node; the ``node`` label tells them apart), so no figure is counted
 twice. ``prometheus_client`` serves HTTP from a thread of its own.
+
+With ``authorized`` (``mpreg start --metrics-auth``) a scrape must send
+``Authorization: Bearer <read-only credential>`` (``mpreg token show
+--read-only``; the previous one too during a rotation's grace), else 401. The
+cluster token itself is refused there: plain HTTP would carry it in the clear,
+and the read-only credential grants everything metrics need.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import threading
-from collections.abc import Iterable, Iterator
-from wsgiref.simple_server import WSGIServer
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app, start_http_server
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
@@ -23,11 +32,13 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from mpreg.membership import MemberState
 from mpreg.node.metrics import BOUNDS_MS
 from mpreg.node.node import Node
+from mpreg.protocol.credentials import read_only_credential
 from mpreg.protocol.messages import EndpointStats, NodeStats
 
 SNAPSHOT_TIMEOUT = 5.0  # a scrape waits this long for the node's loop
@@ -171,16 +182,56 @@ class Exporter:
         self._thread.join(SNAPSHOT_TIMEOUT)
 
 
-def start_exporter(node: Node, port: int, host: str) -> Exporter:
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a scrape every few seconds is not news
+
+
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def bearer_only(app: Wsgi, credentials: Callable[[], Iterable[str]]) -> Wsgi:
+    """``app`` for requests bearing one of ``credentials()`` as a Bearer token; else 401."""
+
+    def check(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        scheme, _, given = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        matches = sum(hmac.compare_digest(given.encode(), c.encode()) for c in credentials())
+        if scheme.lower() == "bearer" and matches:
+            return app(environ, start_response)
+        start_response(
+            "401 Unauthorized",
+            [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="mpreg"')],
+        )
+        return [b"send Authorization: Bearer <the output of `mpreg token show --read-only`>\n"]
+
+    return check
+
+
+def _serve(app: Wsgi, port: int, host: str) -> tuple[WSGIServer, threading.Thread]:
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="mpreg-metrics", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def start_exporter(node: Node, port: int, host: str, *, authorized: bool = False) -> Exporter:
     """Serve ``node``'s metrics on ``host:port`` (0: a free port).
 
+    ``authorized``: only to scrapes bearing the cluster's read-only credential.
     Raises OSError (without an errno: not the node's address) if it cannot
     listen there. Call it from the node's event loop.
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node, asyncio.get_running_loop()))
+
+    def credentials() -> list[str]:
+        return [read_only_credential(t) for t in node.tokens.ring.tokens(time.monotonic())]
+
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        if authorized:
+            server, thread = _serve(bearer_only(make_wsgi_app(registry), credentials), port, host)
+        else:
+            server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         # No errno: the node's own port is fine, and its start failure must not say otherwise.
         raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None

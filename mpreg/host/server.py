@@ -28,7 +28,7 @@ from typing import TextIO
 from mpreg.actors import output
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
 from mpreg.config import NodeConfig
-from mpreg.host import logs
+from mpreg.host import logs, state
 from mpreg.host.announce import Announce
 from mpreg.host.handoff import read_config
 from mpreg.host.prometheus import Exporter, start_exporter
@@ -74,13 +74,16 @@ async def serve(
 
         loop.add_reader(fd, on_stdin)
     node = Node(config)
+    node.on_token_rotated = state.follow_rotation  # the CLI on this host keeps working
     logs.set_node_name(lambda: node.config.name)  # an unnamed node is named once it binds
     exporter: Exporter | None = None
     try:
         address = await node.start()
         await node.wait_ready()
         if config.metrics_port is not None:  # taken: a start-up failure like the node's port
-            exporter = start_exporter(node, config.metrics_port, config.host)
+            exporter = start_exporter(
+                node, config.metrics_port, config.host, authorized=config.metrics_auth
+            )
     except Exception as exc:
         await node.stop()
         if announce:

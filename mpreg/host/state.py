@@ -68,7 +68,7 @@ def read_token() -> str | None:
 def write_token(token: str) -> Path:
     """Store ``token`` for this host, readable by this user only (mode 0600)."""
     path = state_dir(create=True) / "token"
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # a node and the CLI may write at once
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
@@ -81,11 +81,30 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def follow_rotation(old: str, new: str) -> bool:
+    """A node rotated ``old`` to ``new``: store ``new`` if this host's file holds ``old``.
+
+    A file holding another cluster's token (or none) is left alone. Every
+    node of the host may call it: the second write changes nothing.
+    """
+    if read_token() != old:
+        return False
+    write_token(new)
+    return True
+
+
 def default_token(explicit: str | None = None) -> str | None:
     """The token a client should use: explicit, else ``$MPREG_TOKEN``, else the stored one."""
     if explicit:
         return explicit
     return os.environ.get(TOKEN_ENV) or read_token()
+
+
+def token_source(explicit: str | None = None) -> str:
+    """Where :func:`default_token` finds the token, for messages: "" for an explicit one."""
+    if explicit:
+        return ""
+    return f"${TOKEN_ENV}" if os.environ.get(TOKEN_ENV) else str(token_path())
 
 
 # --- processes ----------------------------------------------------------------

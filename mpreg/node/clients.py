@@ -20,7 +20,9 @@ from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.store import Store
 from mpreg.node.streams import NodeStreams
+from mpreg.node.tokens import NodeTokens
 from mpreg.node.values import PeerValues
+from mpreg.protocol.admin import RotateToken
 from mpreg.protocol.messages import (
     Cancel,
     Deploy,
@@ -54,10 +56,13 @@ class ClientHost(Protocol):
     status: NodeStatus
     deployments: Deployments
     tasks: TaskSet
+    tokens: NodeTokens
 
     def member_addresses(self) -> tuple[str, ...]: ...
 
-    def _on_client_close(self, session: Session) -> None: ...
+    stopping: bool
+
+    def _answer_status(self, conn: Connection, request: StatusRequest) -> None: ...
 
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None: ...
 
@@ -79,7 +84,7 @@ def open_session(node: ClientHost, conn: Connection) -> Session:
     # A client that does not read its results may not send more work.
     conn.on_pressure = node.pressure.client_pressure
     conn.on_message = lambda c, m: on_client_message(node, session, m)
-    conn.on_close = lambda c, e: node._on_client_close(session)
+    conn.on_close = lambda c, e: _closed(node, session)
     # Whom the client may fail over to if this node goes away.
     conn.send(MembersChanged(node.member_addresses()))
     return session
@@ -103,13 +108,25 @@ def on_client_message(node: ClientHost, session: Session, message: object) -> No
             node.streams.start(session.conn, message)
         case StreamCredit():
             node.streams.on_credit(session.conn, message)
-        case StatusRequest(request_id=rid, local_only=local_only):
-            node.tasks.spawn(node._reply(session.conn, lambda: node.status.answer(rid, local_only)))
+        case StatusRequest():
+            node._answer_status(session.conn, message)
         case Deploy():
             is_open = lambda: session.conn.state is ConnState.OPEN  # noqa: E731
             deploy = lambda: node.deployments.deploy(session, message, is_open)  # noqa: E731
             node.tasks.spawn(node._reply(session.conn, deploy))
         case Undeploy():
             node.tasks.spawn(node._reply(session.conn, lambda: node.deployments.undeploy(message)))
+        case RotateToken():  # a full-access client: read-only ones never get here
+            session.conn.send(node.tokens.on_rotate(message))
         case _:
             log.warning("client sent unexpected %s", type(message).__name__)
+
+
+def _closed(node: ClientHost, session: Session) -> None:
+    """The client went away: its session's work stops, its owned deployments end."""
+    session.close()
+    node.streams.link_closed(session.conn)
+    node.sessions.discard(session)
+    node.pressure.drop_client(session.conn)
+    if session in node.deployments.owned and not node.stopping:
+        node.tasks.spawn(node.deployments.session_closed(session))

@@ -42,15 +42,19 @@ from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.forwarding import Forwarding
 from mpreg.node.peering import JOIN_TIMEOUT, Peering
 from mpreg.node.pressure import Backpressure
+from mpreg.node.readonly import admit_read_only
 from mpreg.node.routing import RoutingTable
 from mpreg.node.seeds import join_seeds
 from mpreg.node.session import Session
 from mpreg.node.stats import NodeStatus
 from mpreg.node.store import Store
 from mpreg.node.streams import NodeStreams
+from mpreg.node.tokens import NodeTokens
 from mpreg.node.values import PeerValues
 from mpreg.node.workers import Workers
+from mpreg.protocol.admin import TokenRotated
 from mpreg.protocol.codec import dumps_value, limit_frames
+from mpreg.protocol.credentials import Access
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.messages import (
     Call,
@@ -94,6 +98,9 @@ class Node:
         self.tls = TLSFiles(config.tls_cert, config.tls_key, config.tls_ca)
         self._max_frame = config.max_frame_bytes
         limit_frames(config.max_frame_bytes)  # what this process pickles must fit too
+        self.tokens = NodeTokens(config.token, lambda: self.peering.links.links(), self._rotated)
+        # Told (old, new) after a rotation; the node's host points it at the token file.
+        self.on_token_rotated: Callable[[str, str], object] = lambda old, new: None
         self.address = ""
         self.info = NodeInfo(self.node_id, config.name, "")
         self.tasks = TaskSet(f"node {self.node_id}")
@@ -155,7 +162,7 @@ class Node:
         self.sessions: set[Session] = set()
         self._server: asyncio.Server | None = None
         self._initial_slots: list[WorkerSlot] = []
-        self._stopping = False
+        self.stopping = False
         self._members_announced: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
@@ -229,9 +236,9 @@ class Node:
 
     async def stop(self) -> None:
         """Stop accepting, ask workers to exit, wait for them (then kill), close links."""
-        if self._stopping:
+        if self.stopping:
             return
-        self._stopping = True
+        self.stopping = True
         if self._server is not None:
             self._server.close()
         self.peering.leave()  # the members drop our endpoints now, not after a timeout
@@ -248,15 +255,15 @@ class Node:
         # max_frame: clients and workers size their values to it (FramedHandshake).
         meta = {"node_id": self.node_id, "address": self.address, "max_frame": self._max_frame}
         identity = PeerIdentity("node", self.config.name, meta)
-        return Handshake(side, self.token, identity)
+        return Handshake(side, self.tokens.keys(side), identity)
+
+    def _rotated(self, old: str, new: str) -> None:
+        self.workers.supervisor.token = new  # a worker that restarts after the grace proves it
+        self.on_token_rotated(old, new)
 
     def _accept(self) -> Connection:
-        config = self.config
-        conn = Connection(
-            self._handshake("acceptor"),
-            max_frame=config.max_frame_bytes,
-            stall_timeout=config.frame_stall_timeout,
-        )
+        limits = self.config.max_frame_bytes, self.config.frame_stall_timeout
+        conn = Connection(self._handshake("acceptor"), max_frame=limits[0], stall_timeout=limits[1])
         self.tasks.spawn(self._admit(conn))
         return conn
 
@@ -265,6 +272,9 @@ class Node:
             peer = await conn.ready
         except Exception:
             return  # logged by the connection; nothing was unpickled
+        if peer.access is Access.READ:  # whatever role it claims
+            admit_read_only(conn, self._answer_status, self.member_addresses())
+            return
         match peer.role:
             case "client":
                 open_session(self, conn)
@@ -321,22 +331,17 @@ class Node:
         else:
             self.forwarding.send_cancel(endpoint, call_id)
 
+    def _answer_status(self, conn: Connection, request: StatusRequest) -> None:
+        rid, local_only = request.request_id, request.local_only
+        self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
+
     async def _reply(self, conn: Connection, answer: Callable[[], Awaitable[Reply]]) -> None:
         """Send the Reply ``answer()`` produces, if ``conn`` is still there to take it."""
-        # A callable, not a coroutine: one cancelled before it ran is then never left unawaited.
-        reply = await answer()
+        reply = await answer()  # a callable, not a coroutine: one cancelled never lingers
         if conn.state is ConnState.OPEN:
             conn.send(reply)
 
     # --- messages, by who sent them -------------------------------------------------
-
-    def _on_client_close(self, session: Session) -> None:
-        session.close()
-        self.streams.link_closed(session.conn)
-        self.sessions.discard(session)
-        self.pressure.drop_client(session.conn)
-        if session in self.deployments.owned and not self._stopping:
-            self.tasks.spawn(self.deployments.session_closed(session))
 
     def _on_worker_message(self, conn: Connection, message: object) -> None:
         match message:
@@ -372,8 +377,10 @@ class Node:
                 self.forwarding.on_forward_cancel(conn, cid)
             case Gossip():
                 self.peering.on_gossip(conn, message)
-            case StatusRequest(request_id=rid, local_only=local_only):
-                self.tasks.spawn(self._reply(conn, lambda: self.status.answer(rid, local_only)))
+            case StatusRequest():
+                self._answer_status(conn, message)
+            case TokenRotated():
+                self.tokens.on_rotated(message)
             case Reply():
                 self.status.replies.resolve(message)
             case DeployStart() | DeploySwitch() | Undeploy():
@@ -384,6 +391,7 @@ class Node:
     def _on_peer_link(self, conn: Connection) -> None:
         """A link to another member authenticated (dialled or accepted)."""
         conn.on_pressure = self._peer_pressure
+        self.tokens.linked(conn)
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:
         self.pressure.link_closed(conn)

@@ -16,8 +16,10 @@ value it only routes.
 from __future__ import annotations
 
 import dataclasses
+import io
 import operator
 import pickle
+import pickletools
 from typing import Any, TypeVar
 
 import cloudpickle
@@ -78,6 +80,49 @@ def decode_message(frame: Frame) -> object:
         raise
     except Exception as exc:
         raise ProtocolError(f"undecodable message header: {exc!r}") from exc
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Unpickles builtin data only: every class or function a pickle names is refused.
+
+    Without a global nothing is called (no ``__reduce__``, no constructor), so
+    the pickle can only make ints, strings, bytes, tuples, lists, dicts and sets.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} refused: this peer may send plain data only")
+
+
+_MEMO_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
+_MEMO_LIMIT = 4096  # a status request's header memoizes a handful of objects
+
+
+def _small_memo(header: bytes) -> None:
+    """Refuse a pickle that names a huge memo slot before the unpickler sees it.
+
+    The C unpickler grows its memo to the largest index a PUT names: twelve
+    bytes could make it allocate gigabytes, globals or not. ``genops`` only
+    parses, so this costs a read-only peer's small header a few microseconds.
+    """
+    for opcode, arg, _ in pickletools.genops(header):
+        if opcode.name in _MEMO_OPS and int(arg) > _MEMO_LIMIT:  # type: ignore[arg-type]
+            raise ProtocolError(f"pickle memo index {arg} past {_MEMO_LIMIT}")
+
+
+def decode_restricted(frame: Frame) -> object:
+    """Rebuild a MESSAGE frame's message from a read-only peer, loading no pickle global.
+
+    The header must be builtin data (the read-only messages' are); its Blobs
+    stay bytes, never unpickled. Raises ProtocolError for anything else.
+    """
+    try:
+        _small_memo(frame.header)
+        flat = _NoGlobals(io.BytesIO(frame.header)).load()
+        return build_message_unchecked(flat, frame.buffers)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"refused message header from a read-only peer: {exc!r}") from exc
 
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})

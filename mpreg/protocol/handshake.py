@@ -3,10 +3,19 @@
 Both sides prove they hold the cluster token without sending it::
 
     connector -> hello      {versions, role, name, nonce_c}
-    acceptor  -> challenge  {nonce_a, proof_a = HMAC(token, "acceptor" nonce_c nonce_a)}
+    acceptor  -> challenge  {nonce_a, proof_a = HMAC(token, "acceptor" nonce_c nonce_a),
+                             proofs: the same for every other key it accepts}
               or refuse     {reason}            (version mismatch)
-    connector -> proof      {proof_c = HMAC(token, "connector" nonce_c nonce_a)}
+    connector -> proof      {proof_c = HMAC(key, "connector" nonce_c nonce_a)}
     acceptor  -> welcome    {}  or  refuse {reason}
+
+An acceptor accepts several keys (:mod:`mpreg.protocol.credentials`): the
+cluster token, its read-only credential, and during a rotation's grace the
+previous token and its credential. It proves each; the connector answers
+with the first of its own keys that one of those proofs matches, and the key
+the acceptor finds in that answer sets the peer's :class:`Access`. A
+connector never sends anything derived from its key before the acceptor
+proved it holds that key too.
 
 Messages are JSON. Proofs are compared in constant time. Versions that must
 match: the protocol, Python major.minor (cloudpickled code is bytecode) and
@@ -25,6 +34,7 @@ import hmac
 import json
 import platform
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -33,6 +43,7 @@ import cloudpickle
 
 from mpreg.errors import AuthenticationError, ProtocolError
 from mpreg.protocol.codec import limit_frames
+from mpreg.protocol.credentials import Access, Key, fingerprint, keys_of
 from mpreg.protocol.frames import (
     DEFAULT_MAX_FRAME,
     HANDSHAKE_MAX_FRAME,
@@ -47,6 +58,7 @@ from mpreg.protocol.frames import (
 
 Role = Literal["client", "worker", "node"]
 ROLES: tuple[Role, ...] = ("client", "worker", "node")
+MAX_PROOFS = 8  # an acceptor accepts at most 4 keys; more is a peer misbehaving
 
 
 def local_versions() -> dict[str, str]:
@@ -72,6 +84,7 @@ class PeerIdentity:
     role: Role
     name: str
     meta: dict[str, Any] = field(default_factory=dict)
+    access: Access = Access.FULL  # what the key it proved grants (acceptor side)
 
 
 class HandshakeState(Enum):
@@ -101,16 +114,32 @@ def _encode(**fields: Any) -> bytes:
 
 
 class Handshake:
-    """One side of the handshake. ``identity`` is what we tell the peer."""
+    """One side of the handshake. ``identity`` is what we tell the peer.
+
+    ``token``: the cluster token (an acceptor then also accepts its read-only
+    credential), or the keys to accept or try, preferred first. ``source``
+    says where the connector's token was read from, for the message when it
+    does not match (``--token``, ``$MPREG_TOKEN``, a file path).
+    """
 
     def __init__(
         self,
         side: Literal["connector", "acceptor"],
-        token: bytes,
+        token: bytes | Sequence[Key],
         identity: PeerIdentity,
+        *,
+        source: str = "",
     ) -> None:
         self.side = side
-        self.token = token
+        if isinstance(token, bytes | bytearray):
+            raw = bytes(token)
+            self.keys: tuple[Key, ...] = keys_of(raw) if side == "acceptor" else (Key(raw),)
+        else:
+            self.keys = tuple(token)
+        if not self.keys:
+            raise ValueError("a handshake needs at least one key")
+        self.token = self.keys[0].secret
+        self.source = source
         self.identity = identity
         self.state = HandshakeState.START
         self._nonce = secrets.token_hex(16)
@@ -195,43 +224,69 @@ class Handshake:
         meta = msg.get("meta") or {}
         self._peer = PeerIdentity(role=role, name=str(msg["name"]), meta=dict(meta))
         self.state = HandshakeState.SENT_CHALLENGE
+        proofs = [_mac(k.secret, b"acceptor", self._peer_nonce, self._nonce) for k in self.keys]
+        extra = {"proofs": proofs[1:]} if len(proofs) > 1 else {}
         return Step(
             send=_encode(
                 type="challenge",
                 nonce=self._nonce,
-                proof=_mac(self.token, b"acceptor", self._peer_nonce, self._nonce),
+                proof=proofs[0],
                 role=self.identity.role,
                 name=self.identity.name,
                 meta=self.identity.meta,
+                **extra,
             )
         )
 
     def _on_challenge(self, msg: dict[str, Any]) -> Step:
         self._peer_nonce = str(msg["nonce"])
-        expected = _mac(self.token, b"acceptor", self._nonce, self._peer_nonce)
-        if not hmac.compare_digest(expected, str(msg["proof"])):
+        extra = msg.get("proofs", [])
+        if not isinstance(extra, list) or len(extra) > MAX_PROOFS:
+            raise ValueError("the challenge's proofs are not a short list")
+        offered = [str(msg["proof"]), *(str(p) for p in extra)]
+        chosen = None
+        for key in self.keys:
+            expected = _mac(key.secret, b"acceptor", self._nonce, self._peer_nonce)
+            # Every comparison runs (no early exit): the time says nothing of which matched.
+            if sum(hmac.compare_digest(expected, proof) for proof in offered):
+                chosen = key
+                break
+        if chosen is None:
             self.state = HandshakeState.FAILED
-            return Step(
-                failure=AuthenticationError(
-                    "authentication failed: the node does not hold this cluster token "
-                    "(check --token / MPREG_TOKEN)"
-                )
-            )
+            return Step(failure=AuthenticationError(self._mismatch()))
         self._peer = PeerIdentity(
             role=msg["role"], name=str(msg["name"]), meta=dict(msg.get("meta") or {})
         )
         self.state = HandshakeState.SENT_PROOF
         return Step(
             send=_encode(
-                type="proof", proof=_mac(self.token, b"connector", self._nonce, self._peer_nonce)
+                type="proof", proof=_mac(chosen.secret, b"connector", self._nonce, self._peer_nonce)
             )
         )
 
+    def _mismatch(self) -> str:
+        """The connector's words when the node proves none of its keys: its token is wrong."""
+        where = f", read from {self.source}" if self.source else ""
+        return (
+            f"authentication failed: this {self.identity.role}'s token (fingerprint "
+            f"{fingerprint(self.token)}{where}) does not match the cluster's token. Use the "
+            "cluster's token (stored on its head host in ~/.mpreg/token; `mpreg token show` "
+            "there prints its fingerprint) with --token or MPREG_TOKEN"
+        )
+
     def _on_proof(self, msg: dict[str, Any]) -> Step:
-        expected = _mac(self.token, b"connector", self._peer_nonce, self._nonce)
-        if not hmac.compare_digest(expected, str(msg["proof"])):
+        proof = str(msg["proof"])
+        nonces = (self._peer_nonce, self._nonce)
+        matched = [
+            key
+            for key in self.keys
+            if hmac.compare_digest(_mac(key.secret, b"connector", *nonces), proof)
+        ]
+        if not matched or self._peer is None:
             return self._refuse("authentication failed: wrong cluster token")
         self.state = HandshakeState.DONE
+        peer = self._peer
+        self._peer = PeerIdentity(peer.role, peer.name, peer.meta, access=matched[0].access)
         return Step(send=_encode(type="welcome"), peer=self._peer)
 
 

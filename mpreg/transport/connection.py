@@ -28,7 +28,8 @@ from enum import Enum
 from typing import cast
 
 from mpreg.errors import AuthenticationError, ClusterUnavailable, ProtocolError
-from mpreg.protocol.codec import decode_message, encode_message
+from mpreg.protocol.codec import decode_message, decode_restricted, encode_message
+from mpreg.protocol.credentials import Access
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME, Buffer, Frame, FrameKind, parts_size
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
 from mpreg.protocol.landing import pool as landing_pool
@@ -99,6 +100,7 @@ class Connection(asyncio.BufferedProtocol):
         self.peer_address = ""
         self.compress = False
         self.ready: asyncio.Future[PeerIdentity] = loop.create_future()
+        self._decode = decode_message  # decode_restricted once a read-only peer authenticated
         self.closed: asyncio.Future[None] = loop.create_future()
         self._transport: asyncio.Transport | None = None
         self._out: list[Buffer] = []
@@ -187,7 +189,7 @@ class Connection(asyncio.BufferedProtocol):
                     return
                 if frame.kind is not FrameKind.MESSAGE:
                     raise ProtocolError("handshake frame after the handshake")
-                self._dispatch(decode_message(frame))
+                self._dispatch(self._decode(frame))
         except ProtocolError as exc:
             reason = "protocol error"
             if self.state is ConnState.HANDSHAKING and not self._auth.frames_received:
@@ -322,6 +324,9 @@ class Connection(asyncio.BufferedProtocol):
         if progress.peer is None:
             return []
         self.peer = progress.peer
+        if progress.peer.access is Access.READ:
+            # Set before the frames that came with the handshake are decoded.
+            self._decode = decode_restricted
         self.state = ConnState.OPEN
         if self._timeout:
             self._timeout.cancel()

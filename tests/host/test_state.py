@@ -145,3 +145,21 @@ def _pgid(pid: int) -> int | None:
         return os.getpgid(pid) if state.pid_alive(pid) else None
     except ProcessLookupError:
         return None
+
+
+def test_a_rotation_replaces_this_hosts_token_only_if_it_held_the_old_one(home: Path) -> None:
+    state.write_token("old")
+    assert not state.follow_rotation("another-clusters", "new")
+    assert state.read_token() == "old"
+    assert state.follow_rotation("old", "new")
+    assert state.read_token() == "new"
+    assert oct(state.token_path().stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_token_source_names_the_environment_or_the_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert state.token_source("given") == ""
+    assert state.token_source(None) == str(state.token_path())
+    monkeypatch.setenv("MPREG_TOKEN", "x")
+    assert state.token_source(None) == "$MPREG_TOKEN"
