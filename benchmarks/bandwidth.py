@@ -19,8 +19,13 @@ counts the bytes that cross each way (argument plus result, ``2 x size``).
   way, so 50% of the raw figure is what a store-and-forward node can reach
   with no copy of its own.
 
-Rows are plain callables, so a workload is one more :class:`Row` (the lead
-adds ``put + 50 uses`` here once ``mpreg.put`` exists).
+A second table is one value used by many calls (``--uses``, 50): the
+array passed to each ``submit``, against ``mpreg.put`` once and the future
+passed to each. Its MB/s count the array bytes the calls received
+(``uses x size``), next to the raw echo's rate; the put row sends the array
+from the driver once, and the node hands it to the actor process per call.
+
+Rows are plain callables, so a workload is one more :class:`Row`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Row:
 
     name: str
     run: Callable[[Any], Any]
+    moved: float = 2.0  # bytes counted per round trip, in array sizes (out and back: 2)
 
 
 def _echo_server(port_out: Any) -> None:
@@ -120,6 +126,33 @@ def mpreg_row() -> tuple[Row, Callable[[], None]]:
     return Row("mpreg.request (driver -> node -> actor and back)", run), mpreg.shutdown
 
 
+def use_rows(uses: int) -> list[Row]:
+    """One array used by ``uses`` calls: passed to each, or put once (needs ``mpreg_row``'s
+    cluster). Each checks every call's answer and returns the array."""
+    import mpreg
+
+    def check(array: Any, futures: list[mpreg.Future]) -> Any:
+        if mpreg.get(futures) != [array.nbytes] * uses:
+            raise AssertionError("a call saw another array")
+        return array
+
+    def each(array: Any) -> Any:
+        return check(
+            array, [mpreg.submit("nbytes", array, datasets=["model"]) for _ in range(uses)]
+        )
+
+    def put(array: Any) -> Any:
+        stored = mpreg.put(array)
+        return check(
+            array, [mpreg.submit("nbytes", stored, datasets=["model"]) for _ in range(uses)]
+        )
+
+    return [
+        Row(f"{uses} submits, the array passed to each", each, moved=uses),
+        Row(f"mpreg.put once, {uses} submits of its future", put, moved=uses),
+    ]
+
+
 def measure(
     rows: Sequence[Row], sizes_mb: Sequence[int], reps: int
 ) -> dict[str, dict[int, list[float]]]:
@@ -141,16 +174,18 @@ def measure(
     return seconds
 
 
-def table(seconds: dict[str, dict[int, list[float]]], baseline: str) -> str:
+def table(
+    seconds: dict[str, dict[int, list[float]]], baseline: str, moved: dict[str, float]
+) -> str:
     """Markdown: median MB/s per row and size, and each row's ratio to ``baseline``."""
     sizes = list(next(iter(seconds.values())))
     head = "| workload | " + " | ".join(f"{s} MB" for s in sizes) + " |"
     lines = [head, "|---|" + "---|" * len(sizes)]
-    base = {s: 2 * s / statistics.median(seconds[baseline][s]) for s in sizes}
+    base = {s: moved[baseline] * s / statistics.median(seconds[baseline][s]) for s in sizes}
     for name, by_size in seconds.items():
         cells = []
         for s in sizes:
-            rate = 2 * s / statistics.median(by_size[s])
+            rate = moved[name] * s / statistics.median(by_size[s])
             cell = f"{rate:,.0f} MB/s"
             if name != baseline:
                 cell += f" ({rate / base[s]:.0%})"
@@ -163,18 +198,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bandwidth")
     parser.add_argument("--sizes", default="1,10,100", help="MB per array, comma-separated")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--put-sizes", default="1,10,20", help="MB per array used many times")
+    parser.add_argument("--uses", type=int, default=50, help="calls that use one array")
     ns = parser.parse_args(argv)
     sizes = [int(s) for s in ns.sizes.split(",")]
+    put_sizes = [int(s) for s in ns.put_sizes.split(",") if s]
     raw = RawEcho()
     row, stop = mpreg_row()
     try:
         baseline = Row("raw loopback echo (2 processes)", raw.run)
         seconds = measure([baseline, row], sizes, ns.reps)
+        uses = use_rows(ns.uses)
+        used = measure([baseline, *uses], put_sizes, ns.reps) if put_sizes else {}
     finally:
         stop()
         raw.close()
+    moved = {r.name: r.moved for r in (baseline, row, *uses)}
     print(f"median of {ns.reps} round trips; MB/s = 2 x size / time; (ratio to the raw echo)")
-    print(table(seconds, baseline.name))
+    print(table(seconds, baseline.name, moved))
+    if used:
+        print(f"\none array used by {ns.uses} calls; MB/s = {ns.uses} x size / time (raw: 2 x)")
+        print(table(used, baseline.name, moved))
 
 
 if __name__ == "__main__":

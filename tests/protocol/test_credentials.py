@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,13 @@ def test_a_submit_with_a_marker_blob_decodes_with_the_blob_still_bytes(tmp_path:
     deploy = decode_restricted(_encoded(Deploy(2, "x", 1, Blob([evil]))))
     assert isinstance(deploy, Deploy)
     assert not marker.exists()
+
+
+def test_a_pickle_naming_a_huge_memo_slot_is_refused_before_it_allocates() -> None:
+    """Twelve bytes (PROTO 2, NONE, LONG_BINPUT 2**28, STOP) would make the unpickler's
+    memo gigabytes long, globals or not: a read-only peer's header never gets that far."""
+    header = b"\x80\x02Nr" + (2**28).to_bytes(4, "little") + b"."
+    started = time.perf_counter()
+    with pytest.raises(ProtocolError, match="memo index"):
+        decode_restricted(_frame(header))
+    assert time.perf_counter() - started < 1.0
