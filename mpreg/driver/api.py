@@ -267,11 +267,11 @@ def submit(
     deadline; the Future then fails with DeadlineExceeded and the cluster
     drops the call.
     """
-    runtime, client = _require()
-    future: Future = runtime.call(
-        client.submit, fun, *args, datasets=datasets, retries=retries, timeout=timeout, **kwargs
+    _, client = _require()
+    # Planned and pickled in this thread; the client's loop sends it (one wakeup per burst).
+    return client.submit_threadsafe(
+        fun, *args, datasets=datasets, retries=retries, timeout=timeout, **kwargs
     )
-    return future
 
 
 def get(

@@ -20,22 +20,21 @@ from typing import Any
 
 from mpreg.commands import Command
 from mpreg.driver import deployments, progress, streams
-from mpreg.driver.arguments import own_future_id, request_future_id
+from mpreg.driver.arguments import request_future_id
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
-from mpreg.driver.held import Fetches, lost_with, put
+from mpreg.driver.held import Fetches, lost_with
 from mpreg.driver.inflight import InFlight
 from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
-from mpreg.driver.planner import plan_request
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
     Collector,
     TaskIds,
     build_batch,
     deadline_after,
-    task_spec,
 )
+from mpreg.driver.submitting import Handoff, prepare_call, put
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import (
@@ -93,6 +92,7 @@ class Client:
         self._replies = PendingReplies()  # status and deploy questions
         self._outbox = Outbox(self._send_notice)
         self._fetches = Fetches(self)  # held results asked for (mpreg.driver.held)
+        self._handoff = Handoff(self._start)  # futures submitted from other threads
         self._streams = streams.StreamTable()  # open streams (mpreg.driver.streams)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
@@ -133,7 +133,8 @@ class Client:
         await self.close()
 
     async def connect(self) -> None:
-        self._loop = self._outbox.loop = self._fetches.loop = asyncio.get_running_loop()
+        loop = self._loop = self._outbox.loop = asyncio.get_running_loop()
+        self._fetches.loop = self._handoff.loop = loop
         self._loop_thread = threading.get_ident()
         await self.link.open()
 
@@ -201,8 +202,8 @@ class Client:
         return collector.ordered_results()
 
     submit_request = progress.submit_request  # a handle on a request's progress, at once
-    put = put  # store a value in the cluster once: mpreg.driver.held
     stream = streams.open_stream  # async for item in client.stream("fun", ...)
+    put = put  # store a value in the cluster once (mpreg.driver.submitting)
 
     def submit(
         self,
@@ -223,35 +224,24 @@ class Client:
         and the cluster drops the call. Call this on the client's loop. While
         the client fails over, the call is sent once it has reconnected.
         """
-        task_id = self._task_ids.take()
-        name = f"{fun}#{task_id}"
-        # A bare str stays one, so the planner refuses it ("iris" is not ["iris"]).
-        wanted = datasets if isinstance(datasets, str) else list(datasets)
-        deps: list[Future] = []
+        future = prepare_call(self, fun, args, kwargs, datasets, retries, timeout)
+        self._start(future, timeout)
+        return future
 
-        def link(value: Any) -> int | None:
-            dep_id = own_future_id(self, value)
-            if dep_id is not None:
-                deps.append(value)  # kept: re-sent by value if its node goes away
-            return dep_id
-
-        plan = plan_request(
-            [Command(name, fun, args, wanted, kwargs)], first_task_id=task_id, futures=link
-        )
-        spec = task_spec(plan.tasks[0], retries, keep=True, deadline=deadline_after(timeout))
-        self.link.reconnect()  # raises if closed; after giving up, looks for a member again
-        future = Future(self, task_id, name)
-        future.spec = spec
-        if deps:
-            future.deps = tuple(deps)
-        self._waiting[task_id] = future
-        self._waiting[-task_id] = future
-        self._send_future(future)
-        if timeout is not None and not future.done():
-            # Settled here at the deadline, whatever the node does.
-            future.timer = asyncio.get_running_loop().call_later(
-                timeout, self._expire, future, timeout
-            )
+    def submit_threadsafe(
+        self,
+        fun: str,
+        /,
+        *args: Any,
+        datasets: Iterable[str] = (),
+        retries: int = DEFAULT_RETRIES,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Future:
+        """:meth:`submit` from any thread: planned and pickled here, sent by the client's loop
+        (a burst of submits wakes it once). What ``mpreg.submit`` calls."""
+        future = prepare_call(self, fun, args, kwargs, datasets, retries, timeout)
+        self._handoff.hand(future, timeout)
         return future
 
     async def status(self, *, timeout: float | None = STATUS_TIMEOUT) -> ClusterStatus:
@@ -266,6 +256,28 @@ class Client:
 
     deploy = deployments.deploy  # by value: await client.deploy(Model, replicas=2)
     undeploy = deployments.undeploy
+
+    def _check_open(self) -> None:
+        if self.link.conn is None or self.link.closing:
+            raise ClusterUnavailable(f"not connected to {self.address}")
+
+    def _start(self, future: Future, timeout: float | None) -> None:
+        """On the loop: wait for the future's answer, send its call, arm its deadline."""
+        if future.done():
+            return  # cancelled (or expired) before the loop got to it
+        try:
+            self.link.reconnect()  # after giving up, it looks for a member again
+        except ClusterUnavailable as exc:
+            future._fail(exc)  # closed meanwhile
+            return
+        self._waiting[future.task_id] = future
+        self._waiting[-future.task_id] = future
+        self._send_future(future)
+        if timeout is not None and not future.done():
+            # Settled here at the deadline, whatever the node does.
+            future.timer = asyncio.get_running_loop().call_later(
+                timeout, self._expire, future, timeout
+            )
 
     def _send_future(self, future: Future) -> None:
         """Send a future's call now; if the link is down, it goes once it has reconnected."""

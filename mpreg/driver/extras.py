@@ -126,9 +126,8 @@ def put(value: Any) -> Future:
     Raises SerializationError if it cannot be pickled; the Future fails with
     StoreFull if the node has no room for it.
     """
-    runtime, client = api._require()
-    future: Future = runtime.call(client.put, value)
-    return future
+    _, client = api._require()
+    return client.put(value, threadsafe=True)  # pickled in this thread, sent by the loop
 
 
 def last_trace() -> Trace:

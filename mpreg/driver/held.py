@@ -8,10 +8,9 @@ held future asked for at once, and the node answers each with a TaskDone
 carrying the value. A result nobody asks for never crosses the driver's
 connection; passing the future to another call uses it where it is.
 
-``put(value)`` sends the value to the node once, under a task id of the
-client's session: a Future that any number of calls can take as an argument.
-The driver keeps the value too, so the put future's ``result()`` is local,
-and its users can be re-sent by value to another node after a failover.
+``put(value)`` (:mod:`mpreg.driver.submitting`) sends the value to the node
+once, under a task id of the client's session: a Future that any number of
+calls can take as an argument.
 """
 
 from __future__ import annotations
@@ -22,14 +21,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from mpreg.driver.futures import Future
-from mpreg.driver.requests import DEFAULT_RETRIES, TaskIds
+from mpreg.driver.requests import TaskIds
 from mpreg.errors import ClusterUnavailable, SerializationError
-from mpreg.protocol.codec import dumps_value, loads_value
+from mpreg.protocol.codec import loads_value
 from mpreg.protocol.failures import from_info
-from mpreg.protocol.messages import Fetch, TaskDone, TaskSpec
+from mpreg.protocol.messages import Fetch, TaskDone
 from mpreg.transport.connection import Connection, ConnState
-
-PUT_FUN = ""  # the function name of a put's task spec: no function runs
 
 
 class HeldHost(Protocol):
@@ -45,27 +42,6 @@ class HeldHost(Protocol):
     def _conn(self) -> Connection | None: ...
 
     def _send_future(self, future: Future) -> None: ...
-
-
-def put(host: HeldHost, value: Any) -> Future:
-    """Store ``value`` in the cluster once; its Future can be passed to any number of calls.
-
-    Call it on the client's loop. Raises SerializationError if ``value``
-    cannot be pickled. The Future is done once the node holds the value; it
-    fails with StoreFull if the node's store has no room for it.
-    """
-    blob = dumps_value(value, what="the value to put")
-    task_id = host._task_ids.take()
-    name = f"put#{task_id}"
-    future = Future(host, task_id, name)  # type: ignore[arg-type]
-    future.local = value
-    future.spec = TaskSpec(
-        task_id, name, PUT_FUN, frozenset(), blob, (), False, keep=True, retries=DEFAULT_RETRIES
-    )
-    host._waiting[task_id] = future
-    host._waiting[-task_id] = future
-    host._send_future(future)
-    return future
 
 
 class Fetches:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from mpreg.driver.failover import hold_for_resend, spec_to_send
 from mpreg.driver.futures import Future
-from mpreg.driver.held import PUT_FUN
 from mpreg.driver.outbox import PendingRequest
+from mpreg.driver.submitting import PUT_FUN
 from mpreg.errors import ClusterUnavailable, MpregError, SerializationError
 from mpreg.protocol.codec import loads_value
 from mpreg.protocol.failures import from_info

@@ -7,6 +7,7 @@ Shared by the async :class:`~mpreg.driver.client.Client` and the blocking sync p
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,17 +60,23 @@ def task_spec(task: PlannedTask, retries: int, *, keep: bool, deadline: float = 
 
 
 class TaskIds:
-    """The task ids of one connection's session: unique, handed out in blocks."""
+    """The task ids of one connection's session: unique, handed out in blocks.
 
-    __slots__ = ("next_id",)
+    Thread-safe: the sync facade's ``submit`` takes ids in the caller's thread
+    while the client's loop takes them for requests.
+    """
+
+    __slots__ = ("_lock", "next_id")
 
     def __init__(self) -> None:
         self.next_id = 1
+        self._lock = threading.Lock()
 
     def take(self, count: int = 1) -> int:
         """Reserve ``count`` consecutive ids; return the first."""
-        first = self.next_id
-        self.next_id += count
+        with self._lock:
+            first = self.next_id
+            self.next_id += count
         return first
 
 
@@ -86,13 +93,12 @@ def build_batch(
 
     ``deadline`` (absolute, see :func:`deadline_after`) travels with every task.
 
-    Raises PlanError or SerializationError before anything is sent; only a
-    valid request uses up task ids.
+    Raises PlanError or SerializationError before anything is sent (the ids
+    it took are then never used: they only need to be unique).
     """
-    first = ids.next_id
+    first = ids.take(len(commands))  # one task per command
     plan = plan_request(commands, first_task_id=first, return_all=return_all, futures=futures)
     specs = tuple(task_spec(t, retries, keep=False, deadline=deadline) for t in plan.tasks)
-    ids.take(len(specs))
     return SubmitBatch(first, specs), plan.result_names()
 
 
