@@ -24,6 +24,7 @@ from mpreg.host.cluster import LocalCluster
 from mpreg.protocol.codec import limit_frames
 from mpreg.protocol.frames import PROTOCOL_VERSION, FrameKind
 from mpreg.protocol.handshake import FramedHandshake, Handshake, PeerIdentity
+from mpreg.status import rss_bytes as _rss
 from mpreg.testing import node, run_cluster
 from mpreg.transport.connection import parse_address
 
@@ -38,15 +39,6 @@ def _default_value_limit() -> Iterator[None]:
     """Connecting to a node sets this process's value limit to the node's: undo it."""
     yield
     limit_frames(DEFAULT_MAX_FRAME_BYTES)
-
-
-def _rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` (VmRSS)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def _read_log(pid: int) -> str | None:

@@ -22,6 +22,7 @@ from restart_support import until
 import mpreg
 from mpreg import Client, Command, DeadlineExceeded
 from mpreg.config import DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT
+from mpreg.status import rss_bytes as _rss
 from mpreg.testing import node, run_cluster
 
 pytestmark = pytest.mark.cluster
@@ -60,15 +61,6 @@ class Lively:
 
     def echo(self, n: int) -> int:
         return n
-
-
-def _rss(pid: int) -> int:
-    """Resident bytes of process ``pid`` (VmRSS)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def _p99(latencies: list[float]) -> float:

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import cluster_actors as ca
 import pytest
 
 from mpreg import Client, Command, DeadlineExceeded
+from mpreg.status import rss_bytes as _rss
 from mpreg.testing import node, run_cluster
 
 pytestmark = pytest.mark.cluster
 
 MiB = 1024 * 1024
 TIMEOUT = 5.0
-
-
-def _rss(pid: int) -> int:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 async def test_a_flood_of_large_requests_does_not_grow_the_node_without_bound() -> None:

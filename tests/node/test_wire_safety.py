@@ -17,6 +17,7 @@ from mpreg import AuthenticationError, Client, Command
 from mpreg.host.cluster import LocalCluster
 from mpreg.protocol.frames import HANDSHAKE_MAX_FRAME, PROTOCOL_VERSION, FrameKind, encode_frame
 from mpreg.protocol.handshake import local_versions
+from mpreg.status import rss_bytes as _rss
 from mpreg.transport.connection import parse_address
 
 pytestmark = pytest.mark.cluster
@@ -35,12 +36,6 @@ class _Touch:
 def _frame(kind: FrameKind, header: bytes, buffers: tuple[bytes, ...] = ()) -> bytes:
     """One frame as bytes; large buffers lz4-compressed, as between hosts."""
     return b"".join(bytes(p) for p in encode_frame(kind, header, buffers, compress=True))
-
-
-def _rss(pid: int) -> int:
-    """Resident bytes of process ``pid``."""
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _read_log(pid: int) -> str | None:
