@@ -157,7 +157,8 @@ def drive(
 
     ray.init(address=address)
     try:
-        actor = ray.remote(payload.Model).remote()
+        actor_cls: Any = ray.remote(payload.Model)
+        actor = actor_cls.remote()
 
         def batch(todo: range) -> list[Any]:
             result: list[Any] = ray.get([actor.predict.remote(i) for i in todo])
