@@ -76,11 +76,15 @@ def run_nn(rec: Recorder, target: str, args: Any, **extra: Any) -> None:
     try:
         while len(done) < DRIVERS:
             try:
-                kind, k, start, end, ok, error = out.get(
-                    timeout=max(0.1, deadline - time.monotonic())
-                )
+                kind, k, start, end, ok, error = out.get(timeout=1.0)
             except queue.Empty:
-                raise TimeoutError(f"n:n drivers: {len(done)} of {DRIVERS} finished") from None
+                dead = [k for k, p in enumerate(procs) if not p.is_alive() and k not in done]
+                if dead or time.monotonic() > deadline:
+                    why = f"driver {dead[0]} died" if dead else "timed out"
+                    raise TimeoutError(
+                        f"n:n drivers: {why}; {len(done)} of {DRIVERS} finished"
+                    ) from None
+                continue
             if kind == "ready":
                 ready += 1
                 if ready == DRIVERS:
@@ -90,6 +94,7 @@ def run_nn(rec: Recorder, target: str, args: Any, **extra: Any) -> None:
                 if error:
                     go.set()  # let the others run out rather than wait for a dead one
     finally:
+        go.set()  # a driver still waiting to start must not wait out READY_TIMEOUT
         for p in procs:
             p.join(30)
             if p.is_alive():
