@@ -1,11 +1,18 @@
 """CPU time per small call in each process (driver, node, worker), from /proc.
 
-    uv run python -m benchmarks.cpu_per_call [--calls N] [--in-flight K]
+    uv run python -m benchmarks.cpu_per_call [--calls N] [--in-flight K] [--api NAME ...]
 
-Runs ``client.submit("echo", i)`` with K calls in flight against a one-node
-cluster with one function worker and prints calls/s and the user+system CPU
-each process spent per call: which stage bounds pipelined throughput on a
-2-core machine. Linux only (reads /proc/PID/stat).
+One node with one function worker. Three ways to call its ``echo``:
+
+- ``async``: ``client.submit("echo", i)`` with K calls in flight (the async Client);
+- ``sync-submit``: K x ``mpreg.submit("echo", i)`` then ``mpreg.get``, repeated
+  (the sync facade, ``mpreg.init(address)``);
+- ``sync-request``: ``mpreg.request`` of one command, one after another (N/4 calls).
+
+Prints calls/s and the user+system CPU each process spent per call: which
+stage bounds throughput on a 2-core machine. The sync rows split the driver
+by thread (the caller's thread, the facade's ``mpreg-client`` loop thread).
+Linux only (reads /proc/PID/stat).
 """
 
 from __future__ import annotations
@@ -15,15 +22,12 @@ import asyncio
 import os
 import time
 
+from benchmarks.cpu_sync import Measured, cpu_seconds, measure_sync
 from mpreg.driver.client import Client
 from mpreg.testing import node, run_cluster
 from mpreg.transport.loop import new_event_loop
 
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+APIS = ("async", "sync-submit", "sync-request")
 
 
 async def measure(calls: int, in_flight: int) -> tuple[float, dict[str, float]]:
@@ -53,19 +57,42 @@ async def measure(calls: int, in_flight: int) -> tuple[float, dict[str, float]]:
     return calls / elapsed, {name: (after[name] - before[name]) / calls for name in pids}
 
 
+def measure_async(calls: int, in_flight: int) -> Measured:
+    loop = new_event_loop()
+    try:
+        rate, per_call = loop.run_until_complete(measure(calls, in_flight))
+    finally:
+        loop.close()
+    return Measured(rate, per_call)
+
+
+def show(name: str, m: Measured, in_flight: int) -> None:
+    unit = "calls/s one at a time" if name == "sync request" else f"calls/s, {in_flight} at a time"
+    print(f"{name}: {m.rate:,.0f} {unit}")
+    for what, seconds in m.per_call.items():
+        print(f"  {what:34s} {seconds * 1e6:6.1f} us CPU per call")
+    total = sum(v for k, v in m.per_call.items() if ":" not in k)
+    print(f"  {'all three processes':34s} {total * 1e6:6.1f} us CPU per call")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu_per_call")
     parser.add_argument("--calls", type=int, default=40_000)
     parser.add_argument("--in-flight", type=int, default=100)
+    parser.add_argument(
+        "--api",
+        choices=APIS,
+        nargs="+",
+        default=list(APIS),
+        help="which ways to call (default all)",
+    )
     ns = parser.parse_args()
-    loop = new_event_loop()
-    try:
-        rate, per_call = loop.run_until_complete(measure(ns.calls, ns.in_flight))
-    finally:
-        loop.close()
-    print(f"{rate:,.0f} calls/s with {ns.in_flight} in flight")
-    for name, seconds in per_call.items():
-        print(f"  {name:6s} {seconds * 1e6:5.1f} us CPU per call")
+    if "async" in ns.api:
+        show("async client.submit", measure_async(ns.calls, ns.in_flight), ns.in_flight)
+    which = tuple(a.removeprefix("sync-") for a in ns.api if a.startswith("sync-"))
+    if which:
+        for name, m in measure_sync(ns.calls, ns.in_flight, which).items():
+            show(name, m, ns.in_flight)
 
 
 if __name__ == "__main__":

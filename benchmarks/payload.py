@@ -21,6 +21,16 @@ class Model:
     def nbytes(self, array: Any) -> int:
         return int(array.nbytes)
 
+    # The chain on an actor (workload chain-actor): the same three steps as methods.
+    def step_inc(self, x: int) -> int:
+        return inc(x)
+
+    def step_dbl(self, x: int) -> int:
+        return dbl(x)
+
+    def step_dec(self, x: int) -> int:
+        return dec(x)
+
 
 class Shard:
     """One of two replicas a fan-out spreads over."""

@@ -172,3 +172,29 @@ async def pipelined(rec: Recorder, call: Callable[[int], Awaitable[Any]], **extr
         call_p99=lat[int(n * 0.99)],
         **extra,
     )
+
+
+def batches(
+    call_batch: Callable[[range], list[Any]], n: int, window: int, warmup: bool = True
+) -> tuple[float, bool]:
+    """Time ``n`` calls issued ``window`` at a time: ``call_batch(range)`` starts one
+    call per number (``mpreg.submit``, ``.remote()``), waits for all of them and
+    returns their results, which must be the numbers. Returns (seconds, ok).
+
+    The warm-up batch uses numbers the timed batches do not.
+    """
+    ok = True
+    if warmup:
+        ok &= call_batch(range(n, n + window)) == list(range(n, n + window))
+    t0 = time.perf_counter()
+    for base in range(0, n, window):
+        todo = range(base, min(base + window, n))
+        ok &= call_batch(todo) == list(todo)
+    return time.perf_counter() - t0, ok
+
+
+def sync_pipelined(rec: Recorder, call_batch: Callable[[range], list[Any]], **extra: Any) -> None:
+    """Record workload sync-pipelined: ``sync_pipelined_calls`` in batches of ``in_flight``."""
+    n = rec.sizes.sync_pipelined_calls
+    seconds, ok = batches(call_batch, n, rec.sizes.in_flight)
+    rec.value("sync_pipelined", n / seconds, ok=ok, seconds=seconds, **extra)

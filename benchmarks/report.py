@@ -103,7 +103,10 @@ def target_lines(result: SuiteResult) -> list[str]:
             out.append(f"not measured: {title} {t['target']}")
         else:
             verdict = "met   " if t["met"] else "MISSED"
-            out.append(f"{verdict} {title}: {t['ratio']:.2f}x, target {t['target']}")
+            out.append(
+                f"{verdict} {title}: {t['ratio']:.2f}x, target {t['target']} "
+                f"(issue {t.get('issue', 4)})"
+            )
     return out
 
 

@@ -207,6 +207,7 @@ def _aggregate(result: SuiteResult, systems: Sequence[str]) -> None:
                 "metric": target.metric,
                 "peer": target.peer,
                 "target": target.text,
+                "issue": target.issue,
                 "ratio": ratio,
                 "met": None if ratio is None else target.met(ratio),
             }

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import RESULTS, main, results_dir
-from benchmarks.config import FULL, METRICS, TINY
+from benchmarks.config import FULL, METRICS, TARGETS, TINY
 from benchmarks.procs import descendants
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)  # the tiny run starts ~20 processes; a loaded machine
 
 
 def committed_results() -> dict[str, tuple[int, bytes]]:
@@ -92,10 +92,44 @@ def test_workload_titles_carry_the_sizes_of_the_run() -> None:
     assert full["echo_1mib"] == "4 1 MiB numpy echo"
     assert full["echo_10mib"] == "4 10 MiB numpy echo"
     assert full["fanout"] == "7 fan-out 1000 over 2 replicas"
+    assert full["sync_pipelined"] == "9 sync API, 100 submits then get"
+    assert full["nn"] == "10 n:n, 4 drivers x own actor, 100 per batch"
     assert tiny["pipelined"] == "2 pipelined, 20 in flight"
     assert tiny["echo_1mib"] == "4 64 KiB numpy echo"
     assert tiny["echo_10mib"] == "4 1 MiB numpy echo"
     assert tiny["fanout"] == "7 fan-out 50 over 2 replicas"
+    assert tiny["nn"] == "10 n:n, 4 drivers x own actor, 20 per batch"
+
+
+def test_issue_12_rows_carry_their_targets() -> None:
+    """The sync API, n:n and chain-on-an-actor rows are judged against Ray (issue 12)."""
+    wanted = {
+        ("sync_request", "ray"): 0.25,
+        ("sync_request", "floor"): 1.6,
+        ("sync_pipelined", "ray"): 10.0,
+        ("pipelined", "ray"): 15.0,
+        ("pipelined", "floor"): 0.4,
+        ("nn", "ray"): 10.0,
+        ("chain_actor", "ray"): 0.2,
+        ("echo_1mib", "ray"): 0.4,
+        ("idle_rss", "ray"): 0.15,
+    }
+    got = {(t.metric, t.peer): t.ratio for t in TARGETS}
+    for key, ratio in wanted.items():
+        assert got[key] == ratio, key
+    nn = next(t for t in TARGETS if t.metric == "nn")
+    assert nn.met(10.5) and not nn.met(9.9)
+    chain = next(t for t in TARGETS if t.metric == "chain_actor")
+    assert chain.met(0.19) and not chain.met(0.21)
+
+
+def test_the_n_n_row_counts_every_driver(tiny_run: tuple[int, str, Path]) -> None:
+    _, _, out = tiny_run
+    data = json.loads((out / "latest.json").read_text())
+    for run in data["runs"]:
+        nn = run["metrics"]["nn"]
+        assert nn["drivers"] == 4 and len(nn["per_driver"]) == 4
+        assert nn["value"] == pytest.approx(4 * TINY.nn_calls / nn["seconds"])
 
 
 def test_benchmarks_print_one_table_with_every_workload(tiny_run: tuple[int, str, Path]) -> None:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks import payload
-from benchmarks.record import Recorder, cold_start, echo_arrays, sequential
+from benchmarks.record import (
+    Recorder,
+    batches,
+    cold_start,
+    echo_arrays,
+    sequential,
+    sync_pipelined,
+)
 
 
 def run(rec: Recorder) -> None:
@@ -80,6 +88,8 @@ def run(rec: Recorder) -> None:
         if rec.wants("echo"):
             echo_arrays(rec, lambda a: model.echo_array(a).result())
 
+        _issue12(rec, state)
+
         if rec.wants("fanout"):
             rounds: list[float] = []
             ok = True
@@ -104,3 +114,72 @@ def run(rec: Recorder) -> None:
             state["client"].close()
         if "cluster" in state:
             state["cluster"].close()
+
+
+def _issue12(rec: Recorder, state: dict[str, Any]) -> None:
+    """The sync-request, sync-pipelined, chain-actor and nn rows (issue 12)."""
+    sizes = rec.sizes
+    model = state["model"]
+    if rec.wants("sync-request"):
+        lat, ok = sequential(
+            lambda i: model.predict(i).result(),
+            sizes.sync_calls,
+            sizes.warmup,
+            lambda i, r: r == i,
+        )
+        rec.latency("sync_request", lat, ok, api="actor.f(x).result()")
+
+    if rec.wants("sync-pipelined"):
+        sync_pipelined(
+            rec,
+            lambda todo: [f.result() for f in [model.predict(i) for i in todo]],
+            api="100 actor calls, then .result() of each",
+        )
+
+    if rec.wants("chain-actor"):
+        # A Dask actor call takes values, not futures: the driver resolves each step.
+        lat, ok = sequential(
+            lambda i: model.step_dec(model.step_dbl(model.step_inc(i).result()).result()).result(),
+            sizes.chain_calls,
+            sizes.warmup,
+            lambda i, r: r == payload.chain_expected(i),
+        )
+        rec.latency("chain_actor", lat, ok, api="3 actor calls, each .result() passed on")
+
+    if rec.wants("nn"):
+        from benchmarks.nn import run_nn
+
+        run_nn(
+            rec,
+            "benchmarks.systems.dask_bench:drive",
+            state["cluster"].scheduler_address,
+            api="per driver: Client(scheduler), its own actor, 100 calls, .result() of each",
+        )
+
+
+def drive(
+    k: int,
+    address: str,
+    calls: int,
+    window: int,
+    ready: Callable[[], None],
+    done: Callable[[], None],
+) -> bool:
+    """One n:n driver process (benchmarks.nn): a Client of the running scheduler, its own actor."""
+    import distributed
+
+    client = distributed.Client(address)
+    try:
+        # pure=False: four drivers submitting the same class must get four actors, not one key.
+        actor = client.submit(payload.Model, actor=True, pure=False).result()
+
+        def batch(todo: range) -> list[Any]:
+            return [f.result() for f in [actor.predict(i) for i in todo]]
+
+        warm_ok = batch(range(calls, calls + window)) == list(range(calls, calls + window))
+        ready()
+        _, ok = batches(batch, calls, window, warmup=False)
+        done()
+        return ok and warm_ok
+    finally:
+        client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.floor import ROUND_ROBIN, FloorClient, FloorProcesses
@@ -60,6 +61,23 @@ async def _run(rec: Recorder, procs: FloorProcesses) -> None:
         rec.latency("sync_call", lat, ok, api="await one call")
         rec.latency("sync_call_async", lat, ok, api="await one call")
 
+    if rec.wants("sync-request"):  # the floor has no sync facade: its one call, again
+        lat, ok = await sequential(1, sizes.sync_calls)
+        rec.latency("sync_request", lat, ok, api="await one call")
+
+    if rec.wants("sync-pipelined"):
+        n = sizes.sync_pipelined_calls
+        ok = await _batch(client, range(n, n + sizes.in_flight), 0)
+        t0 = clock()
+        for base in range(0, n, sizes.in_flight):
+            ok &= await _batch(client, range(base, min(base + sizes.in_flight, n)), 0)
+        elapsed = clock() - t0
+        rec.value("sync_pipelined", n / elapsed, ok=ok, seconds=elapsed, api="gather 100 calls")
+
+    if rec.wants("chain-actor"):  # one worker answers all three steps, as an actor does
+        lat, ok = await sequential(3, sizes.chain_calls)
+        rec.latency("chain_actor", lat, ok, api="router sends each reply back 3 times")
+
     if rec.wants("pipelined"):
         await pipelined(rec, call)
 
@@ -103,6 +121,42 @@ async def _run(rec: Recorder, procs: FloorProcesses) -> None:
         rec.value("fanout", sorted(rounds)[len(rounds) // 2], ok=ok, replicas_used=2)
 
     client.close()
+
+    if rec.wants("nn"):  # after the fan-out: lane workers must not join its round robin
+        from benchmarks.nn import DRIVERS, run_nn
+
+        for k in range(DRIVERS):
+            procs.start_worker(LANE + k)
+        run_nn(rec, "benchmarks.systems.floor_bench:drive", procs.port, api="gather 100 calls")
+
+
+LANE = 10  # n:n driver k calls floor worker LANE + k
+
+
+async def _batch(client: FloorClient, todo: range, target: int) -> bool:
+    """One batch of calls in flight at once; True if every echo came back right."""
+    replies = await asyncio.gather(*(client.call(_INT.pack(i), target=target) for i in todo))
+    return [_INT.unpack(r)[0] for r in replies] == list(todo)
+
+
+def drive(
+    k: int, port: int, calls: int, window: int, ready: Callable[[], None], done: Callable[[], None]
+) -> bool:
+    """One n:n driver process (benchmarks.nn): batches to its own floor worker."""
+    import uvloop
+
+    async def main() -> bool:
+        client = FloorClient()
+        await client.connect(port)
+        ok = await _batch(client, range(calls, calls + window), LANE + k)
+        ready()  # blocks this loop until every driver is ready: nothing else runs on it yet
+        for base in range(0, calls, window):
+            ok &= await _batch(client, range(base, min(base + window, calls)), LANE + k)
+        done()
+        client.close()
+        return ok
+
+    return uvloop.run(main())
 
 
 def _as_array(raw: Any, like: Any) -> Any:

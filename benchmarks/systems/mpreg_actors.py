@@ -14,3 +14,27 @@ class Model(payload.Model):
 @mpreg.actor(datasets=["shards"], replicas=2)
 class Shard(payload.Shard):
     """Two replicas the fan-out spreads over."""
+
+
+# Workload nn: driver k calls its own actor, the only one serving dataset nn{k}.
+@mpreg.actor(datasets=["nn0"])
+class Lane0(payload.Model):
+    pass
+
+
+@mpreg.actor(datasets=["nn1"])
+class Lane1(payload.Model):
+    pass
+
+
+@mpreg.actor(datasets=["nn2"])
+class Lane2(payload.Model):
+    pass
+
+
+@mpreg.actor(datasets=["nn3"])
+class Lane3(payload.Model):
+    pass
+
+
+LANES = tuple(f"benchmarks.systems.mpreg_actors:Lane{k}" for k in range(4))

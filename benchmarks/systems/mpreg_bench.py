@@ -1,5 +1,8 @@
 """mpreg as its README shows it: ``mpreg.init()`` embedded, then the async Client.
 
+(The issue-12 rows, the sync API against a running cluster and the n:n
+drivers, are in ``mpreg_sync``, run between the two phases.)
+
 Two phases. The sync API (``mpreg.init`` / ``mpreg.request``) measures cold
 start, idle memory, sync calls, the chain, the echoes and the fan-out. The
 embedded cluster's token is private to ``init()``, so the async phase starts
@@ -92,6 +95,11 @@ def run(rec: Recorder) -> None:
             )
     finally:
         mpreg.shutdown()
+
+    if any(rec.wants(w) for w in ("sync-request", "sync-pipelined", "chain-actor", "nn")):
+        from benchmarks.systems import mpreg_sync
+
+        mpreg_sync.run(rec)
 
     if rec.wants("sync") or rec.wants("pipelined"):
         uvloop.run(_async_phase(rec))

@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks import payload
-from benchmarks.record import Recorder, cold_start, echo_arrays, sequential
+from benchmarks.record import (
+    Recorder,
+    batches,
+    cold_start,
+    echo_arrays,
+    sequential,
+    sync_pipelined,
+)
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
@@ -66,6 +74,8 @@ def run(rec: Recorder) -> None:
         if rec.wants("echo"):
             echo_arrays(rec, lambda a: ray.get(model.echo_array.remote(a)))
 
+        _issue12(rec, ray, model)
+
         if rec.wants("fanout"):
             shard_cls: Any = ray.remote(payload.Shard)
             shards = [shard_cls.remote() for _ in range(2)]
@@ -88,6 +98,77 @@ def run(rec: Recorder) -> None:
                 replicas_used=2,
                 api="ray.get([replica.f.remote(i) ...]) over 2 actors",
             )
+    finally:
+        ray.shutdown()
+
+
+def _issue12(rec: Recorder, ray: Any, model: Any) -> None:
+    """The sync-request, sync-pipelined, chain-actor and nn rows (issue 12)."""
+    sizes = rec.sizes
+    if rec.wants("sync-request"):
+        lat, ok = sequential(
+            lambda i: ray.get(model.predict.remote(i)),
+            sizes.sync_calls,
+            sizes.warmup,
+            lambda i, r: r == i,
+        )
+        rec.latency("sync_request", lat, ok, api="ray.get(actor.f.remote(x))")
+
+    if rec.wants("sync-pipelined"):
+        sync_pipelined(
+            rec,
+            lambda todo: ray.get([model.predict.remote(i) for i in todo]),
+            api="100 x actor.f.remote(x), then ray.get of the list",
+        )
+
+    if rec.wants("chain-actor"):
+        lat, ok = sequential(
+            lambda i: ray.get(
+                model.step_dec.remote(model.step_dbl.remote(model.step_inc.remote(i)))
+            ),
+            sizes.chain_calls,
+            sizes.warmup,
+            lambda i, r: r == payload.chain_expected(i),
+        )
+        rec.latency("chain_actor", lat, ok, api="3 actor method calls passing ObjectRefs")
+
+    if rec.wants("nn"):
+        from benchmarks.nn import run_nn
+
+        address = ray.get_runtime_context().gcs_address
+        run_nn(
+            rec,
+            "benchmarks.systems.ray_bench:drive",
+            address,
+            api="per driver: ray.init(address), its own actor, 100 x .remote(), ray.get",
+        )
+
+
+def drive(
+    k: int,
+    address: str,
+    calls: int,
+    window: int,
+    ready: Callable[[], None],
+    done: Callable[[], None],
+) -> bool:
+    """One n:n driver process (benchmarks.nn): connects to the running Ray, its own actor."""
+    import ray
+
+    ray.init(address=address)
+    try:
+        actor_cls: Any = ray.remote(payload.Model)
+        actor = actor_cls.remote()
+
+        def batch(todo: range) -> list[Any]:
+            result: list[Any] = ray.get([actor.predict.remote(i) for i in todo])
+            return result
+
+        warm_ok = batch(range(calls, calls + window)) == list(range(calls, calls + window))
+        ready()
+        _, ok = batches(batch, calls, window, warmup=False)
+        done()
+        return ok and warm_ok
     finally:
         ray.shutdown()
 
