@@ -12,15 +12,16 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from mpreg.protocol.messages import EndpointStats, NodeStats
 
 NODE_COLUMNS = ("node", "address", "state", "actors", "workers", "calls", "in flight")
 ACTOR_COLUMNS = ("actor", "node", "datasets", "functions", "replicas", "state", "calls")
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -83,6 +84,8 @@ class ClusterStatus:
         return "<div class='mpreg-status'>" + "".join(parts) + "</div>"
 
     def __rich__(self) -> RenderableType:
+        from rich.console import Group  # rich is loaded where a status is drawn, not in nodes
+
         parts: list[RenderableType] = [
             f"[b]mpreg cluster[/b]: {self.summary()}",
             _rich_table(NODE_COLUMNS, node_rows(self)),
@@ -198,6 +201,8 @@ def _html_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def _rich_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    from rich.table import Table
+
     table = Table(*columns, box=None, header_style="bold", pad_edge=False)
     for row in rows:
         table.add_row(*row)
