@@ -125,11 +125,20 @@ class Forwarding:
         sent.add(call.call_id)
         return True
 
-    def answered(self, conn: Connection, call_id: int) -> None:
-        """The answer to a call we forwarded came back over ``conn``."""
+    def answered(self, conn: Connection, call_id: int, held: Held | None = None) -> None:
+        """The answer to a call we forwarded came back over ``conn``.
+
+        ``held``: its result stayed on that member. If nobody waits for the
+        answer any more (cancelled, expired, or moved elsewhere meanwhile), its
+        holder may let it go at once.
+        """
         sent = self._sent.get(conn)
         if sent is not None:
             sent.discard(call_id)
+        if held is not None:
+            record = self.calls.in_flight.get(call_id)
+            if record is None or record.answered:
+                self.values.release(held)
 
     def send_cancel(self, endpoint: Endpoint, call_id: int) -> None:
         """Cancel a call forwarded to ``endpoint``'s node (``call_id``: our id of it)."""

@@ -369,7 +369,7 @@ class Node:
             case StreamCredit():
                 self.streams.on_credit(conn, message)
             case ForwardDone(call_id=cid, result=result, error=error, held=held):
-                self.forwarding.answered(conn, cid)
+                self.forwarding.answered(conn, cid, held)
                 self.calls.complete(cid, held or result, error)
             case HeldFetch() | HeldValue() | HeldFree():
                 self.values.on_message(conn, message)
