@@ -1,7 +1,8 @@
 """Shared pieces of the property-based fuzz tests (hypothesis).
 
 * :func:`fuzz` and :func:`ci_and_long`: every fuzz test runs a few hundred
-  examples in the normal run and many more under ``-m slow``; both are
+  examples in the normal run (CI) and many more under ``-m fuzz_long``, which
+  the default run leaves out (pyproject's addopts); both are
   derandomized (the same examples on every run, so CI is reproducible) and
   write no example database into the repository.
 * :func:`bounded`: one example may take at most a few seconds; a decoder
@@ -41,13 +42,13 @@ EXAMPLE_SECONDS = 5.0  # generous on a shared 2-core machine: an example takes m
 
 
 def ci_and_long(examples: int) -> list[Any]:
-    """Parametrize a fuzz test: ``examples`` in the normal run, 16x under ``-m slow``."""
+    """Parametrize a fuzz test: ``examples`` in the normal run, 16x under ``-m fuzz_long``."""
     return [
         pytest.param(examples, id="ci"),
         pytest.param(
             examples * LONG_FACTOR,
             id="long",
-            marks=[pytest.mark.slow, pytest.mark.timeout(LONG_SECONDS)],
+            marks=[pytest.mark.slow, pytest.mark.fuzz_long, pytest.mark.timeout(LONG_SECONDS)],
         ),
     ]
 
