@@ -174,6 +174,13 @@ def split_deps(
     return tuple(blobs), tuple(held)
 
 
+def holder_of(call: Call) -> str:
+    """The member holding the biggest of ``call``'s held dependencies ("" if none)."""
+    if not call.held:
+        return ""
+    return max(call.held, key=lambda item: item[1].nbytes)[1].node_id
+
+
 def size_of(blob: Blob) -> int:
     """``blob.nbytes``, without a memoryview per part for the usual kinds: it is per call."""
     total = 0

@@ -5,15 +5,13 @@ routed a call to one of its endpoints) is tracked here until its answer
 arrives. A call whose process died is retried on another replica (or the
 restarted one) while it has retries left; user exceptions are never retried.
 
-At most ``WINDOW`` calls, and ``WINDOW_BYTES`` bytes of them (plus the one
-that crossed it), are outstanding per endpoint: enough to keep a process busy,
-a bound on what a hung one is sent. When every match is full the call waits in
-:mod:`~mpreg.node.queues`; a freed slot takes the oldest it can serve. An
-endpoint whose link lags is *held* (:meth:`CallDispatcher.hold`): sent nothing
-new until its link drains. A call past its deadline is answered with a deadline
-error at once, dropped if it waits, never sent late; a cancelled one is dropped
-if it waits, or cancelled where it runs. A call that reached its process keeps
-its slot until that process answers: the endpoint is still busy with it.
+At most ``WINDOW`` calls, and ``WINDOW_BYTES`` bytes, are outstanding per
+endpoint (a bound on what a hung process is sent); past that a call waits in
+:mod:`~mpreg.node.queues` for a freed slot. An endpoint whose link lags is
+*held* (:meth:`CallDispatcher.hold`): sent nothing new until it drains. A call
+past its deadline is answered at once, dropped if it waits, never sent late; a
+cancelled one is dropped, or cancelled where it runs. A call that reached its
+process keeps its slot until that process answers: it is still busy with it.
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from mpreg.node.calls import (
     Where,
     Windows,
     gave_up,
+    holder_of,
     ignore_answer,
     never_served,
     size_of,
@@ -153,7 +152,10 @@ class CallDispatcher:
             else:
                 held = self.windows.held
                 endpoint = self.routes.choose(
-                    call.fun, record.datasets, exclude=held.union(record.tried)
+                    call.fun,
+                    record.datasets,
+                    exclude=held.union(record.tried),
+                    near=holder_of(call),  # a big argument stays put: its call goes to it
                 )
                 if endpoint is None and record.tried:
                     # Every replica was tried once; a restarted one may be back.

@@ -212,14 +212,16 @@ class RoutingTable:
         datasets: frozenset[str],
         *,
         exclude: frozenset[str] = frozenset(),
+        near: str = "",
     ) -> Endpoint | None:
         """Pick the matching endpoint with the fewest outstanding calls.
 
         A peer's endpoint counts the larger of our calls on it and the load
         its node last advertised (every caller's). Endpoints whose id is in
         ``exclude`` (e.g. one that just failed) are skipped, and so are
-        suspended ones and those of unreachable nodes. Ties are broken at
-        random. Returns ``None`` if nothing matches.
+        suspended ones and those of unreachable nodes. Ties go to an endpoint
+        on node ``near`` (where the call's big argument is held), else are
+        broken at random. Returns ``None`` if nothing matches.
         """
         serving = self._by_fun.get(fun)
         if not serving:
@@ -250,6 +252,8 @@ class RoutingTable:
                 best.append(endpoint)
         if not best:
             return None
+        if near and len(best) > 1:
+            best = [e for e in best if e.node_id == near] or best
         if len(best) == 1:
             return best[0]
         return best[self._rng.randrange(len(best))]

@@ -11,7 +11,7 @@ from mpreg.node.calls import InFlight
 from mpreg.node.dispatch import MAX_FREE_MOVES, CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob, dumps_value
-from mpreg.protocol.messages import Call, Endpoint, ErrorInfo
+from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, Held
 
 ARGS = dumps_value(((1,), {}))
 
@@ -244,3 +244,32 @@ async def test_a_call_whose_values_together_exceed_a_frame_is_refused_before_it_
     ((_, error, _),) = h.done
     assert error is not None and error.kind == "serialization"
     assert "more than a frame holds" in error.message
+
+
+async def test_a_call_on_a_held_value_goes_to_the_replica_on_its_holders_node() -> None:
+    """Two idle replicas on nodes A and B: the call whose big argument B holds goes to B,
+    and its held dependency travels with it as a Held (fetched where it runs)."""
+    routes = RoutingTable()
+    for node in ("A", "B"):
+        routes.add(Endpoint(f"{node}/1", node, "worker", frozenset({"f"}), frozenset(), node))
+    sent: list[tuple[str, Call]] = []
+
+    def send(endpoint: Endpoint, call: Call, hold: bool = False) -> bool:
+        sent.append((endpoint.node_id, call))
+        return True
+
+    dispatcher = CallDispatcher(routes, send)
+    held = Held("B", 7, 2_000_000)
+    for _ in range(20):
+        dispatcher.submit(
+            fun="f",
+            datasets=frozenset(),
+            args=ARGS,
+            deps=((1, held),),
+            command="c",
+            retries=3,
+            on_done=lambda r, e, w: None,
+        )
+        dispatcher.complete(sent[-1][1].call_id, ARGS, None)
+    assert {node for node, _ in sent} == {"B"}
+    assert sent[0][1].held == ((1, held),) and sent[0][1].deps == ()

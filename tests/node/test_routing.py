@@ -112,6 +112,18 @@ def test_choose_breaks_ties_at_random_across_all_replicas() -> None:
     assert all(800 < count < 1200 for count in picks.values())
 
 
+def test_a_tie_goes_to_the_node_holding_the_calls_big_argument() -> None:
+    routes = table(endpoint("a/1", {"f"}, node="A"), endpoint("b/1", {"f"}, node="B"), seed=7)
+    for _ in range(50):
+        chosen = routes.choose("f", frozenset(), near="B")
+        assert chosen is not None and chosen.endpoint_id == "b/1"
+    routes.begin("b/1")  # but not at any load: the less busy replica still wins
+    chosen = routes.choose("f", frozenset(), near="B")
+    assert chosen is not None and chosen.endpoint_id == "a/1"
+    unknown = {routes.choose("f", frozenset(), near="Z").endpoint_id for _ in range(50)}  # type: ignore[union-attr]
+    assert unknown == {"a/1"}
+
+
 def test_choose_is_reproducible_with_a_seeded_rng() -> None:
     def picks(seed: int) -> list[str]:
         routes = table(*(endpoint(f"n/{i}", {"f"}) for i in range(5)), seed=seed)
