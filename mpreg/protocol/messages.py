@@ -24,6 +24,11 @@ from mpreg.protocol.held import HeldFetch as HeldFetch
 from mpreg.protocol.held import HeldFree as HeldFree
 from mpreg.protocol.held import HeldValue as HeldValue
 from mpreg.protocol.held import Put as Put
+from mpreg.protocol.lanes import Kept as Kept
+from mpreg.protocol.lanes import Lane as Lane
+from mpreg.protocol.lanes import LaneCounts as LaneCounts
+from mpreg.protocol.lanes import LaneQuery as LaneQuery
+from mpreg.protocol.lanes import LaneRoute as LaneRoute
 from mpreg.protocol.schema import message
 from mpreg.protocol.stats import EndpointStats as EndpointStats
 from mpreg.protocol.stats import NodeInfo as NodeInfo
@@ -222,6 +227,10 @@ class Assign:
 
     endpoint_id: str
     spec: Blob
+    # Its lane (mpreg.protocol.lanes): listen on this host for clients proving
+    # ``lane_ticket``; "" for no lane.
+    lane_host: str = ""
+    lane_ticket: str = ""
 
 
 @message(10)
@@ -238,6 +247,10 @@ class Call:
     # Dependency results held on some member (mpreg.protocol.held): the node that
     # hands the call to its process fetches them into ``deps`` first.
     held: tuple[tuple[int, Held], ...] = ()
+    # A future's call on a lane: a big result goes to the worker's node for this
+    # session as task ``task_id``'s result (mpreg.protocol.lanes.Kept).
+    session: str = ""
+    task_id: int = 0
 
 
 @message(20)
@@ -265,6 +278,7 @@ class WorkerReady:
     datasets: tuple[str, ...]
     label: str
     pid: int
+    lane: str = ""  # host:port where clients may call it directly; "": no lane
 
 
 @message(13)
