@@ -53,6 +53,7 @@ def init(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     tls_ca: str | None = None,
+    lanes: bool | None = None,
 ) -> ClusterInfo:
     """Connect this process to a cluster; return the node address in use.
 
@@ -75,6 +76,8 @@ def init(
     30, but 1 for the embedded cluster: its one node is this process's child,
     and no other member can take over). ``tls_cert``, ``tls_key``, ``tls_ca``:
     TLS to a cluster that uses it (all three; default ``$MPREG_TLS_CERT``/``KEY``/``CA``).
+    ``lanes``: send single calls straight to the processes of the driver's node
+    (docs/design.md, "Direct lanes"; default ``$MPREG_LANES``, else on).
     Raises ClusterUnavailable or AuthenticationError.
     """
     global _runtime
@@ -99,6 +102,7 @@ def init(
                     resources,
                     reconnect_timeout,
                     {"cert": tls_cert, "key": tls_key, "ca": tls_ca},
+                    lanes,
                 )
             )
         except BaseException:
@@ -125,6 +129,7 @@ async def _connect(
     resources: Sequence[str],
     reconnect_timeout: float | None,
     tls: dict[str, str | None],
+    lanes: bool | None,
 ) -> str:
     embedded, source = address is None, ""
     if not embedded and (workers is not None or resources):
@@ -170,10 +175,11 @@ async def _connect(
         tls_cert=tls["cert"],
         tls_key=tls["key"],
         tls_ca=tls["ca"],
+        lanes=lanes,
     )
     await client.connect()
     runtime.client = client
-    runtime.sync = SyncClient(client, client.token, client.link.ssl)
+    runtime.sync = SyncClient(client, client.token, client.link.ssl, lanes=client.lanes.enabled)
     client.link.sides.append(runtime.sync)  # its node hanging must not block its requests
     if not embedded:  # a running cluster: what it should serve is deployed, owned by us
         await deploy_served(client.deploy, actors, functions, modules)

@@ -18,21 +18,18 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mpreg.commands import Command
-from mpreg.driver import deployments, progress, streams
+from mpreg.driver import deployments, progress, requesting, streams
 from mpreg.driver.arguments import request_future_id
 from mpreg.driver.failover import RECONNECT_TIMEOUT
 from mpreg.driver.futures import Future
 from mpreg.driver.held import Fetches, lost_with
 from mpreg.driver.inflight import InFlight
+from mpreg.driver.lanes import Lanes, lanes_wanted
 from mpreg.driver.link import NodeLink
 from mpreg.driver.outbox import Outbox, PendingRequest
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
-    Collector,
     TaskIds,
-    build_batch,
-    deadline_after,
 )
 from mpreg.driver.submitting import Handoff, prepare_call, put
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded
@@ -78,6 +75,7 @@ class Client:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         tls_ca: str | None = None,
+        lanes: bool | None = None,
     ) -> None:
         self.token = token if token is not None else os.environ.get("MPREG_TOKEN", "")
         source = token_source or ("" if token is not None else "$MPREG_TOKEN")
@@ -94,6 +92,8 @@ class Client:
         self._fetches = Fetches(self)  # held results asked for (mpreg.driver.held)
         self._handoff = Handoff(self._start)  # futures submitted from other threads
         self._streams = streams.StreamTable()  # open streams (mpreg.driver.streams)
+        # Calls straight to worker processes (mpreg.driver.lanes); $MPREG_LANES=0: none.
+        self.lanes = Lanes(self, enabled=lanes_wanted(lanes), ssl=self.link.ssl)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0  # the ident of the thread running _loop
         self.last_where: dict[str, str] = {}
@@ -141,66 +141,11 @@ class Client:
     async def close(self) -> None:
         """Disconnect for good (no failover); whatever still waits fails with ClusterUnavailable."""
         await self.link.close()
+        await self.lanes.close()
 
     # --- requests -------------------------------------------------------------------
 
-    async def request(
-        self,
-        commands: Sequence[Command],
-        *,
-        timeout: float | None = None,
-        return_all: bool = False,
-        retries: int = DEFAULT_RETRIES,
-        trace: bool = False,
-    ) -> dict[str, Any]:
-        """Run a DAG of commands; return ``{sink name: result}`` (every name with return_all).
-
-        Raises PlanError or NoRouteError before anything runs, RemoteError if a
-        function raised, DeadlineExceeded after ``timeout`` seconds,
-        ClusterUnavailable if no cluster member can be reached (or the node was
-        lost while a request with ``retries=0`` ran). While the client fails
-        over to another node the request waits for it. ``trace=True``: the dict has ``.trace``.
-        """
-        if trace:
-            return await progress.traced_request(self, commands, timeout, return_all, retries)
-        batch, names = build_batch(
-            commands,
-            ids=self._task_ids,
-            return_all=return_all,
-            retries=retries,
-            futures=self._future_id,
-            deadline=deadline_after(timeout),
-        )
-        first = batch.batch_id
-        collector = Collector(names)
-        waiter = PendingRequest(collector, batch, asyncio.get_running_loop())
-        for spec in batch.tasks:
-            self._waiting[spec.task_id] = waiter
-        self._waiting[-first] = waiter  # rejection comes by batch id
-        try:
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.link.send(batch)
-                    waiter.sent = True
-                    await waiter.done
-            except TimeoutError:
-                self.cancel_tasks(spec.task_id for spec in batch.tasks)
-                where = "" if self.connected else "; the client is reconnecting"
-                raise DeadlineExceeded(
-                    f"request did not finish within {timeout:g}s "
-                    f"(waiting on {collector.missing_names()}{where})"
-                ) from None
-            except asyncio.CancelledError:
-                # Whoever awaited gave up (a cancelled task, a sync caller's interrupt).
-                self.cancel_tasks(spec.task_id for spec in batch.tasks)
-                raise
-        finally:
-            for spec in batch.tasks:
-                self._waiting.pop(spec.task_id, None)
-            self._waiting.pop(-first, None)
-        self.last_where = collector.where
-        return collector.ordered_results()
-
+    request = requesting.request  # run a DAG of commands (mpreg.driver.requesting)
     submit_request = progress.submit_request  # a handle on a request's progress, at once
     stream = streams.open_stream  # async for item in client.stream("fun", ...)
     put = put  # store a value in the cluster once (mpreg.driver.submitting)
@@ -280,7 +225,18 @@ class Client:
             )
 
     def _send_future(self, future: Future) -> None:
-        """Send a future's call now; if the link is down, it goes once it has reconnected."""
+        """Send a future's call now: on a lane if it may go on one, else through the node (once
+        the link is back, if it is down); after the lane futures it uses, if any are running."""
+        if future.lane is not None:
+            return  # waiting for lane futures it uses: sent when they are done
+        if future.deps:
+            waits = self.lanes.unfinished(future.deps)
+            if waits:
+                self.lanes.after(waits, future)
+                return
+            self.lanes.promote(future.deps)
+        elif self.lanes.send(future):
+            return
         conn = self.link.conn
         if conn is not None and conn.state is ConnState.OPEN:
             self._inflight.send_future(future, conn, self.link.generation)
@@ -310,6 +266,7 @@ class Client:
                 self._loop.call_soon_threadsafe(self._drop_futures, list(futures))
 
     def _drop_futures(self, futures: Sequence[Future]) -> None:
+        self.lanes.cancel(futures)
         for future in futures:
             self._inflight.forget(future)
         self.cancel_tasks(f.task_id for f in futures)
@@ -322,7 +279,20 @@ class Client:
 
     # --- internals ------------------------------------------------------------------
 
-    _future_id = request_future_id  # a request's Future argument: its task id
+    def _future_id(self, value: Any) -> int | None:
+        """A request's Future argument: its task id (a lane future's value goes to the node)."""
+        return self.lanes.future_id(value) or request_future_id(self, value)
+
+    async def _lane_deps_ready(self) -> None:
+        await self.lanes.deps_ready()  # the lane futures a request just planned uses
+
+    def _settle_lane(self, future: Future, message: TaskDone) -> None:
+        self._inflight.forget(future)
+        self._inflight.settle(future, message)
+
+    def _fail_future(self, future: Future, error: BaseException) -> None:
+        self._inflight.forget(future)
+        future._fail(error)
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply:
         """Send the question ``make(request_id)``; its Reply, or the error it carries, raised."""
@@ -388,9 +358,11 @@ class Client:
         self._inflight.on_lost(lost)
 
     def _on_reconnected(self, conn: Connection) -> None:
+        self.lanes.reset()  # another node: other processes, another session
         self._inflight.on_reconnected(conn, self.link.generation)
 
     def _on_unavailable(self, error: ClusterUnavailable) -> None:
+        self.lanes.reset()
         self._streams.fail_all(error)
         self._inflight.fail_all(error)
         self._replies.fail_all(error)

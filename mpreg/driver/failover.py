@@ -169,6 +169,8 @@ def hold_for_resend(
             else:
                 waiter.batch = batch
                 resend.append(waiter)
+        elif waiter.lane is not None:
+            continue  # on a lane, or waiting for lane futures: the lanes' business
         elif waiter.spec is not None and waiter.generation and not waiter.done():
             running = [d.command for d in waiter.deps if not d.done()]
             if waiter.spec.retries <= 0:

@@ -102,6 +102,7 @@ class Future:
         "deps",
         "generation",
         "held",
+        "lane",
         "local",
         "spec",
         "task_id",
@@ -132,6 +133,7 @@ class Future:
         self.deps: tuple[Future, ...] = ()
         self.held = 0  # bytes of its result held in the cluster (0: none, or here)
         self.local: Any = HELD  # a put's value, kept here too
+        self.lane: Any = None  # the client's lane its call is on (mpreg.driver.lanes), if any
 
     def __repr__(self) -> str:
         state = self._state.value

@@ -44,6 +44,8 @@ class RequestHost(Protocol):
 
     def _future_id(self, value: Any) -> int | None: ...
 
+    async def _lane_deps_ready(self) -> None: ...
+
     def cancel_tasks(self, task_ids: Iterable[int]) -> None: ...
 
     async def status(self, *, timeout: float | None = ...) -> ClusterStatus: ...
@@ -222,6 +224,7 @@ async def submit_request(
         futures=host._future_id,
         deadline=deadline_after(timeout),
     )
+    await host._lane_deps_ready()
     batch = replace(batch, trace=True)
     waiter = TracedRequest(Collector(names), batch, asyncio.get_running_loop())
     waiting = host._waiting

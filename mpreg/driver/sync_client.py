@@ -21,12 +21,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ssl import SSLContext
 from typing import Any, Protocol
 
 from mpreg.commands import Command
 from mpreg.driver.futures import Future
+from mpreg.driver.lanes import lanes_wanted
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
     Collector,
@@ -34,10 +35,11 @@ from mpreg.driver.requests import (
     build_batch,
     deadline_after,
 )
-from mpreg.errors import ClusterUnavailable, DeadlineExceeded, MpregError
+from mpreg.driver.sync_lanes import LaneLost, LaneUnopened, SyncLanes
+from mpreg.errors import ActorDiedError, ClusterUnavailable, DeadlineExceeded, MpregError
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.handshake import Handshake, PeerIdentity
-from mpreg.protocol.messages import BatchRejected, Cancel, TaskDone
+from mpreg.protocol.messages import BatchRejected, Cancel, SubmitBatch, TaskDone
 from mpreg.transport.blocking import BlockingConnection
 from mpreg.transport.connection import parse_address
 
@@ -100,7 +102,12 @@ class SyncClient:
     """
 
     def __init__(
-        self, client: Followed | str, token: str, context: SSLContext | None = None
+        self,
+        client: Followed | str,
+        token: str,
+        context: SSLContext | None = None,
+        *,
+        lanes: bool | None = None,
     ) -> None:
         self._follows = not isinstance(client, str)
         self.client: Followed = _Fixed(client) if isinstance(client, str) else client
@@ -112,6 +119,8 @@ class SyncClient:
         self._lock = threading.Lock()
         self._task_ids = TaskIds()
         self.last_where: dict[str, str] = {}
+        # One command, no futures: straight to a process of the node (mpreg.driver.sync_lanes).
+        self.lanes = SyncLanes("sync-client", context, enabled=lanes_wanted(lanes))
 
     def request(
         self,
@@ -154,6 +163,10 @@ class SyncClient:
             futures=_no_futures,
             deadline=deadline_after(timeout),
         )
+        if self.lanes.enabled and _one_call(batch):
+            answered, batch = self._on_lane(batch, names, deadline, timeout)
+            if answered is not None:
+                return answered
         first = batch.batch_id
         ids = {spec.task_id for spec in batch.tasks}
         try:
@@ -190,6 +203,39 @@ class SyncClient:
             finally:
                 self.close_connection()
             raise
+
+    def _on_lane(
+        self,
+        batch: SubmitBatch,
+        names: dict[int, str],
+        deadline: float | None,
+        timeout: float | None,
+    ) -> tuple[dict[str, Any] | None, SubmitBatch]:
+        """The request's results from a lane; or None and the batch the node is to run.
+
+        The batch uses one retry if the lane was lost while the call ran; a
+        call that must not repeat raises ActorDiedError then.
+        """
+        spec = batch.tasks[0]
+        try:
+            lane = self.lanes.lane_for(spec, self._connection(), deadline)
+            if lane is None:
+                return None, batch
+            done = self.lanes.call(lane, spec, deadline, timeout)
+        except (ClusterUnavailable, LaneUnopened):
+            return None, batch  # the node path sees what became of the node
+        except LaneLost as lost:
+            if spec.retries <= 0:
+                raise ActorDiedError(
+                    f"{spec.name!r}: {lost}; not re-sent because it must not repeat (retries=0)"
+                ) from lost
+            return None, replace(batch, tasks=(replace(spec, retries=spec.retries - 1),))
+        collector = Collector(names)
+        collector.on_done(done)
+        if collector.error is not None:
+            raise collector.error
+        self.last_where = collector.where
+        return collector.ordered_results(), batch
 
     def _collect(
         self,
@@ -265,6 +311,7 @@ class SyncClient:
     def close(self) -> None:
         with self._lock:
             self.close_connection()
+            self.lanes.close()
 
 
 def _left(deadline: float | None) -> float | None:
@@ -275,6 +322,14 @@ def _left(deadline: float | None) -> float | None:
     if left <= 0:
         raise DeadlineExceeded("the request passed its deadline while its node was lost")
     return left
+
+
+def _one_call(batch: SubmitBatch) -> bool:
+    """A request a lane can carry: one command that uses no other's result, fields or futures."""
+    if len(batch.tasks) != 1:
+        return False
+    spec = batch.tasks[0]
+    return not spec.deps and not spec.fields and spec.want_result
 
 
 def _no_futures(value: Any) -> int | None:

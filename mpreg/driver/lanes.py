@@ -1,0 +1,383 @@
+"""Direct lanes of the async client: a future's call straight to a worker process, and back.
+
+The node says which of its processes may take a call directly
+(:class:`~mpreg.protocol.lanes.LaneRoute`, asked once per function and
+datasets and refreshed every ``ROUTE_TTL`` seconds in the background); the
+client then sends the future's ``Call`` on a connection of its own to the
+least busy of those processes (:class:`LaneLink`), and the ``CallDone`` comes
+straight back: two process hops instead of four, and none of the node's work.
+
+What does not go on a lane goes through the node as before: puts, calls that
+use other futures, calls whose replicas live on other members too (the node
+balances those), a route not known yet (the first call asks), and calls past
+``LANE_WINDOW`` in flight on every lane.
+
+The guarantees hold on a lane as through the node:
+- a big result goes to the node (``Kept``), which holds it for the session as
+  any future's result: the lane answers ``CallDone(id, None, None)`` and the
+  node's ``TaskDone`` settles the future;
+- a lane lost while calls run (the process died, the link broke) sends them
+  through the node, each with one retry used; a call with ``retries=0`` fails
+  with ActorDiedError;
+- cancel and deadlines send ``CancelCall`` on the lane;
+- a lane future used by a call through the node is first given to the node
+  (``Put`` of its value under its task id: :meth:`Lanes.promote`), once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from mpreg.driver.arguments import own_future_id
+from mpreg.driver.futures import Future
+from mpreg.driver.submitting import PUT_FUN
+from mpreg.errors import ActorDiedError, MpregError
+from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.handshake import Handshake, PeerIdentity
+from mpreg.protocol.lanes import Lane, LaneQuery, LaneRoute
+from mpreg.protocol.messages import Call, CallDone, CancelCall, Put, Reply, TaskDone
+from mpreg.tasks import TaskSet
+from mpreg.transport.connection import Connection, ConnState, parse_address
+from mpreg.transport.dial import connect
+
+log = logging.getLogger(__name__)
+
+WAITING = "waiting"  # Future.lane of a call that waits for lane futures it uses
+LANE = -1  # Future.generation of a call that went on a lane (its value, when done, is here)
+LANE_WINDOW = 128  # calls in flight per lane per client; the rest go through the node
+ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the background)
+LANES_ENV = "MPREG_LANES"  # 0: every call through the node
+QUERY_TIMEOUT = 5.0  # a node that does not answer a LaneQuery: no lanes for that route
+
+RouteKey = tuple[str, frozenset[str]]
+
+
+class LaneOwner(Protocol):
+    """What the lanes need of the :class:`~mpreg.driver.client.Client` (on its loop)."""
+
+    name: str
+
+    @property
+    def generation(self) -> int: ...
+
+    async def _ask(self, make: object, timeout: float | None, what: str) -> Reply: ...
+
+    def _send_future(self, future: Future) -> None: ...
+
+    def _settle_lane(self, future: Future, message: TaskDone) -> None: ...
+
+    def _fail_future(self, future: Future, error: BaseException) -> None: ...
+
+    def _send_notice(self, message: object) -> None: ...
+
+
+@dataclass(slots=True)
+class _Route:
+    route: LaneRoute | None  # None: being asked for the first time
+    fetched: float  # time.monotonic() of the answer
+    asking: bool = False
+
+
+class LaneLink:
+    """One connection to one worker process, and the futures whose calls it carries."""
+
+    __slots__ = ("conn", "endpoint_id", "failed", "lane", "pending")
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.endpoint_id = lane.endpoint_id
+        self.conn: Connection | None = None  # None while dialling
+        self.pending: dict[int, Future] = {}  # call id (the future's task id) -> future
+        self.failed = False  # dialling failed or the link was lost: never used again
+
+    def __repr__(self) -> str:
+        return f"<LaneLink {self.endpoint_id} pending={len(self.pending)}>"
+
+    @property
+    def usable(self) -> bool:
+        conn = self.conn
+        return conn is not None and conn.state is ConnState.OPEN and not self.failed
+
+
+class Lanes:
+    """The lanes of one client: routes by (function, datasets), links by endpoint."""
+
+    def __init__(self, owner: LaneOwner, *, enabled: bool, ssl: object = None) -> None:
+        self._owner = owner
+        self.enabled = enabled
+        self._ssl = ssl
+        self._routes: dict[RouteKey, _Route] = {}
+        self._links: dict[str, LaneLink] = {}
+        self._tasks = TaskSet("client lanes")
+        self._waits: list[Future] = []  # lane futures the request being planned uses
+        self.calls = 0  # futures whose calls went on a lane (tests and benchmarks read it)
+
+    def __repr__(self) -> str:
+        return f"<Lanes routes={len(self._routes)} links={len(self._links)} calls={self.calls}>"
+
+    # --- sending ----------------------------------------------------------------------
+
+    def send(self, future: Future) -> bool:
+        """Send the future's call on a lane if it may go on one; False: send it through the node."""
+        spec = future.spec
+        if not self.enabled or spec is None or spec.deps or spec.fun == PUT_FUN:
+            return False
+        route = self._route((spec.fun, spec.datasets))
+        if route is None or not route.lanes:
+            return False
+        link = self._pick(route)
+        if link is None:
+            return False
+        assert link.conn is not None
+        call = Call(
+            future.task_id,
+            spec.fun,
+            spec.args,
+            command=spec.name,
+            deadline=spec.deadline,
+            session=route.session,
+            task_id=future.task_id,
+        )
+        link.conn.send(call)
+        link.pending[future.task_id] = future
+        future.lane = link
+        future.generation = LANE
+        self.calls += 1
+        return True
+
+    def _pick(self, route: LaneRoute) -> LaneLink | None:
+        """The open lane with fewest of our calls in flight, under the window; dials the rest."""
+        best: LaneLink | None = None
+        for lane in route.lanes:
+            link = self._links.get(lane.endpoint_id)
+            if link is None or link.lane != lane:
+                self._dial(lane)
+                continue
+            free = link.usable and len(link.pending) < LANE_WINDOW
+            if free and (best is None or len(link.pending) < len(best.pending)):
+                best = link
+        return best
+
+    def cancel(self, futures: Iterable[Future]) -> None:
+        """Stop these futures' calls where they run (they were settled here already)."""
+        for future in futures:
+            link = future.lane
+            if not isinstance(link, LaneLink):
+                continue
+            future.lane = None
+            if link.pending.pop(future.task_id, None) is not None and link.usable:
+                assert link.conn is not None
+                link.conn.send(CancelCall(future.task_id))
+
+    # --- futures that calls through the node use ----------------------------------------
+
+    def unfinished(self, futures: Iterable[Future]) -> list[Future]:
+        """The lane futures among ``futures`` that are not done yet."""
+        return [f for f in futures if f.generation == LANE and not f.done()]
+
+    def promote(self, futures: Iterable[Future]) -> None:
+        """Give the node the values of finished lane futures a call through it will use.
+
+        A lane future's value is here, not on the node: a ``Put`` under its
+        task id makes it a held value of the session like any other (once per
+        future). Failed or cancelled ones are left: the planner or
+        :func:`~mpreg.driver.failover.spec_to_send` raises their error.
+        """
+        for future in futures:
+            if future.generation != LANE or not future.done() or future._error is not None:
+                continue
+            if future.cancelled():
+                continue
+            try:
+                blob = dumps_value(future._value, what=f"the result of {future.command}")
+            except MpregError:
+                continue  # cannot be: it arrived pickled; the dependent fails where it uses it
+            self._owner._send_notice(Put(future.task_id, blob))
+            future.generation = self._owner.generation
+
+    def future_id(self, value: object) -> int | None:
+        """A lane future a request uses: its task id (its value goes to the node first);
+        None for any other value. Raises the error of a lane future that failed."""
+        if type(value) is not Future or value.generation != LANE:
+            return None
+        own_future_id(self._owner, value)  # type: ignore[arg-type]  # PlanError: another client's
+        if not value.done():
+            self._waits.append(value)  # awaited by deps_ready before the request goes
+            return value.task_id
+        if value.cancelled():
+            raise value._cancelled_error()
+        if value._error is not None:
+            raise value._error
+        self.promote([value])
+        return value.task_id
+
+    async def deps_ready(self) -> None:
+        """Wait for the running lane futures the request just planned uses; then to the node."""
+        waits, self._waits = self._waits, []
+        for future in waits:
+            with contextlib.suppress(Exception):
+                await future
+            if future.cancelled():
+                raise future._cancelled_error()
+            if future._error is not None:
+                raise future._error
+        self.promote(waits)
+
+    # --- answers ------------------------------------------------------------------------
+
+    def _on_message(self, link: LaneLink, message: object) -> None:
+        if type(message) is not CallDone:
+            log.warning("lane %s sent unexpected %s", link.endpoint_id, type(message).__name__)
+            return
+        future = link.pending.pop(message.call_id, None)
+        if future is None:
+            return  # cancelled or expired here first
+        future.lane = None
+        if message.result is None and message.error is None:
+            # Kept: the node holds the value for the session and says so with a TaskDone.
+            future.generation = self._owner.generation
+            return
+        error = message.error
+        if error is not None and not error.command:
+            error = replace(error, command=future.command)
+        done = TaskDone(future.task_id, message.result, error, link.endpoint_id)
+        self._owner._settle_lane(future, done)
+
+    def _on_close(self, link: LaneLink) -> None:
+        """The lane is gone: its calls go through the node, each with one retry used."""
+        link.failed = True
+        if self._links.get(link.endpoint_id) is link:
+            del self._links[link.endpoint_id]
+        for route in self._routes.values():
+            route.fetched = 0.0  # ask again: the process may have been replaced
+        pending, link.pending = link.pending, {}
+        for future in pending.values():
+            future.lane = None
+            if future.done() or future.spec is None:
+                continue
+            if future.spec.retries <= 0:
+                self._owner._fail_future(
+                    future,
+                    ActorDiedError(
+                        f"{future.command}: lost the lane to {link.endpoint_id} while it ran; "
+                        "not re-sent because it must not repeat (retries=0)"
+                    ),
+                )
+                continue
+            future.spec = replace(future.spec, retries=future.spec.retries - 1)
+            future.generation = 0  # unsent: goes now, or once the node link is back
+            self._owner._send_future(future)
+
+    # --- routes and links -----------------------------------------------------------------
+
+    def _route(self, key: RouteKey) -> LaneRoute | None:
+        entry = self._routes.get(key)
+        now = time.monotonic()
+        if entry is None:
+            entry = self._routes[key] = _Route(None, 0.0)
+        if not entry.asking and now - entry.fetched > ROUTE_TTL:
+            entry.asking = True
+            self._tasks.spawn(self._ask(key, entry))
+        return entry.route
+
+    async def _ask(self, key: RouteKey, entry: _Route) -> None:
+        fun, datasets = key
+        try:
+            reply = await self._owner._ask(
+                lambda rid: LaneQuery(rid, fun, datasets), QUERY_TIMEOUT, "lanes"
+            )
+            route = reply.value if isinstance(reply.value, LaneRoute) else None
+        except MpregError as exc:
+            log.debug("no lanes for %s: %s", fun, exc)
+            route = None
+        entry.route = route if route is not None else LaneRoute("", ())
+        entry.fetched = time.monotonic()
+        entry.asking = False
+        for lane in entry.route.lanes:
+            if lane.endpoint_id not in self._links:
+                self._dial(lane)
+
+    def _dial(self, lane: Lane) -> None:
+        old = self._links.get(lane.endpoint_id)
+        if old is not None and old.lane == lane and not old.failed:
+            return  # dialling or open
+        link = self._links[lane.endpoint_id] = LaneLink(lane)
+        self._tasks.spawn(self._open(link))
+
+    async def _open(self, link: LaneLink) -> None:
+        host, port = parse_address(link.lane.address)
+        identity = PeerIdentity("client", self._owner.name)
+        handshake = Handshake("connector", link.lane.ticket.encode(), identity)
+        try:
+            conn = await connect(
+                host,
+                port,
+                handshake,
+                on_message=lambda _c, m: self._on_message(link, m),
+                on_close=lambda _c, _e: self._on_close(link),
+                ssl=self._ssl,  # type: ignore[arg-type]
+            )
+        except MpregError as exc:
+            log.debug("lane %s not opened: %s", link.endpoint_id, exc)
+            link.failed = True
+            if self._links.get(link.endpoint_id) is link:
+                del self._links[link.endpoint_id]
+            return
+        if link.failed or self._links.get(link.endpoint_id) is not link:
+            conn.close()  # forgotten meanwhile (the node changed)
+            return
+        link.conn = conn
+
+    def after(self, waits: list[Future], future: Future) -> None:
+        """Send ``future`` (through the node) once the lane futures it uses are done."""
+        future.lane = WAITING
+        left = [len(waits)]
+        loop = asyncio.get_running_loop()
+
+        def one_done(_: Future) -> None:
+            left[0] -= 1
+            if left[0] == 0 and future.lane is WAITING:
+                future.lane = None
+                if not future.done():
+                    self._owner._send_future(future)
+
+        for wait in waits:
+            # A lane future may be settled by a cancel in the user's thread.
+            wait.add_done_callback(lambda f: loop.call_soon_threadsafe(one_done, f))
+
+    def reset(self) -> None:
+        """Forget every route and idle lane (the client changed node).
+
+        A lane with calls on it is kept until they are answered or it closes.
+        """
+        self._routes.clear()
+        links, self._links = self._links, {}
+        for link in links.values():
+            if not link.pending:
+                link.failed = True
+                if link.conn is not None:
+                    link.conn.close()
+
+    async def close(self) -> None:
+        """Close every lane (the client closed: its futures have failed already)."""
+        self._routes.clear()
+        links, self._links = self._links, {}
+        for link in links.values():
+            link.failed = True
+            if link.conn is not None:
+                link.conn.close()
+        await self._tasks.close()
+
+
+def lanes_wanted(lanes: bool | None) -> bool:
+    """``lanes`` as given, else ``$MPREG_LANES`` (``0``, ``false``, ``no``, ``off``: none); on."""
+    if lanes is not None:
+        return lanes
+    return os.environ.get(LANES_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
