@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mpreg.commands import Command
 from mpreg.driver import deployments, progress, requesting, streams
 from mpreg.driver.arguments import request_future_id
 from mpreg.driver.failover import RECONNECT_TIMEOUT
@@ -145,7 +146,21 @@ class Client:
 
     # --- requests -------------------------------------------------------------------
 
-    request = requesting.request  # run a DAG of commands (mpreg.driver.requesting)
+    async def request(
+        self,
+        commands: Sequence[Command],
+        *,
+        timeout: float | None = None,
+        return_all: bool = False,
+        retries: int = DEFAULT_RETRIES,
+        trace: bool = False,
+    ) -> dict[str, Any]:
+        """Run a DAG of commands; return ``{sink name: result}``: see
+        :func:`mpreg.driver.requesting.request`."""
+        return await requesting.request(
+            self, commands, timeout=timeout, return_all=return_all, retries=retries, trace=trace
+        )
+
     submit_request = progress.submit_request  # a handle on a request's progress, at once
     stream = streams.open_stream  # async for item in client.stream("fun", ...)
     put = put  # store a value in the cluster once (mpreg.driver.submitting)
