@@ -64,7 +64,11 @@ def _measure(calls: int, run: Callable[[int], None], pids: dict[str, int]) -> Me
 
 
 def measure_sync(
-    calls: int, in_flight: int, which: tuple[str, ...] = ("submit", "request")
+    calls: int,
+    in_flight: int,
+    which: tuple[str, ...] = ("submit", "request"),
+    *,
+    lanes: bool = True,
 ) -> dict[str, Measured]:
     """``submit``: batches of ``in_flight`` x ``mpreg.submit("echo", i)`` then ``mpreg.get``;
     ``request``: ``mpreg.request`` of one command, one after another (calls / 4 of them)."""
@@ -83,7 +87,7 @@ def measure_sync(
             assert mpreg.request([Command("e", "echo", [i])])["e"] == i
 
     with ThreadCluster(node("cpu", workers=1)) as cluster:
-        mpreg.init(cluster.address, token=cluster.token)
+        mpreg.init(cluster.address, token=cluster.token, lanes=lanes)
         try:
             worker = mpreg.cluster_status().endpoints[0].pid
             assert worker
