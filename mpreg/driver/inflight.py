@@ -89,7 +89,11 @@ class InFlight:
             if not waiter.done.done() and self.waiting.get(-waiter.batch.batch_id) is waiter:
                 conn.send(waiter.batch)
         self._resend.clear()
-        unsent = {w for w in self.waiting.values() if isinstance(w, Future) and not w.generation}
+        unsent = {
+            w
+            for w in self.waiting.values()
+            if isinstance(w, Future) and not w.generation and w.lane is None  # not on a lane
+        }
         for future in sorted(unsent, key=lambda f: f.task_id):  # an argument before its user
             self.send_future(future, conn, generation)
 

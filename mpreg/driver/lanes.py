@@ -42,7 +42,16 @@ from mpreg.errors import ActorDiedError, MpregError
 from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.lanes import Lane, LaneQuery, LaneRoute
-from mpreg.protocol.messages import Call, CallDone, CancelCall, Put, Reply, TaskDone
+from mpreg.protocol.messages import (
+    Call,
+    CallDone,
+    CancelCall,
+    Put,
+    Reply,
+    SubmitBatch,
+    TaskDone,
+    TaskSpec,
+)
 from mpreg.tasks import TaskSet
 from mpreg.transport.connection import Connection, ConnState, parse_address
 from mpreg.transport.dial import connect
@@ -142,7 +151,7 @@ class Lanes:
             spec.args,
             command=spec.name,
             deadline=spec.deadline,
-            session=route.session,
+            session=route.session if spec.keep else "",  # a request's result comes back whole
             task_id=future.task_id,
         )
         link.conn.send(call)
@@ -151,6 +160,16 @@ class Lanes:
         future.generation = LANE
         self.calls += 1
         return True
+
+    def route_has_lanes(self, spec: TaskSpec) -> bool:
+        """True if ``spec`` may go on a lane now (its route is known and names open lanes)."""
+        if not self.enabled:
+            return False
+        route = self._route((spec.fun, spec.datasets))
+        return route is not None and any(
+            (link := self._links.get(lane.endpoint_id)) is not None and link.usable
+            for lane in route.lanes
+        )
 
     def _pick(self, route: LaneRoute) -> LaneLink | None:
         """The open lane with fewest of our calls in flight, under the window; dials the rest."""
@@ -194,6 +213,9 @@ class Lanes:
             if future.generation != LANE or not future.done() or future._error is not None:
                 continue
             if future.cancelled():
+                continue
+            if future._is_held():  # its big value went to the node (Kept): nothing to give
+                future.generation = self._owner.generation
                 continue
             try:
                 blob = dumps_value(future._value, what=f"the result of {future.command}")
@@ -374,6 +396,14 @@ class Lanes:
             if link.conn is not None:
                 link.conn.close()
         await self._tasks.close()
+
+
+def one_call(batch: SubmitBatch) -> bool:
+    """A request a lane can carry: one command that uses no other's result, fields or futures."""
+    if len(batch.tasks) != 1 or batch.trace:
+        return False
+    spec = batch.tasks[0]
+    return not spec.deps and not spec.fields and spec.want_result
 
 
 def lanes_wanted(lanes: bool | None) -> bool:

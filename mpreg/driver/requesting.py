@@ -8,15 +8,21 @@ from typing import Any, Protocol
 
 from mpreg.commands import Command
 from mpreg.driver import progress
+from mpreg.driver.futures import Future
+from mpreg.driver.lanes import Lanes, one_call
 from mpreg.driver.outbox import PendingRequest
 from mpreg.driver.requests import DEFAULT_RETRIES, Collector, build_batch, deadline_after
 from mpreg.errors import DeadlineExceeded
+from mpreg.protocol.messages import TaskSpec
 
 
 class Requester(progress.RequestHost, Protocol):
     """What a request needs of the :class:`~mpreg.driver.client.Client`."""
 
     last_where: dict[str, str]
+    lanes: Lanes
+
+    def _start(self, future: Future, timeout: float | None) -> None: ...
 
     @property
     def connected(self) -> bool: ...
@@ -50,6 +56,8 @@ async def request(
         deadline=deadline_after(timeout),
     )
     await client._lane_deps_ready()
+    if one_call(batch) and client.lanes.route_has_lanes(batch.tasks[0]):
+        return await _on_lane(client, batch.tasks[0], names, timeout)
     first = batch.batch_id
     collector = Collector(names)
     waiter = PendingRequest(collector, batch, asyncio.get_running_loop())
@@ -79,3 +87,26 @@ async def request(
         client._waiting.pop(-first, None)
     client.last_where = collector.where
     return collector.ordered_results()
+
+
+async def _on_lane(
+    client: Requester, spec: TaskSpec, names: dict[int, str], timeout: float | None
+) -> dict[str, Any]:
+    """One call, run as a future whose result is not kept: it goes on a lane (and through
+    the node if the lane is lost, as any lane future)."""
+    future = Future(client, spec.task_id, spec.name)  # type: ignore[arg-type]
+    future.spec = spec
+    client._start(future, None)
+    try:
+        async with asyncio.timeout(timeout):
+            value = await future
+    except TimeoutError:
+        future.cancel()
+        raise DeadlineExceeded(
+            f"request did not finish within {timeout:g}s (waiting on [{spec.name!r}])"
+        ) from None
+    except asyncio.CancelledError:
+        future.cancel()  # whoever awaited gave up: stop the call
+        raise
+    client.last_where = {names[spec.task_id]: future.where}
+    return {names[spec.task_id]: value}

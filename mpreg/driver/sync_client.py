@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from mpreg.commands import Command
 from mpreg.driver.futures import Future
-from mpreg.driver.lanes import lanes_wanted
+from mpreg.driver.lanes import lanes_wanted, one_call
 from mpreg.driver.requests import (
     DEFAULT_RETRIES,
     Collector,
@@ -163,7 +163,7 @@ class SyncClient:
             futures=_no_futures,
             deadline=deadline_after(timeout),
         )
-        if self.lanes.enabled and _one_call(batch):
+        if self.lanes.enabled and one_call(batch):
             answered, batch = self._on_lane(batch, names, deadline, timeout)
             if answered is not None:
                 return answered
@@ -322,14 +322,6 @@ def _left(deadline: float | None) -> float | None:
     if left <= 0:
         raise DeadlineExceeded("the request passed its deadline while its node was lost")
     return left
-
-
-def _one_call(batch: SubmitBatch) -> bool:
-    """A request a lane can carry: one command that uses no other's result, fields or futures."""
-    if len(batch.tasks) != 1:
-        return False
-    spec = batch.tasks[0]
-    return not spec.deps and not spec.fields and spec.want_result
 
 
 def _no_futures(value: Any) -> int | None:
