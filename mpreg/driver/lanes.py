@@ -177,7 +177,7 @@ class Lanes:
         for lane in route.lanes:
             link = self._links.get(lane.endpoint_id)
             if link is None or link.lane != lane:
-                self._dial(lane)
+                self._dial(lane)  # a new process, or one not dialled yet
                 continue
             free = link.usable and len(link.pending) < LANE_WINDOW
             if free and (best is None or len(link.pending) < len(best.pending)):
@@ -274,9 +274,7 @@ class Lanes:
 
     def _on_close(self, link: LaneLink) -> None:
         """The lane is gone: its calls go through the node, each with one retry used."""
-        link.failed = True
-        if self._links.get(link.endpoint_id) is link:
-            del self._links[link.endpoint_id]
+        link.failed = True  # kept: the same lane is not dialled again (a restart has a new one)
         for route in self._routes.values():
             route.fetched = 0.0  # ask again: the process may have been replaced
         pending, link.pending = link.pending, {}
@@ -328,8 +326,8 @@ class Lanes:
 
     def _dial(self, lane: Lane) -> None:
         old = self._links.get(lane.endpoint_id)
-        if old is not None and old.lane == lane and not old.failed:
-            return  # dialling or open
+        if old is not None and old.lane == lane:
+            return  # dialling, open, or failed (a restarted process has another ticket)
         link = self._links[lane.endpoint_id] = LaneLink(lane)
         self._tasks.spawn(self._open(link))
 
@@ -349,8 +347,6 @@ class Lanes:
         except MpregError as exc:
             log.debug("lane %s not opened: %s", link.endpoint_id, exc)
             link.failed = True
-            if self._links.get(link.endpoint_id) is link:
-                del self._links[link.endpoint_id]
             return
         if link.failed or self._links.get(link.endpoint_id) is not link:
             conn.close()  # forgotten meanwhile (the node changed)
