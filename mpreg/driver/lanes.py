@@ -126,6 +126,7 @@ class Lanes:
         self._links: dict[str, LaneLink] = {}
         self._tasks = TaskSet("client lanes")
         self._waits: list[Future] = []  # lane futures the request being planned uses
+        self._turn = 0  # where the next pick starts (ties go round the lanes)
         self.calls = 0  # futures whose calls went on a lane (tests and benchmarks read it)
 
     def __repr__(self) -> str:
@@ -172,9 +173,15 @@ class Lanes:
         )
 
     def _pick(self, route: LaneRoute) -> LaneLink | None:
-        """The open lane with fewest of our calls in flight, under the window; dials the rest."""
+        """The open lane with fewest of our calls in flight, under the window; dials the rest.
+
+        Ties go round: the scan starts one lane further each time.
+        """
         best: LaneLink | None = None
-        for lane in route.lanes:
+        lanes = route.lanes
+        start = self._turn % len(lanes)
+        self._turn += 1
+        for lane in lanes[start:] + lanes[:start]:
             link = self._links.get(lane.endpoint_id)
             if link is None or link.lane != lane:
                 self._dial(lane)  # a new process, or one not dialled yet
