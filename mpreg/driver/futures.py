@@ -35,6 +35,9 @@ from mpreg.protocol.messages import TaskSpec
 log = logging.getLogger(__name__)
 
 
+LANE = -1  # Future.generation of a call that went on a lane (its value, when done, is here)
+
+
 class _Held:
     """The value of a future whose result is still in the cluster (:mod:`mpreg.driver.held`)."""
 
@@ -142,6 +145,8 @@ class Future:
         return f"<mpreg.Future {self.command} task={self.task_id} {state}>"
 
     def __del__(self) -> None:
+        if self.generation == LANE:
+            return  # its call went on a lane and its value came here: the node has nothing
         # At interpreter shutdown or with a closed loop there is nothing to release.
         with contextlib.suppress(Exception):
             self._client._release_later(self.task_id)

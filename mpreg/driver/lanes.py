@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from mpreg.driver.arguments import own_future_id
-from mpreg.driver.futures import Future
+from mpreg.driver.futures import LANE, Future
 from mpreg.driver.submitting import PUT_FUN
 from mpreg.errors import ActorDiedError, MpregError
 from mpreg.protocol.codec import dumps_value
@@ -59,7 +59,6 @@ from mpreg.transport.dial import connect
 log = logging.getLogger(__name__)
 
 WAITING = "waiting"  # Future.lane of a call that waits for lane futures it uses
-LANE = -1  # Future.generation of a call that went on a lane (its value, when done, is here)
 LANE_WINDOW = 128  # calls in flight per lane per client; the rest go through the node
 ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the background)
 LANES_ENV = "MPREG_LANES"  # 0: every call through the node
