@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from ssl import SSLContext
 from typing import Any, TypeVar
 
 from mpreg.protocol.codec import dumps_value, loads_value
@@ -60,7 +61,7 @@ class Peer:
             self.conn.close()
 
 
-async def node_client(address: str, token: str) -> Peer:
+async def node_client(address: str, token: str, ssl: SSLContext | None = None) -> Peer:
     """A bare client connection to the node at ``address``."""
     peer = Peer()
     host, port = parse_address(address)
@@ -69,6 +70,7 @@ async def node_client(address: str, token: str) -> Peer:
         port,
         Handshake("connector", token.encode(), PeerIdentity("client", "lane-test")),
         on_message=peer.on_message,
+        ssl=ssl,
     )
     return peer
 
@@ -91,7 +93,7 @@ async def lane_route(
         await asyncio.sleep(0.02)  # ok-sleep: polling the node, bounded by WAIT
 
 
-async def dial_lane(lane: Lane, secret: str | None = None) -> Peer:
+async def dial_lane(lane: Lane, secret: str | None = None, ssl: SSLContext | None = None) -> Peer:
     """A lane to ``lane``'s worker proving ``secret`` (default: the lane's own ticket)."""
     peer = Peer()
     host, port = parse_address(lane.address)
@@ -101,6 +103,7 @@ async def dial_lane(lane: Lane, secret: str | None = None) -> Peer:
         port,
         Handshake("connector", proof, PeerIdentity("client", "lane-test")),
         on_message=peer.on_message,
+        ssl=ssl,
     )
     return peer
 

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import cluster_actors as ca
 import pytest
@@ -16,12 +17,15 @@ from lane_support import answer, call, dial_lane, lane_route, node_client, value
 from restart_support import until
 
 from mpreg import AuthenticationError, Client, Command
+from mpreg.errors import MpregError
+from mpreg.host import certs
 from mpreg.protocol.codec import loads_value
 from mpreg.protocol.credentials import read_only_credential
 from mpreg.protocol.held import HOLD_FROM_BYTES
 from mpreg.protocol.lanes import LaneQuery
 from mpreg.protocol.messages import Fetch, Reply, TaskDone
 from mpreg.testing import node, run_cluster
+from mpreg.transport.tls import TLSFiles, client_context
 
 pytestmark = pytest.mark.cluster
 
@@ -155,3 +159,25 @@ async def test_a_read_only_connection_gets_no_lanes() -> None:
             assert reply.error is not None and reply.error.kind == "auth"
         finally:
             reader.close()
+
+
+async def test_a_tls_nodes_lanes_speak_tls(tmp_path: Path) -> None:
+    issued = certs.init_dir(tmp_path / "tls", hosts=("127.0.0.1",))
+    ca_file = str(issued[certs.CA].cert)
+    files = {"tls_cert": str(issued[certs.NODE].cert), "tls_key": str(issued[certs.NODE].key)}
+    client_files = TLSFiles(str(issued[certs.CLIENT].cert), str(issued[certs.CLIENT].key), ca_file)
+    config = node("tls", workers=0, actors=(ca.Timed,), tls_ca=ca_file, **files)
+    async with run_cluster(config) as cluster:
+        client = await node_client(cluster.address, cluster.token, client_context(client_files))
+        try:
+            (lane,) = (await lane_route(client, "sleep", TIMED, want=1)).lanes
+        finally:
+            client.close()
+        with pytest.raises(MpregError):
+            await dial_lane(lane)  # clear text to a TLS lane
+        peer = await dial_lane(lane, ssl=client_context(client_files))
+        try:
+            peer.send(call(1, "sleep", 0.0))
+            assert value(await answer(peer, 1)) == 0.0
+        finally:
+            peer.close()
