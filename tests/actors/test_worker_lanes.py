@@ -110,8 +110,8 @@ async def test_the_same_call_id_from_the_node_and_a_lane_is_answered_to_each(
         try:
             # The node numbers its calls from 1 too: ids 1-8 run on both at once, and
             # cancelling lane calls 5-8 must not touch the node's calls 5-8.
-            node_seconds = [1.0 + i / 1000 for i in range(8)]
-            lane_seconds = [1.0 + i / 1000 + 0.0005 for i in range(8)]
+            node_seconds = [3.0 + i / 1000 for i in range(8)]
+            lane_seconds = [3.0 + i / 1000 + 0.0005 for i in range(8)]
             for i, seconds in enumerate(lane_seconds, start=1):
                 peer.send(call(i, "asleep", seconds))
             via_node = asyncio.gather(

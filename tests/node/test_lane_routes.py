@@ -181,3 +181,21 @@ async def test_a_tls_nodes_lanes_speak_tls(tmp_path: Path) -> None:
             assert value(await answer(peer, 1)) == 0.0
         finally:
             peer.close()
+
+
+async def test_lanes_are_advertised_under_the_nodes_advertise_host() -> None:
+    config = node("adv", workers=0, actors=(ca.Timed,), advertise_host="localhost")
+    async with run_cluster(config) as cluster:
+        assert cluster.address.startswith("localhost:")
+        client = await node_client(cluster.address, cluster.token)
+        try:
+            (lane,) = (await lane_route(client, "sleep", TIMED, want=1)).lanes
+        finally:
+            client.close()
+        assert lane.address.startswith("localhost:")  # bound on 127.0.0.1, dialled so
+        peer = await dial_lane(lane)
+        try:
+            peer.send(call(1, "sleep", 0.0))
+            assert value(await answer(peer, 1)) == 0.0
+        finally:
+            peer.close()
