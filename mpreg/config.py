@@ -52,6 +52,12 @@ def default_workers() -> int:
 
 
 DEFAULT_MAX_STORE_BYTES = 2 * 1024**3
+LANES_ENV = "MPREG_LANES"
+
+
+def lanes_default() -> bool:
+    """Direct lanes are on unless ``$MPREG_LANES`` is ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get(LANES_ENV, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,9 @@ class NodeConfig:
     tls_ca: str = ""
     # Scrapes must send ``Authorization: Bearer <read-only credential>`` (docs/metrics.md).
     metrics_auth: bool = False
+    # Direct lanes (mpreg.protocol.lanes): each worker listens on a port of ``host`` where
+    # clients the node admitted call it straight. Off: calls always go through the node.
+    lanes: bool = field(default_factory=lanes_default)
 
 
 def node_label(config: NodeConfig) -> str:

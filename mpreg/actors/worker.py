@@ -13,6 +13,10 @@ its deadline is cancelled and answered the same way, and one the node
 cancels (``CancelCall``) is answered with a "cancelled" error. A sync
 function cannot be interrupted: its node already answered its caller at the
 deadline and drops the late result.
+
+Clients may also call it straight over its *lane* (:mod:`mpreg.actors.lanes`),
+answered the same way. Per-call state is keyed by connection and call id:
+the node's call ids and each lane's are separate sequences.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent, worker_tls
+from mpreg.actors.lanes import Lanes
 from mpreg.actors.missing import explain_missing_module
 from mpreg.actors.specs import ActorSpec, FunctionsSpec
 from mpreg.actors.streams import GENERATORS, Producers, not_a_stream
@@ -58,7 +64,7 @@ from mpreg.protocol.refs import (
 )
 from mpreg.protocol.streams import StreamCredit
 from mpreg.tasks import TaskSet
-from mpreg.transport.connection import Connection, parse_address
+from mpreg.transport.connection import Connection, ConnState, parse_address
 from mpreg.transport.dial import connect
 from mpreg.transport.loop import install_best_loop
 from mpreg.transport.tls import client_context
@@ -70,47 +76,77 @@ INBOX_SLICE = 0.0005  # seconds of calls started between two reads of the socket
 Asked = tuple[tuple[Path, ...], bool] | None
 """The fields of a call's result its consumers use, and whether the whole is wanted too."""
 
+CallKey = tuple[Connection, int]
+"""A call: the connection it came on (the node's or a lane) and its id there."""
+
 
 class Worker:
-    """Serves calls for one spec over one connection to its node."""
+    """Serves calls for one spec over one connection to its node (and its lanes)."""
 
     def __init__(self, endpoint_id: str) -> None:
         self.endpoint_id = endpoint_id
         self.functions: dict[str, Callable[..., Any]] = {}
         self.conn: Connection | None = None
+        self.lanes: Lanes | None = None  # its listener, if its node gave it a lane
         self._tasks = TaskSet(f"worker {endpoint_id}")  # the calls of async functions
-        self._running: dict[int, asyncio.Task[Any]] = {}  # call id -> its coroutine's task
-        self._cancelled: set[int] = set()  # running calls the node cancelled
+        self._running: dict[CallKey, asyncio.Task[Any]] = {}  # a call's coroutine's task
+        self._cancelled: set[CallKey] = set()  # running calls their caller cancelled
         # Calls not started yet, run one per loop iteration: between two sync
         # calls the loop reads the socket, so a CancelCall for a call still
         # waiting here arrives in time to drop it.
         self._inbox: collections.deque[tuple[Connection, Call]] = collections.deque()
-        self._waiting: set[int] = set()  # ids in the inbox
-        self._dropped: set[int] = set()  # ids in the inbox the node cancelled
-        self.streams = Producers()  # generators streaming under credit (mpreg.actors.streams)
+        self._waiting: set[CallKey] = set()  # calls in the inbox
+        self._dropped: set[CallKey] = set()  # calls in the inbox their caller cancelled
+        # Generators streaming under credit (mpreg.actors.streams): the node's calls only.
+        self.streams = Producers()
         self.stopped = asyncio.Event()
 
     def on_message(self, conn: Connection, message: object) -> None:
+        """A message from the node."""
         match message:
             case Call():
-                if not self._inbox:
-                    asyncio.get_running_loop().call_soon(self._run_next)
-                self._inbox.append((conn, message))
-                self._waiting.add(message.call_id)
+                self._take(conn, message)
             case CancelCall(call_id=call_id):
-                self._cancel(call_id)
+                self._cancel((conn, call_id))
             case StreamCredit():
                 self.streams.on_credit(message)
-            case Assign(spec=spec):
-                self._assign(conn, spec)
+            case Assign():
+                self._assign(conn, message)
             case Shutdown():
                 self.stopped.set()
             case _:
                 log.warning("worker ignores unexpected message %s", type(message).__name__)
 
-    def _assign(self, conn: Connection, spec_blob: Any) -> None:
+    def on_lane_message(self, conn: Connection, message: object) -> None:
+        """A message from a lane: calls and cancels; nothing else may touch the worker."""
+        match message:
+            case Call():
+                self._take(conn, message)
+            case CancelCall(call_id=call_id):
+                self._cancel((conn, call_id))
+            case _:
+                log.warning(
+                    "worker ignores %s from lane peer=%s", type(message).__name__, conn.peer_address
+                )
+
+    def on_lane_closed(self, conn: Connection) -> None:
+        """A lane closed (its client fell back to the node): stop its coroutines.
+
+        Its calls still waiting are dropped as they come up (their connection is closed).
+        """
+        for key, task in list(self._running.items()):
+            if key[0] is conn:
+                task.cancel()
+
+    def _take(self, conn: Connection, call: Call) -> None:
+        if not self._inbox:
+            asyncio.get_running_loop().call_soon(self._run_next)
+        self._inbox.append((conn, call))
+        self._waiting.add((conn, call.call_id))
+
+    def _assign(self, conn: Connection, message: Assign) -> None:
         try:
-            spec = loads_value(spec_blob, what="worker spec")
+            spec = loads_value(message.spec, what="worker spec")
             match spec:
                 case FunctionsSpec():
                     self.functions = dict(spec.functions)
@@ -127,18 +163,37 @@ class Worker:
             conn.send(WorkerFailed(self.endpoint_id, to_info(exc, user_code=True)))
             self.stopped.set()
             return
-        conn.send(
-            WorkerReady(
-                endpoint_id=self.endpoint_id,
-                functions=tuple(sorted(self.functions)),
-                datasets=tuple(datasets),
-                label=label,
-                pid=os.getpid(),
-            )
+        ready = WorkerReady(
+            endpoint_id=self.endpoint_id,
+            functions=tuple(sorted(self.functions)),
+            datasets=tuple(datasets),
+            label=label,
+            pid=os.getpid(),
         )
+        if message.lane_host and self.lanes is None:
+            self._tasks.spawn(self._open_lane(conn, message, ready))
+        else:
+            conn.send(ready)
+
+    async def _open_lane(self, conn: Connection, message: Assign, ready: WorkerReady) -> None:
+        """Listen for lanes, then say it serves (and where); without a lane if it cannot."""
+        lanes = self.lanes = Lanes(
+            self.endpoint_id, conn, self.on_lane_message, self.on_lane_closed
+        )
+        try:
+            lane = await lanes.listen(message.lane_host, message.lane_ticket)
+        except OSError as exc:  # it serves through its node only
+            log.warning("worker %s has no lane on %s: %s", self.endpoint_id, message.lane_host, exc)
+            lane = ""
+        if conn.state is ConnState.OPEN:
+            conn.send(replace(ready, lane=lane))
 
     def _call(self, conn: Connection, call: Call) -> None:
-        credit = self.streams.opened.pop(call.call_id, None) if self.streams.opened else None
+        credit = (
+            self.streams.opened.pop(call.call_id, None)
+            if self.streams.opened and conn is self.conn
+            else None
+        )
         if call.deadline and time.time() >= call.deadline:
             # It waited too long (behind a slow sync call, in a socket): its
             # caller was already told; running it now would only delay the rest.
@@ -172,18 +227,19 @@ class Worker:
             return
         if credit is not None:  # a stream: it runs as a task, like a coroutine
             task = self.streams.start(conn, call, result, credit, self._tasks.spawn)
-            self._running[call.call_id] = task
-            task.add_done_callback(lambda _: self._forget(call.call_id))
+            key = (conn, call.call_id)
+            self._running[key] = task
+            task.add_done_callback(lambda _: self._forget(key))
         elif inspect.isawaitable(result):
             task = self._tasks.spawn(self._finish(conn, call, result, asked))
             if not task.done():
-                self._running[call.call_id] = task
+                self._running[(conn, call.call_id)] = task
         else:
             self._reply(conn, call, result, asked)
 
-    def _forget(self, call_id: int) -> None:
-        self._running.pop(call_id, None)
-        self._cancelled.discard(call_id)
+    def _forget(self, key: CallKey) -> None:
+        self._running.pop(key, None)
+        self._cancelled.discard(key)
 
     def _run_next(self) -> None:
         """Start waiting calls, oldest first, for one slice; the rest wait for the next one.
@@ -197,10 +253,14 @@ class Worker:
         started = time.perf_counter()
         while inbox:
             conn, call = inbox.popleft()
-            self._waiting.discard(call.call_id)
-            if call.call_id in self._dropped:
-                self._dropped.discard(call.call_id)
-                self.streams.opened.pop(call.call_id, None)
+            key = (conn, call.call_id)
+            self._waiting.discard(key)
+            if conn.state is not ConnState.OPEN:  # a lane that closed: its client moved on
+                self._dropped.discard(key)
+            elif key in self._dropped:
+                self._dropped.discard(key)
+                if conn is self.conn:
+                    self.streams.opened.pop(call.call_id, None)
                 cancelled = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
                 conn.send(CallDone(call.call_id, None, to_info(cancelled)))
             else:
@@ -210,18 +270,18 @@ class Worker:
         if inbox:
             asyncio.get_running_loop().call_soon(self._run_next)
 
-    def _cancel(self, call_id: int) -> None:
-        """The node gave up on a call: drop it if it waits here, cancel it if it is a coroutine.
+    def _cancel(self, key: CallKey) -> None:
+        """The caller gave up on a call: drop it if it waits here, cancel it if it is a coroutine.
 
         A sync function that already runs cannot be stopped; its answer goes
-        out and the node drops it.
+        out and the caller drops it.
         """
-        if call_id in self._waiting:
-            self._dropped.add(call_id)
+        if key in self._waiting:
+            self._dropped.add(key)
             return
-        task = self._running.get(call_id)
+        task = self._running.get(key)
         if task is not None:
-            self._cancelled.add(call_id)
+            self._cancelled.add(key)
             task.cancel()
 
     async def _finish(self, conn: Connection, call: Call, awaitable: Any, asked: Asked) -> None:
@@ -231,16 +291,15 @@ class Worker:
             async with timeout:
                 result = await awaitable
         except BaseException as exc:  # CancelledError raised by user code too: always answer
-            if call.call_id in self._cancelled:
+            if (conn, call.call_id) in self._cancelled:
                 error = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
             elif timeout.expired():
                 error = _expired(call)
             else:
                 error = exc
         finally:
-            self._running.pop(call.call_id, None)
-            self._cancelled.discard(call.call_id)
-        if conn.state.name != "OPEN":
+            self._forget((conn, call.call_id))
+        if conn.state is not ConnState.OPEN:
             return
         if error is not None:
             user = not isinstance(error, TaskCancelled | DeadlineExceeded)
@@ -310,6 +369,8 @@ async def run_worker(address: str, endpoint_id: str, token: str) -> None:
     closed: asyncio.Future[object] = conn.closed  # type: ignore[assignment]
     await asyncio.wait([stop, closed], return_when=asyncio.FIRST_COMPLETED)
     stop.cancel()
+    if worker.lanes is not None:
+        worker.lanes.close()
     conn.close()
     await worker._tasks.close()
 

@@ -108,6 +108,8 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         changes["frame_stall_timeout"] = ns.frame_stall_timeout
     if ns.metrics_auth:
         changes["metrics_auth"] = True
+    if ns.no_lanes:
+        changes["lanes"] = False
     modules = [*config.modules, *(resolve_module(m, Path.cwd()) for m in ns.module)]
     for module in modules:
         if module.endswith(".py") and not Path(module).is_file():

@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the address peers and clients dial (default: the bind address; for 0.0.0.0 "
         "this host's interface address)",
     )
+    start.add_argument(
+        "--no-lanes",
+        action="store_true",
+        help="clients call workers only through the node, never over a worker's own port "
+        "(MPREG_LANES=0)",
+    )
     _token_option(start)
     _tls_options(start, "this node's")
     start.add_argument(

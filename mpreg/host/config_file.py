@@ -17,6 +17,7 @@ Fields, all optional (a file needs at least one)::
     tls_ca: tls/ca.crt
     max_frame_mb: 128             # the largest frame (value) any peer may send, in MiB
     frame_stall_timeout: 30       # seconds a half-sent frame may stall before the cut
+    lanes: false                  # no direct lanes: clients call workers through the node
     funs: null                    # seed field; must stay empty (use modules)
 
 Every error is a :class:`ConfigError` naming the file and line. Reading a
@@ -63,6 +64,12 @@ def _count(value: Any, field: str) -> int:
 def _positive(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"{field} must be a number > 0, got {_show(value)}")
+    return value
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{field} must be true or false, got {_show(value)}")
     return value
 
 
@@ -118,6 +125,7 @@ FIELDS: dict[str, Parser] = {
     "advertise_host": _text,
     "max_frame_mb": _positive,
     "frame_stall_timeout": _positive,
+    "lanes": _flag,
     "funs": _seed_funs,
     "tls_cert": _text,
     "tls_key": _text,
@@ -141,7 +149,7 @@ def load_config(path: str | Path) -> NodeConfig:
     values = parse_fields(text, path)
     base = path.resolve().parent
     fields: dict[str, Any] = {}
-    for key in ("name", "host", "port", "workers", "advertise_host", "resources"):
+    for key in ("name", "host", "port", "workers", "advertise_host", "resources", "lanes"):
         if values.get(key) is not None:
             fields[key] = values[key][0]
     peers: list[str] = []

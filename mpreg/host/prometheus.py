@@ -79,6 +79,8 @@ def families(stats: NodeStats) -> Iterator[Metric]:
 
     calls = counter("mpreg_calls", "Calls answered by the process (errors included).")
     errors = counter("mpreg_call_errors", "Calls that ended in an error.")
+    lane_calls = counter("mpreg_lane_calls", "Of mpreg_calls, those sent straight to the process.")
+    lane_busy = counter("mpreg_lane_busy_seconds", "Seconds lane calls took in the process.")
     bytes_in = counter("mpreg_call_bytes_in", "Argument bytes sent to the process.")
     bytes_out = counter("mpreg_call_bytes_out", "Result bytes the process sent back.")
     restarts = counter("mpreg_restarts", "Times the process was restarted.")
@@ -99,6 +101,8 @@ def families(stats: NodeStats) -> Iterator[Metric]:
         values = endpoint_labels(node, ep)
         calls.add_metric(values, ep.calls)
         errors.add_metric(values, ep.errors)
+        lane_calls.add_metric(values, ep.lane_calls)
+        lane_busy.add_metric(values, ep.lane_busy_seconds)
         bytes_in.add_metric(values, ep.bytes_in)
         bytes_out.add_metric(values, ep.bytes_out)
         restarts.add_metric(values, ep.restarts)
@@ -113,7 +117,8 @@ def families(stats: NodeStats) -> Iterator[Metric]:
             for q, ms in (("0.5", ep.p50_ms), ("0.9", ep.p90_ms), ("0.99", ep.p99_ms)):
                 recent.add_metric([*values, q], ms / 1e3)
         latency.add_metric(values, histogram_buckets(ep), ep.latency_sum_ms / 1e3)
-    yield from (calls, errors, bytes_in, bytes_out, restarts, cpu, rss, in_flight, queued, up)
+    yield from (calls, errors, lane_calls, lane_busy, bytes_in, bytes_out, restarts, cpu, rss)
+    yield from (in_flight, queued, up)
     yield from (recent, latency)
     yield from node_families(node, stats)
 

@@ -1,8 +1,9 @@
 """A node's clients: a session for each, and each message it sends to the part that handles it.
 
 A client's tasks go to its :class:`~mpreg.node.session.Session`, streams to
-:mod:`~mpreg.node.streams`, questions (status, deploys) are answered in tasks
-of their own. Apart from :mod:`mpreg.node.node`, which composes the parts.
+:mod:`~mpreg.node.streams`, lane questions to :mod:`~mpreg.node.lanes`;
+questions (status, deploys) are answered in tasks of their own. Apart from
+:mod:`mpreg.node.node`, which composes the parts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 from mpreg.config import NodeConfig
 from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.lanes import NodeLanes
 from mpreg.node.pressure import Backpressure
 from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
@@ -27,6 +29,7 @@ from mpreg.protocol.messages import (
     Cancel,
     Deploy,
     Fetch,
+    LaneQuery,
     MembersChanged,
     Put,
     Release,
@@ -55,6 +58,7 @@ class ClientHost(Protocol):
     streams: NodeStreams
     status: NodeStatus
     deployments: Deployments
+    lanes: NodeLanes
     tasks: TaskSet
     tokens: NodeTokens
 
@@ -110,6 +114,8 @@ def on_client_message(node: ClientHost, session: Session, message: object) -> No
             node.streams.on_credit(session.conn, message)
         case StatusRequest():
             node._answer_status(session.conn, message)
+        case LaneQuery():
+            session.conn.send(node.lanes.answer(session, message))
         case Deploy():
             is_open = lambda: session.conn.state is ConnState.OPEN  # noqa: E731
             deploy = lambda: node.deployments.deploy(session, message, is_open)  # noqa: E731
@@ -125,6 +131,7 @@ def on_client_message(node: ClientHost, session: Session, message: object) -> No
 def _closed(node: ClientHost, session: Session) -> None:
     """The client went away: its session's work stops, its owned deployments end."""
     session.close()
+    node.lanes.session_closed(session)
     node.streams.link_closed(session.conn)
     node.sessions.discard(session)
     node.pressure.drop_client(session.conn)

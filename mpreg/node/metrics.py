@@ -117,11 +117,13 @@ def percentile(counts: list[int], q: float) -> float | None:
 class EndpointCounters:
     """What one endpoint's finished calls added up to."""
 
-    __slots__ = ("bytes_in", "bytes_out", "calls", "errors", "latency")
+    __slots__ = ("bytes_in", "bytes_out", "calls", "errors", "lane_busy", "lane_calls", "latency")
 
     def __init__(self, now: float) -> None:
-        self.calls = 0
+        self.calls = 0  # the lanes' included
         self.errors = 0
+        self.lane_calls = 0  # of ``calls``, those clients sent straight to the process
+        self.lane_busy = 0.0  # seconds from their arrival to their answer, summed
         self.bytes_in = 0  # arguments and dependency results sent to its process
         self.bytes_out = 0  # results its process sent back
         self.latency = LatencyWindow(now)
@@ -169,6 +171,19 @@ class CallMetrics:
         i = ceil(log2(ms / FIRST_MS) * PER_DOUBLING) if ms > FIRST_MS else 0
         latency.current[i if i < OVERFLOW else OVERFLOW] += 1
         latency.sum_ms += ms
+
+    def lane(self, endpoint_id: str, calls: int, errors: int, busy: float) -> None:
+        """What a process's lanes answered (its ``LaneCounts``): counted, but in no
+        latency bucket (the node never saw them start or end)."""
+        if not self.enabled:
+            return
+        counters = self.counters.get(endpoint_id)
+        if counters is None:
+            counters = self.counters[endpoint_id] = EndpointCounters(perf_counter())
+        counters.calls += calls
+        counters.errors += errors
+        counters.lane_calls += calls
+        counters.lane_busy += busy
 
 
 def cpu_seconds(pid: int) -> float | None:

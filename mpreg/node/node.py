@@ -19,7 +19,8 @@ handles it; each part is its own module:
 - :mod:`~mpreg.node.stats` status answers, :mod:`~mpreg.node.values` big results
   held on the member that made them,
 - :mod:`~mpreg.node.dispatch` and :mod:`~mpreg.node.routing` where each call goes,
-  :mod:`~mpreg.node.streams` the items of generator calls and their credit.
+  :mod:`~mpreg.node.streams` the items of generator calls and their credit,
+  :mod:`~mpreg.node.lanes` the calls clients send straight to its processes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from mpreg.node.deployed import Deployed
 from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.forwarding import Forwarding
+from mpreg.node.lanes import NodeLanes
 from mpreg.node.peering import JOIN_TIMEOUT, Peering
 from mpreg.node.pressure import Backpressure
 from mpreg.node.readonly import admit_read_only
@@ -135,7 +137,11 @@ class Node:
             self.calls,
             advertise=self.peering.advertise,
             tls=self.tls,
+            lane_host=config.host if config.lanes else "",
+            advertise_host=config.advertise_host,
         )
+        lanes, metrics = self.workers.lanes, self.calls.metrics
+        self.lanes = NodeLanes(self.node_id, self.routes, lanes, metrics, enabled=config.lanes)
         self.store = Store(config.max_store_bytes)  # what is held here for futures
         self.values = PeerValues(
             self.node_id, self.store, self.peering.links, self.workers.send, self.calls.complete
@@ -310,15 +316,6 @@ class Node:
             if session.conn.state is ConnState.OPEN:
                 session.conn.send(message)
 
-    def _peer_pressure(self, conn: Connection, lagging: bool) -> None:
-        """A peer link lags (or caught up): hold (or let go) the calls to its node's endpoints.
-
-        The ``on_pressure`` of every peer link, accepted or dialled.
-        """
-        node_id = str(conn.peer.meta.get("node_id", "")) if conn.peer is not None else ""
-        if node_id:
-            self.pressure.link_pressure(conn, ("node", node_id), lagging)
-
     def _send_call(self, endpoint: Endpoint, call: Call, hold: bool) -> bool:
         self.streams.before_send(endpoint, call.call_id)  # a stream's call is opened first
         if endpoint.node_id == self.node_id:
@@ -354,7 +351,7 @@ class Node:
             case WorkerFailed():
                 self.workers.on_failed(message)
             case _:
-                log.warning("worker sent unexpected %s", type(message).__name__)
+                self.lanes.on_worker_message(message)  # Kept, LaneCounts; warns of the rest
 
     def _on_worker_close(self, endpoint_id: str, conn: Connection) -> None:
         self.pressure.link_closed(conn)
@@ -390,7 +387,7 @@ class Node:
 
     def _on_peer_link(self, conn: Connection) -> None:
         """A link to another member authenticated (dialled or accepted)."""
-        conn.on_pressure = self._peer_pressure
+        conn.on_pressure = self.pressure.peer_link_pressure
         self.tokens.linked(conn)
 
     def _on_peer_close(self, conn: Connection, exc: BaseException | None) -> None:

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from mpreg.transport.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,15 @@ class Backpressure:
                 self._holder.hold(target, True)
             return
         self.link_closed(conn)
+
+    def peer_link_pressure(self, conn: Connection, lagging: bool) -> None:
+        """A peer link lags (or caught up): hold (or let go) the calls to its node's endpoints.
+
+        The ``on_pressure`` of every peer link, accepted or dialled.
+        """
+        node_id = str(conn.peer.meta.get("node_id", "")) if conn.peer is not None else ""
+        if node_id:
+            self.link_pressure(conn, ("node", node_id), lagging)
 
     def link_closed(self, conn: Hashable) -> None:
         """``conn`` caught up, or closed: it no longer holds back what it carries."""

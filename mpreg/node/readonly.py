@@ -19,6 +19,7 @@ from mpreg.protocol.messages import (
     BatchRejected,
     Cancel,
     Deploy,
+    LaneQuery,
     MembersChanged,
     Release,
     Reply,
@@ -45,7 +46,12 @@ def on_read_only(conn: Connection, message: object, answer: AnswerStatus) -> Non
             answer(conn, message)
         case SubmitBatch(batch_id=bid):
             conn.send(BatchRejected(bid, _refusal(conn, message)))
-        case Deploy(request_id=rid) | Undeploy(request_id=rid) | RotateToken(request_id=rid):
+        case (
+            Deploy(request_id=rid)
+            | Undeploy(request_id=rid)
+            | RotateToken(request_id=rid)
+            | LaneQuery(request_id=rid)  # a lane's ticket lets its holder run code
+        ):
             conn.send(Reply(rid, error=_refusal(conn, message)))
         case Release() | Cancel():
             pass

@@ -22,10 +22,10 @@ until both drain below half.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from mpreg.config import (
     DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
@@ -61,8 +61,6 @@ from mpreg.protocol.messages import (
 )
 from mpreg.protocol.refs import FieldMiss, field_key, unpack_bundle
 from mpreg.transport.connection import Connection, ConnState
-
-log = logging.getLogger(__name__)
 
 
 class Session:
@@ -165,19 +163,25 @@ class Session:
 
     def on_put(self, message: Put) -> None:
         """Hold the client's value as the result of task ``message.task_id`` (a put future)."""
-        task_id, value = message.task_id, message.value
+        self._hold(message.task_id, f"put#{message.task_id}", message.value, "")
+
+    def on_kept(self, task_id: int, value: Blob, where: str) -> None:
+        """Hold a lane call's big result, made on ``where``, as future ``task_id``'s result."""
+        self._hold(task_id, f"lane#{task_id}", value, where)
+
+    def _hold(self, task_id: int, name: str, value: Blob, where: str) -> None:
         if task_id in self.tasks:
-            error = to_info(PlanError(f"task id {task_id} reused", command=f"put#{task_id}"))
-            self._send(TaskDone(task_id, None, error))
+            error = to_info(PlanError(f"task id {task_id} reused", command=name))
+            self._send(TaskDone(task_id, None, error, where))
             return
-        spec = TaskSpec(task_id, f"put#{task_id}", "", frozenset(), value, (), False, keep=True)
+        spec = TaskSpec(task_id, name, "", frozenset(), value, (), False, keep=True)
         if not self.store.admit(value.nbytes):
-            self._send(TaskDone(task_id, None, self.store.full(spec.name, value.nbytes)))
+            self._send(TaskDone(task_id, None, self.store.full(name, value.nbytes), where))
             return
         state = TaskState(spec, waiting=set(), finished=True, result=value, keep=True)
-        state.stored = value.nbytes
+        state.stored, state.where = value.nbytes, where
         self.tasks[task_id] = state
-        self._send(TaskDone(task_id, None, None, held=value.nbytes))
+        self._send(TaskDone(task_id, None, None, where, held=value.nbytes))
 
     def on_fetch(self, message: Fetch) -> None:
         """Send the held results the client asks for; an error for those not held here."""
@@ -188,7 +192,7 @@ class Session:
                 self._send(TaskDone(task_id, result, None, state.where))  # type: ignore[union-attr]
                 continue
             if type(result) is Held and self._values is not None:
-                self._values.fetch(result, self._fetched(task_id, state.where))  # type: ignore[union-attr]
+                self._values.fetch(result, partial(self._fetched, task_id, state.where))  # type: ignore[union-attr]
                 continue
             error = ErrorInfo(
                 kind="unavailable",
@@ -197,13 +201,9 @@ class Session:
             )
             self._send(TaskDone(task_id, None, error))
 
-    def _fetched(self, task_id: int, where: str) -> Callable[[Blob | None, ErrorInfo | None], None]:
-        """What sends the driver a value fetched from the member that held it."""
-
-        def arrived(value: Blob | None, error: ErrorInfo | None) -> None:
-            self._send(TaskDone(task_id, value, error, where))
-
-        return arrived
+    def _fetched(self, tid: int, where: str, value: Blob | None, err: ErrorInfo | None) -> None:
+        """Send the driver a value fetched from the member that held it."""
+        self._send(TaskDone(tid, value, err, where))
 
     def on_release(self, message: Release) -> None:
         for task_id in message.task_ids:

@@ -142,6 +142,8 @@ class NodeStatus:
             latency_buckets=lifetime,
             latency_sum_ms=counters.latency.sum_ms if counters else 0.0,
             queued=self._calls.queues.waiting_count(ep) if ep and self._calls.queued else 0,
+            lane_calls=counters.lane_calls if counters else 0,
+            lane_busy_seconds=counters.lane_busy if counters else 0.0,
         )
 
     async def cluster(self) -> ClusterStatus:

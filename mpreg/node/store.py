@@ -9,12 +9,8 @@ cross it is refused with a "store-full" error rather than held.
 
 from __future__ import annotations
 
+from mpreg.protocol.held import HOLD_FROM_BYTES as HOLD_FROM_BYTES  # a smaller one is kept too
 from mpreg.protocol.messages import ErrorInfo
-
-# A kept result at least this big stays on the node until the driver asks for
-# it; a smaller one travels with its TaskDone at once (one round trip less, as
-# Ray inlines small objects), and stays kept too.
-HOLD_FROM_BYTES = 64 * 1024
 
 
 class Store:

@@ -8,6 +8,11 @@ the supervisor restarts it (still known, so calls wait for it), resumed when
 it serves again, and removed only when it will not come back. A deployed
 version's slots are *staged*: they serve but are routed to only once
 :meth:`Workers.activate` switches to them (:mod:`mpreg.node.deployed`).
+
+Each process start gets a fresh lane ticket with its ``Assign``
+(:mod:`mpreg.protocol.lanes`): a restarted process's old ticket admits
+nobody. The lane it reports serving on is kept here (:attr:`Workers.lanes`)
+while that process lives.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 
 from mpreg.actors.supervisor import ActorState, Supervisor, WorkerSlot
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob
+from mpreg.protocol.lanes import Lane
 from mpreg.protocol.messages import (
     Assign,
     Call,
@@ -31,7 +38,7 @@ from mpreg.protocol.messages import (
     WorkerReady,
 )
 from mpreg.protocol.streams import StreamCredit
-from mpreg.transport.connection import Connection, ConnState
+from mpreg.transport.connection import Connection, ConnState, parse_address
 from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
@@ -49,7 +56,11 @@ class Workers:
         calls: CallDispatcher,
         advertise: Callable[[], None],
         tls: TLSFiles | None = None,
+        lane_host: str = "",
+        advertise_host: str = "",
     ) -> None:
+        """``lane_host``: where workers listen for lanes ("" for none); ``advertise_host``:
+        the host clients dial instead, when the node has one."""
         self.node_id = node_id
         self.routes = routes
         self.calls = calls
@@ -59,6 +70,9 @@ class Workers:
         self._endpoint_seq = itertools.count(1)
         # endpoint_id -> its endpoint once it serves (None before): serving, not yet routed.
         self._staged: dict[str, Endpoint | None] = {}
+        self.lane_host, self._advertise_host = lane_host, advertise_host
+        self._tickets: dict[str, str] = {}  # endpoint_id -> its current process's lane ticket
+        self.lanes: dict[str, Lane] = {}  # endpoint_id -> its lane, while its process serves
 
     def __repr__(self) -> str:
         slots = len(self.supervisor.slots)
@@ -116,7 +130,9 @@ class Workers:
         if slot is None:
             return False
         self._conns[endpoint_id] = conn
-        conn.send(Assign(endpoint_id, slot.spec))
+        self.lanes.pop(endpoint_id, None)
+        ticket = self._tickets[endpoint_id] = secrets.token_urlsafe(24) if self.lane_host else ""
+        conn.send(Assign(endpoint_id, slot.spec, self.lane_host, ticket))
         return True
 
     def send(self, endpoint_id: str, call: Call | CancelCall | StreamCredit) -> bool:
@@ -146,6 +162,9 @@ class Workers:
             label=message.label,
         )
         slot.functions, slot.datasets = tuple(sorted(message.functions)), tuple(message.datasets)
+        lane = self._lane(message)
+        if lane is not None:
+            self.lanes[message.endpoint_id] = lane
         if message.endpoint_id in self._staged:
             self._staged[message.endpoint_id] = endpoint  # routed once switched to
             self.supervisor.mark_ready(message.endpoint_id)
@@ -154,6 +173,18 @@ class Workers:
         self.supervisor.mark_ready(message.endpoint_id)
         self._advertise()
         self.calls.endpoints_added()
+
+    def _lane(self, message: WorkerReady) -> Lane | None:
+        """Where clients call the process that is ready, as they dial it; None: no lane."""
+        ticket = self._tickets.get(message.endpoint_id, "")
+        if not message.lane or not ticket:
+            return None
+        try:
+            host, port = parse_address(message.lane)
+        except ValueError as exc:
+            log.warning("worker %s reported a bad lane: %s", message.endpoint_id, exc)
+            return None
+        return Lane(message.endpoint_id, f"{self._advertise_host or host}:{port}", ticket)
 
     def on_failed(self, message: WorkerFailed) -> None:
         log.error("worker %s failed to start: %s", message.endpoint_id, message.error.message)
@@ -164,6 +195,8 @@ class Workers:
         # only the current connection's loss counts.
         if self._conns.get(endpoint_id) is conn:
             del self._conns[endpoint_id]
+            self.lanes.pop(endpoint_id, None)
+            self._tickets.pop(endpoint_id, None)
             slot = self.supervisor.slots.get(endpoint_id)
             if slot is None:
                 self._remove(endpoint_id)

@@ -22,6 +22,12 @@ from mpreg.protocol.blob import Blob
 from mpreg.protocol.codec import fast_pickle
 from mpreg.protocol.schema import message
 
+# A future's result at least this big stays in the cluster until the driver asks
+# for it; a smaller one travels with its TaskDone at once (one round trip less,
+# as Ray inlines small objects). The node's store and a worker's lanes
+# (mpreg.protocol.lanes) both hold from here.
+HOLD_FROM_BYTES = 64 * 1024
+
 
 @fast_pickle
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,10 @@ class EndpointStats:
     latency_buckets: tuple[int, ...] = ()
     latency_sum_ms: float = 0.0
     queued: int = 0  # calls waiting on its node that it could take (counted for each replica)
+    # Of ``calls``, those clients sent straight to it (mpreg.protocol.lanes), and the
+    # seconds they took there from arrival to answer; ``calls`` and ``errors`` count them.
+    lane_calls: int = 0
+    lane_busy_seconds: float = 0.0
 
 
 @fast_pickle

@@ -40,6 +40,8 @@ def snapshot() -> NodeStats:
         latency_buckets=tuple(window.lifetime()),
         latency_sum_ms=window.sum_ms,
         queued=5,
+        lane_calls=2,
+        lane_busy_seconds=0.25,
     )
     idle = EndpointStats(
         "n1/fn-1", "n1", "function", "fn", ("g",), (), 0, "starting", 0, 0, 0, 0, 0
@@ -90,6 +92,8 @@ def test_counters_carry_node_actor_dataset_and_function_labels() -> None:
     assert only(m["mpreg_calls_in_flight"], **key) == 2
     assert only(m["mpreg_calls_queued"], **key) == 5
     assert only(m["mpreg_process_cpu_seconds_total"], **key) == 1.5
+    assert only(m["mpreg_lane_calls_total"], **key) == 2  # of the 4 calls
+    assert only(m["mpreg_lane_busy_seconds_total"], **key) == 0.25
     assert only(m["mpreg_node_calls_queued"], node="alpha") == 7
 
 
