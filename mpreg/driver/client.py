@@ -245,11 +245,11 @@ class Client:
         if future.lane is not None:
             return  # waiting for lane futures it uses: sent when they are done
         if future.deps:
-            waits = self.lanes.unfinished(future.deps)
+            waits = self.lanes.deps.unfinished(future.deps)
             if waits:
-                self.lanes.after(waits, future)
+                self.lanes.deps.after(waits, future)
                 return
-            self.lanes.promote(future.deps)
+            self.lanes.deps.promote(future.deps)
         elif self.lanes.send(future):
             return
         conn = self.link.conn
@@ -296,10 +296,10 @@ class Client:
 
     def _future_id(self, value: Any) -> int | None:
         """A request's Future argument: its task id (a lane future's value goes to the node)."""
-        return self.lanes.future_id(value) or request_future_id(self, value)
+        return self.lanes.deps.future_id(value) or request_future_id(self, value)
 
     async def _lane_deps_ready(self) -> None:
-        await self.lanes.deps_ready()  # the lane futures a request just planned uses
+        await self.lanes.deps.deps_ready()  # the lane futures a request just planned uses
 
     def _settle_lane(self, future: Future, message: TaskDone) -> None:
         self._inflight.forget(future)

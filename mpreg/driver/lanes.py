@@ -21,13 +21,11 @@ The guarantees hold on a lane as through the node:
   with ActorDiedError;
 - cancel and deadlines send ``CancelCall`` on the lane;
 - a lane future used by a call through the node is first given to the node
-  (``Put`` of its value under its task id: :meth:`Lanes.promote`), once.
+  (``Put`` of its value under its task id, once: :mod:`mpreg.driver.lane_deps`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -35,18 +33,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from mpreg.driver.arguments import own_future_id
 from mpreg.driver.futures import LANE, Future
+from mpreg.driver.lane_deps import LaneDeps
 from mpreg.driver.submitting import PUT_FUN
 from mpreg.errors import ActorDiedError, MpregError
-from mpreg.protocol.codec import dumps_value
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.lanes import Lane, LaneQuery, LaneRoute
 from mpreg.protocol.messages import (
     Call,
     CallDone,
     CancelCall,
-    Put,
     Reply,
     SubmitBatch,
     TaskDone,
@@ -58,7 +54,6 @@ from mpreg.transport.dial import connect
 
 log = logging.getLogger(__name__)
 
-WAITING = "waiting"  # Future.lane of a call that waits for lane futures it uses
 LANE_WINDOW = 128  # calls in flight per lane per client; the rest go through the node
 ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the background)
 LANES_ENV = "MPREG_LANES"  # 0: every call through the node
@@ -124,7 +119,7 @@ class Lanes:
         self._routes: dict[RouteKey, _Route] = {}
         self._links: dict[str, LaneLink] = {}
         self._tasks = TaskSet("client lanes")
-        self._waits: list[Future] = []  # lane futures the request being planned uses
+        self.deps = LaneDeps(owner)  # lane futures that calls through the node use
         self._turn = 0  # where the next pick starts (ties go round the lanes)
         self.calls = 0  # futures whose calls went on a lane (tests and benchmarks read it)
 
@@ -200,63 +195,6 @@ class Lanes:
             if link.pending.pop(future.task_id, None) is not None and link.usable:
                 assert link.conn is not None
                 link.conn.send(CancelCall(future.task_id))
-
-    # --- futures that calls through the node use ----------------------------------------
-
-    def unfinished(self, futures: Iterable[Future]) -> list[Future]:
-        """The lane futures among ``futures`` that are not done yet."""
-        return [f for f in futures if f.generation == LANE and not f.done()]
-
-    def promote(self, futures: Iterable[Future]) -> None:
-        """Give the node the values of finished lane futures a call through it will use.
-
-        A lane future's value is here, not on the node: a ``Put`` under its
-        task id makes it a held value of the session like any other (once per
-        future). Failed or cancelled ones are left: the planner or
-        :func:`~mpreg.driver.failover.spec_to_send` raises their error.
-        """
-        for future in futures:
-            if future.generation != LANE or not future.done() or future._error is not None:
-                continue
-            if future.cancelled():
-                continue
-            if future._is_held():  # its big value went to the node (Kept): nothing to give
-                future.generation = self._owner.generation
-                continue
-            try:
-                blob = dumps_value(future._value, what=f"the result of {future.command}")
-            except MpregError:
-                continue  # cannot be: it arrived pickled; the dependent fails where it uses it
-            self._owner._send_notice(Put(future.task_id, blob))
-            future.generation = self._owner.generation
-
-    def future_id(self, value: object) -> int | None:
-        """A lane future a request uses: its task id (its value goes to the node first);
-        None for any other value. Raises the error of a lane future that failed."""
-        if type(value) is not Future or value.generation != LANE:
-            return None
-        own_future_id(self._owner, value)  # type: ignore[arg-type]  # PlanError: another client's
-        if not value.done():
-            self._waits.append(value)  # awaited by deps_ready before the request goes
-            return value.task_id
-        if value.cancelled():
-            raise value._cancelled_error()
-        if value._error is not None:
-            raise value._error
-        self.promote([value])
-        return value.task_id
-
-    async def deps_ready(self) -> None:
-        """Wait for the running lane futures the request just planned uses; then to the node."""
-        waits, self._waits = self._waits, []
-        for future in waits:
-            with contextlib.suppress(Exception):
-                await future
-            if future.cancelled():
-                raise future._cancelled_error()
-            if future._error is not None:
-                raise future._error
-        self.promote(waits)
 
     # --- answers ------------------------------------------------------------------------
 
@@ -358,23 +296,6 @@ class Lanes:
             conn.close()  # forgotten meanwhile (the node changed)
             return
         link.conn = conn
-
-    def after(self, waits: list[Future], future: Future) -> None:
-        """Send ``future`` (through the node) once the lane futures it uses are done."""
-        future.lane = WAITING
-        left = [len(waits)]
-        loop = asyncio.get_running_loop()
-
-        def one_done(_: Future) -> None:
-            left[0] -= 1
-            if left[0] == 0 and future.lane is WAITING:
-                future.lane = None
-                if not future.done():
-                    self._owner._send_future(future)
-
-        for wait in waits:
-            # A lane future may be settled by a cancel in the user's thread.
-            wait.add_done_callback(lambda f: loop.call_soon_threadsafe(one_done, f))
 
     def reset(self) -> None:
         """Forget every route and idle lane (the client changed node).
