@@ -55,6 +55,7 @@ from mpreg.transport.dial import connect
 log = logging.getLogger(__name__)
 
 LANE_WINDOW = 128  # calls in flight per lane per client; the rest go through the node
+LANE_WINDOW_BYTES = 8 * 1024 * 1024  # and their arguments' bytes (the node's per-process bound)
 ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the background)
 LANES_ENV = "MPREG_LANES"  # 0: every call through the node
 QUERY_TIMEOUT = 5.0  # a node that does not answer a LaneQuery: no lanes for that route
@@ -91,17 +92,26 @@ class _Route:
 class LaneLink:
     """One connection to one worker process, and the futures whose calls it carries."""
 
-    __slots__ = ("conn", "endpoint_id", "failed", "lane", "pending")
+    __slots__ = ("conn", "endpoint_id", "failed", "lane", "nbytes", "pending")
 
     def __init__(self, lane: Lane) -> None:
         self.lane = lane
         self.endpoint_id = lane.endpoint_id
         self.conn: Connection | None = None  # None while dialling
-        self.pending: dict[int, Future] = {}  # call id (the future's task id) -> future
+        self.pending: dict[int, tuple[Future, int]] = {}  # call id (task id) -> future, bytes
+        self.nbytes = 0  # of the arguments of the calls in flight
         self.failed = False  # dialling failed or the link was lost: never used again
 
     def __repr__(self) -> str:
         return f"<LaneLink {self.endpoint_id} pending={len(self.pending)}>"
+
+    def forget(self, call_id: int) -> Future | None:
+        """The future of call ``call_id``, no longer in flight here (None: not in flight)."""
+        entry = self.pending.pop(call_id, None)
+        if entry is None:
+            return None
+        self.nbytes -= entry[1]
+        return entry[0]
 
     @property
     def usable(self) -> bool:
@@ -150,7 +160,9 @@ class Lanes:
             task_id=future.task_id,
         )
         link.conn.send(call)
-        link.pending[future.task_id] = future
+        size = spec.args.nbytes
+        link.pending[future.task_id] = (future, size)
+        link.nbytes += size
         future.lane = link
         future.generation = LANE
         self.calls += 1
@@ -181,6 +193,9 @@ class Lanes:
                 self._dial(lane)  # a new process, or one not dialled yet
                 continue
             free = link.usable and len(link.pending) < LANE_WINDOW
+            # Bytes bound what waits at a process that stopped reading, as on the node;
+            # one call always fits.
+            free = free and (not link.pending or link.nbytes < LANE_WINDOW_BYTES)
             if free and (best is None or len(link.pending) < len(best.pending)):
                 best = link
         return best
@@ -192,7 +207,7 @@ class Lanes:
             if not isinstance(link, LaneLink):
                 continue
             future.lane = None
-            if link.pending.pop(future.task_id, None) is not None and link.usable:
+            if link.forget(future.task_id) is not None and link.usable:
                 assert link.conn is not None
                 link.conn.send(CancelCall(future.task_id))
 
@@ -202,7 +217,7 @@ class Lanes:
         if type(message) is not CallDone:
             log.warning("lane %s sent unexpected %s", link.endpoint_id, type(message).__name__)
             return
-        future = link.pending.pop(message.call_id, None)
+        future = link.forget(message.call_id)
         if future is None:
             return  # cancelled or expired here first
         future.lane = None
@@ -222,7 +237,8 @@ class Lanes:
         for route in self._routes.values():
             route.fetched = 0.0  # ask again: the process may have been replaced
         pending, link.pending = link.pending, {}
-        for future in pending.values():
+        link.nbytes = 0
+        for future, _ in pending.values():
             future.lane = None
             if future.done() or future.spec is None:
                 continue

@@ -217,7 +217,10 @@ def test_a_dead_embedded_node_fails_requests_fast_not_after_the_reconnect_timeou
         assert mpreg.request([Command("e", "echo", ["up"], [])]) == {"e": "up"}
         runtime = api._runtime
         assert runtime is not None and runtime.cluster is not None
+        workers = [e.pid for e in mpreg.cluster_status().endpoints if e.pid]
         os.kill(runtime.cluster.nodes[0].pid, signal.SIGKILL)
+        # Its workers die with it (they may answer a lane call for a moment before).
+        _wait_gone(workers)
         began = time.monotonic()
         with pytest.raises(mpreg.ClusterUnavailable):
             mpreg.request([Command("e", "echo", ["down"], [])], timeout=20)
@@ -226,3 +229,19 @@ def test_a_dead_embedded_node_fails_requests_fast_not_after_the_reconnect_timeou
     finally:
         mpreg.shutdown()
     assert _wait_no_children(os.getpid()) == set()
+
+
+def _wait_gone(pids: list[int], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"processes {pids} outlived their node"
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

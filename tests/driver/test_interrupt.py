@@ -22,14 +22,20 @@ SCRIPT = textwrap.dedent(
     import mpreg
     from mpreg import Command
     from mpreg.driver.sync_client import SyncClient
+    from mpreg.driver.sync_lanes import SyncLanes
 
-    cancel = SyncClient._cancel
+    cancel, lane_cancel = SyncClient._cancel, SyncLanes._cancel
 
     def reporting_cancel(self, conn, task_ids):
         print("cancel sent", sorted(task_ids), flush=True)
         cancel(self, conn, task_ids)
 
+    def reporting_lane_cancel(self, lane, conn, call_id):  # the call went on a lane
+        print("cancel sent", [call_id], flush=True)
+        lane_cancel(self, lane, conn, call_id)
+
     SyncClient._cancel = reporting_cancel
+    SyncLanes._cancel = reporting_lane_cancel
 
     mpreg.init(functions=[ca.add, ca.aslow_flagged], workers=2)
     assert mpreg.request([Command("a", "add", [1, 1])]) == {"a": 2}  # opens the sync connection
