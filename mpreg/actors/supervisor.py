@@ -161,6 +161,7 @@ class Supervisor:
             return False
         slot.state = ActorState.STARTING
         slot.crash = None
+        slot.failures = slot.exits = 0  # each start gets the attempts a first one gets
         if slot.ready.done():  # a new attempt after a failed one
             slot.ready = asyncio.get_running_loop().create_future()
         self._watchers.spawn(self._run(slot))
@@ -278,8 +279,6 @@ class Supervisor:
         if slot.lazy and not self._stopping and not slot.retired:
             slot.state = ActorState.IDLE  # the next call tries again
             slot.process = None
-            slot.failures += 1
-            slot.exits = 0
             if slot.crash is not None:
                 slot.last_error = describe(slot.crash)
             self._on_exit(slot)

@@ -86,6 +86,7 @@ class Workers:
         self._pending: dict[str, list[Message]] = {}
         # endpoint_id -> when a lazy endpoint whose start failed may be tried again.
         self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._failed_starts: dict[str, int] = {}  # endpoint_id -> lazy starts failed in a row
 
     def __repr__(self) -> str:
         slots = len(self.supervisor.slots)
@@ -219,6 +220,7 @@ class Workers:
             return
         self.routes.add(endpoint)  # live again, if it was suspended
         self.routes.set_cold(message.endpoint_id, False)
+        self._failed_starts.pop(message.endpoint_id, None)
         self.supervisor.mark_ready(message.endpoint_id)
         conn = self._conns.get(message.endpoint_id)
         for waiting in self._pending.pop(message.endpoint_id, ()):
@@ -281,7 +283,8 @@ class Workers:
         # (or goes to another worker), instead of starting this one again.
         self.routes.suspend(endpoint_id, error)
         self._advertise()
-        delay = backoff(slot.failures - 1, CRASH_BASE, CRASH_CAP, random.Random())
+        failed = self._failed_starts[endpoint_id] = self._failed_starts.get(endpoint_id, 0) + 1
+        delay = backoff(failed - 1, CRASH_BASE, CRASH_CAP, random.Random())
         loop = asyncio.get_running_loop()
         self._retry[endpoint_id] = loop.call_later(delay, self._may_retry, endpoint_id)
         for message in waiting:
