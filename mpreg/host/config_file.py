@@ -66,6 +66,12 @@ def _positive(value: Any, field: str) -> float:
     return value
 
 
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{field} must be true or false, got {_show(value)}")
+    return value
+
+
 def _names(value: Any, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -114,6 +120,7 @@ FIELDS: dict[str, Parser] = {
     "modules": _names,
     "actors": _names,
     "workers": _count,
+    "eager_workers": _flag,
     "max_store_mb": _count,
     "advertise_host": _text,
     "max_frame_mb": _positive,
@@ -141,7 +148,7 @@ def load_config(path: str | Path) -> NodeConfig:
     values = parse_fields(text, path)
     base = path.resolve().parent
     fields: dict[str, Any] = {}
-    for key in ("name", "host", "port", "workers", "advertise_host", "resources"):
+    for key in ("name", "host", "port", "workers", "eager_workers", "advertise_host", "resources"):
         if values.get(key) is not None:
             fields[key] = values[key][0]
     peers: list[str] = []

@@ -46,3 +46,14 @@ def test_the_default_applies_when_the_environment_is_silent(
     monkeypatch.setenv("MPREG_EAGER_WORKERS", "")
     assert eager_workers_default(False) is False
     assert eager_workers_default(True) is True
+
+
+def test_a_config_files_choice_holds_unless_the_environment_or_a_flag_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MPREG_EAGER_WORKERS", raising=False)
+    lazy = NodeConfig(eager_workers=False)  # as `eager_workers: false` in the YAML
+    assert _apply_options(lazy, parse(["start", "--head"])).eager_workers is False
+    assert _apply_options(lazy, parse(["start", "--head", "--eager-workers"])).eager_workers
+    monkeypatch.setenv("MPREG_EAGER_WORKERS", "1")
+    assert _apply_options(lazy, parse(["start", "--head"])).eager_workers is True
