@@ -186,16 +186,18 @@ class Workers:
             return True
         conn = self._conns.get(endpoint_id)
         if conn is None or conn.state is not ConnState.OPEN:
-            return isinstance(call, Call) and self._start(endpoint_id, call)
+            # A call, or the credit that opens a stream's call (sent just before it).
+            first = isinstance(call, Call) or (isinstance(call, StreamCredit) and call.opens)
+            return first and self._start(endpoint_id, call)
         conn.send(call)
         return True
 
-    def _start(self, endpoint_id: str, call: Call) -> bool:
-        """Start an idle lazy worker for ``call``; False if it is not idle or may not start yet."""
+    def _start(self, endpoint_id: str, first: Message) -> bool:
+        """Start an idle lazy worker for ``first``; False if it is not idle or may not start yet."""
         if endpoint_id in self._retry or not self.supervisor.start(endpoint_id):
             return False
-        log.info("starting %s for its first call %s", endpoint_id, call.command or call.fun)
-        self._pending[endpoint_id] = [call]
+        log.info("starting %s for call %s", endpoint_id, first.call_id)
+        self._pending[endpoint_id] = [first]
         return True
 
     # --- events ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cluster_actors as ca
 import pytest
+import stream_actors as sa
 from restart_support import replica_pids, replicas, until
 
 from mpreg import ActorDiedError, Client, Command, DeadlineExceeded
@@ -146,3 +147,15 @@ async def test_eager_workers_start_with_the_node() -> None:
         assert [r.state for r in rows] == ["running", "running"]
         assert all(r.pid for r in rows)
         assert sorted(replica_pids(os.getpid(), "functions")) == sorted(r.pid for r in rows)
+
+
+async def test_a_stream_can_be_the_call_that_starts_a_lazy_worker() -> None:
+    lazy = node("solo", workers=1, eager_workers=False, functions=(sa.count_up,))
+    async with (
+        run_cluster(lazy) as cluster,
+        Client(cluster.address, token=cluster.token) as client,
+    ):
+        assert replica_pids(cluster.nodes[0].pid, "functions") == []
+        async with asyncio.timeout(20), client.stream("count_up", 500, window=16) as items:
+            got = [item async for item in items]
+        assert got == list(range(500))
