@@ -51,6 +51,23 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def eager_workers_default(default: bool) -> bool:
+    """``$MPREG_EAGER_WORKERS`` (1/true/yes or 0/false/no) if set, else ``default``.
+
+    ``mpreg start`` defaults to eager, the embedded cluster to lazy
+    (docs/guide.md, "Function workers start on first use"). Raises ValueError
+    for another value.
+    """
+    raw = os.environ.get("MPREG_EAGER_WORKERS", "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"MPREG_EAGER_WORKERS must be 1 or 0, got {raw!r}")
+
+
 DEFAULT_MAX_STORE_BYTES = 2 * 1024**3
 LANES_ENV = "MPREG_LANES"
 
@@ -89,6 +106,9 @@ class NodeConfig:
     functions: tuple[str, ...] = ()
     by_value: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
     workers: int = field(default_factory=default_workers)
+    # Start the function workers with the node (True), or each on its first call
+    # (False: their idle memory saved, the first call waits for the start; docs/guide.md).
+    eager_workers: bool = True
     advertise_host: str = ""  # the host peers and clients dial; defaults to ``host``
     join_optional: bool = False  # no seed answering starts a new cluster (a restarted head)
     max_queued_per_client: int = DEFAULT_MAX_QUEUED_PER_CLIENT

@@ -181,6 +181,7 @@ async def run_demo(console: Console, module_path: Path = EXAMPLES_MODULE) -> Non
             config = NodeConfig(
                 name=name,
                 workers=1,
+                eager_workers=False,  # an embedded cluster: started by the first echo
                 actors=tuple(f"{source}:{c}" for c in classes),
                 functions=tuple(f"{source}:{fn.__name__}" for fn in found.functions),
             )

@@ -17,6 +17,11 @@ plain-function worker). The restart policy:
   itself ``START_ATTEMPTS`` times before ever serving is given up on.
 - An exception in the supervisor's own task (say the interpreter it spawns
   has vanished) is logged and turns the slot ``failed`` with the reason.
+
+A *lazy* slot (a plain-function worker started on first use) is added
+``idle``: no process until :meth:`Supervisor.start`. Where an eager slot that
+never served would be dropped, a lazy one goes back to ``idle`` with its
+start-up error in ``crash`` (for the calls that waited), to be tried again.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ STOP_GRACE = 3.0
 
 
 class ActorState(Enum):
+    IDLE = "idle"  # a lazy slot whose process is not started (yet, or again)
     STARTING = "starting"
     RUNNING = "running"
     RESTARTING = "restarting"
@@ -64,6 +70,14 @@ def backoff(failures: int, base: float, cap: float, rng: random.Random) -> float
     together from restarting in lockstep.
     """
     return min(cap, base * 2.0 ** min(failures, 30)) * rng.uniform(0.5, 1.0)
+
+
+def describe(error: ErrorInfo) -> str:
+    """A start-up error as status shows it: type, message, then the traceback."""
+    text = f"{error.exc_type}: {error.message}" if error.exc_type else error.message
+    if error.traceback:
+        text += "\n" + error.traceback.rstrip()
+    return text
 
 
 @dataclass(eq=False)
@@ -82,6 +96,7 @@ class WorkerSlot:
     functions: tuple[str, ...] = ()  # what it served (kept for status while it is down)
     datasets: tuple[str, ...] = ()
     retired: bool = False  # stopped on purpose (undeployed, replaced): never restarted
+    lazy: bool = False  # started on first use; back to IDLE if that start fails
     ready: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -127,11 +142,30 @@ class Supervisor:
         self._watchers = TaskSet("supervisor")  # one per slot: runs and restarts its process
         self._stopping = False
 
-    def add(self, endpoint_id: str, kind: str, label: str, spec: Blob) -> WorkerSlot:
-        slot = WorkerSlot(endpoint_id, kind, label, spec)
+    def add(
+        self, endpoint_id: str, kind: str, label: str, spec: Blob, *, lazy: bool = False
+    ) -> WorkerSlot:
+        """A slot serving ``spec``, its process started now (``lazy``: on :meth:`start`)."""
+        slot = WorkerSlot(endpoint_id, kind, label, spec, lazy=lazy)
         self.slots[endpoint_id] = slot
-        self._watchers.spawn(self._run(slot))
+        if lazy:
+            slot.state = ActorState.IDLE
+        else:
+            self._watchers.spawn(self._run(slot))
         return slot
+
+    def start(self, endpoint_id: str) -> bool:
+        """Start an idle lazy slot's process; False if it is not idle (or unknown)."""
+        slot = self.slots.get(endpoint_id)
+        if slot is None or slot.state is not ActorState.IDLE or self._stopping:
+            return False
+        slot.state = ActorState.STARTING
+        slot.crash = None
+        slot.failures = slot.exits = 0  # each start gets the attempts a first one gets
+        if slot.ready.done():  # a new attempt after a failed one
+            slot.ready = asyncio.get_running_loop().create_future()
+        self._watchers.spawn(self._run(slot))
+        return True
 
     def mark_ready(self, endpoint_id: str) -> None:
         slot = self.slots.get(endpoint_id)
@@ -160,6 +194,7 @@ class Supervisor:
             self._crash_loop(slot, error)
             return
         slot.state = ActorState.FAILED
+        slot.crash = error  # a lazy slot's waiting calls fail with it
         if not slot.ready.done():
             slot.ready.set_exception(from_info(error))
             slot.ready.exception()  # the deployer reads it; never "never retrieved"
@@ -167,9 +202,7 @@ class Supervisor:
     def _crash_loop(self, slot: WorkerSlot, error: ErrorInfo) -> None:
         slot.state = ActorState.CRASH_LOOP
         slot.crash = error
-        slot.last_error = f"{error.exc_type}: {error.message}" if error.exc_type else error.message
-        if error.traceback:
-            slot.last_error += "\n" + error.traceback.rstrip()
+        slot.last_error = describe(error)
 
     async def _spawn(self, slot: WorkerSlot) -> asyncio.subprocess.Process:
         env = child_env(self.token, self._tls)
@@ -205,12 +238,15 @@ class Supervisor:
                 reason += f" (starting {self.python})"
             slot.state = ActorState.FAILED
             slot.last_error = reason
+            message = f"{slot.label} ({slot.endpoint_id}): {reason}"
+            slot.crash = ErrorInfo(kind="actor-died", message=message)
             if not slot.ready.done():
-                slot.ready.set_exception(
-                    ActorDiedError(f"{slot.label} ({slot.endpoint_id}): {reason}")
-                )
+                slot.ready.set_exception(ActorDiedError(message))
                 slot.ready.exception()
-            self._on_exit(slot)
+            if slot.lazy and not slot.served:
+                self._ended_unserved(slot)
+            else:
+                self._on_exit(slot)
 
     async def _supervise(self, slot: WorkerSlot) -> None:
         while not self._stopping and not slot.retired:
@@ -228,17 +264,27 @@ class Supervisor:
             if slot.state is ActorState.FAILED:
                 # It never served, its start-up raised and whoever asked was
                 # told: nothing to restart, nothing to show in status.
-                self._on_exit(slot)
-                del self.slots[slot.endpoint_id]
+                self._ended_unserved(slot)
                 return
             delay = self._after_death(slot, code)
             if delay is None:
-                self._on_exit(slot)
-                del self.slots[slot.endpoint_id]
+                self._ended_unserved(slot)
                 return
             slot.restarts += 1
             self._on_exit(slot)
             await asyncio.sleep(delay)
+
+    def _ended_unserved(self, slot: WorkerSlot) -> None:
+        """A start that never served was given up on: drop the slot, or idle a lazy one."""
+        if slot.lazy and not self._stopping and not slot.retired:
+            slot.state = ActorState.IDLE  # the next call tries again
+            slot.process = None
+            if slot.crash is not None:
+                slot.last_error = describe(slot.crash)
+            self._on_exit(slot)
+            return
+        self._on_exit(slot)
+        self.slots.pop(slot.endpoint_id, None)
 
     def _after_death(self, slot: WorkerSlot, code: int) -> float | None:
         """Classify a death and set the slot's state; seconds until the restart, or None."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mpreg.cli.output import console, print_started
-from mpreg.config import DEFAULT_PORT, NodeConfig, frame_bytes
+from mpreg.config import DEFAULT_PORT, NodeConfig, eager_workers_default, frame_bytes
 from mpreg.errors import UsageError
 from mpreg.host import launch, state
 from mpreg.host.addresses import advertise_host, is_wildcard
@@ -90,6 +90,14 @@ def _apply_options(config: NodeConfig, ns: argparse.Namespace) -> NodeConfig:
         if ns.workers < 0:
             raise UsageError("--workers must be >= 0")
         changes["workers"] = ns.workers
+    try:
+        eager = ns.eager_workers
+        if eager is None:  # no flag: $MPREG_EAGER_WORKERS, else the config's (eager)
+            eager = eager_workers_default(config.eager_workers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if eager != config.eager_workers:
+        changes["eager_workers"] = eager
     if ns.metrics_port is not None:
         if not 0 <= ns.metrics_port <= 65535:
             raise UsageError(f"--metrics-port must be 0-65535, got {ns.metrics_port}")

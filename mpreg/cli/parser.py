@@ -84,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a dataset this node's plain-function workers advertise (repeat)",
     )
     start.add_argument("--workers", type=int, default=_env("WORKERS"), help="function workers")
+    eager = start.add_mutually_exclusive_group()
+    eager.add_argument(
+        "--eager-workers",
+        dest="eager_workers",
+        action="store_true",
+        default=None,
+        help="start the function workers with the node (the default; MPREG_EAGER_WORKERS=1)",
+    )
+    eager.add_argument(
+        "--lazy-workers",
+        dest="eager_workers",
+        action="store_false",
+        help="start each function worker on its first call: less idle memory, a slower "
+        "first call (MPREG_EAGER_WORKERS=0)",
+    )
     start.add_argument(
         "--metrics-port",
         type=int,

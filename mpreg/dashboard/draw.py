@@ -22,6 +22,7 @@ from mpreg.dashboard.view import KEYS, History, ViewState, visible
 STATE_STYLES = {
     "alive": "green",
     "running": "green",
+    "idle": "dim",  # a function worker that starts on its first call
     "starting": "yellow",
     "restarting": "yellow",
     "crash-loop": "red",

@@ -16,7 +16,7 @@ from typing import Any
 
 from mpreg.actors.loader import served_fields
 from mpreg.commands import Command
-from mpreg.config import NodeConfig
+from mpreg.config import NodeConfig, eager_workers_default
 from mpreg.driver import tracebacks
 from mpreg.driver import waiting as _waiting
 from mpreg.driver.client import STATUS_TIMEOUT, Client
@@ -49,6 +49,7 @@ def init(
     modules: Sequence[str] = (),
     workers: int | None = None,
     resources: Sequence[str] = (),
+    eager_workers: bool | None = None,
     reconnect_timeout: float | None = None,
     tls_cert: str | None = None,
     tls_key: str | None = None,
@@ -68,8 +69,11 @@ def init(
     ``actors`` and ``functions``: objects, or ``"module:Name"`` strings) in
     child processes that end with this process. Against a running cluster,
     ``actors``, ``functions`` and what ``modules`` declare are deployed
-    (owned by this driver, see :func:`deploy`); ``workers`` and ``resources``
-    configure an embedded node only and raise UsageError with an address.
+    (owned by this driver, see :func:`deploy`); ``workers``, ``resources``
+    and ``eager_workers`` configure an embedded node only and raise
+    UsageError with an address. The embedded node starts each function
+    worker on its first call (``eager_workers=True`` or
+    ``$MPREG_EAGER_WORKERS=1``: with the node).
     Calling it again with the same address is a no-op. If that node goes away later,
     the driver reconnects to another cluster member, looking for one for at
     most ``reconnect_timeout`` seconds (README, "Failure behaviour"; default
@@ -100,6 +104,7 @@ def init(
                     modules,
                     workers,
                     resources,
+                    eager_workers,
                     reconnect_timeout,
                     {"cert": tls_cert, "key": tls_key, "ca": tls_ca},
                     lanes,
@@ -127,13 +132,16 @@ async def _connect(
     modules: Sequence[str],
     workers: int | None,
     resources: Sequence[str],
+    eager_workers: bool | None,
     reconnect_timeout: float | None,
     tls: dict[str, str | None],
     lanes: bool | None,
 ) -> str:
     embedded, source = address is None, ""
-    if not embedded and (workers is not None or resources):
-        raise UsageError("workers= and resources= configure an embedded cluster (no address)")
+    if not embedded and (workers is not None or resources or eager_workers is not None):
+        raise UsageError(
+            "workers=, resources= and eager_workers= configure an embedded cluster (no address)"
+        )
     if embedded:
         if any(v is not None for v in tls.values()):
             raise UsageError("tls_* are for a running cluster (an address); this one is local")
@@ -146,6 +154,13 @@ async def _connect(
         fields: dict[str, Any] = {}
         if workers is not None:
             fields["workers"] = workers
+        # Lazy: a notebook or script pays for the function workers only if it calls them.
+        try:
+            fields["eager_workers"] = (
+                eager_workers if eager_workers is not None else eager_workers_default(False)
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         config = NodeConfig(
             name="local",
             modules=tuple(modules),

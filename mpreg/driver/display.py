@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from mpreg.errors import MpregError
 from mpreg.status import ClusterStatus
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 SHOW_TIMEOUT = 5.0  # seconds a display waits for the status: a repr must not hang a cell
 
@@ -79,6 +79,9 @@ class ClusterInfo(str):
         return f"<div class='mpreg-init'><p>mpreg: {html.escape(self._header())}</p>{body}</div>"
 
     def __rich__(self) -> RenderableType:
+        from rich.console import Group  # rich is loaded where it draws, not in every driver
+        from rich.text import Text
+
         snapshot = self._snapshot()
         return Group(Text(f"mpreg: {self._header()}"), snapshot)
 

@@ -121,6 +121,7 @@ FIELDS: dict[str, Parser] = {
     "modules": _names,
     "actors": _names,
     "workers": _count,
+    "eager_workers": _flag,
     "max_store_mb": _count,
     "advertise_host": _text,
     "max_frame_mb": _positive,
@@ -149,7 +150,16 @@ def load_config(path: str | Path) -> NodeConfig:
     values = parse_fields(text, path)
     base = path.resolve().parent
     fields: dict[str, Any] = {}
-    for key in ("name", "host", "port", "workers", "advertise_host", "resources", "lanes"):
+    for key in (
+        "name",
+        "host",
+        "port",
+        "workers",
+        "eager_workers",
+        "advertise_host",
+        "resources",
+        "lanes",
+    ):
         if values.get(key) is not None:
             fields[key] = values[key][0]
     peers: list[str] = []

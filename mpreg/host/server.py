@@ -23,7 +23,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mpreg.actors import output
 from mpreg.actors.environment import adopt_parent_path, die_with_parent
@@ -31,10 +31,12 @@ from mpreg.config import NodeConfig
 from mpreg.host import logs, state
 from mpreg.host.announce import Announce
 from mpreg.host.handoff import read_config
-from mpreg.host.prometheus import Exporter, start_exporter
 from mpreg.host.start_failures import failure_announce
 from mpreg.node.node import Node
 from mpreg.transport.loop import install_best_loop
+
+if TYPE_CHECKING:
+    from mpreg.host.prometheus import Exporter
 
 log = logging.getLogger("mpreg.host.server")
 
@@ -81,6 +83,9 @@ async def serve(
         address = await node.start()
         await node.wait_ready()
         if config.metrics_port is not None:  # taken: a start-up failure like the node's port
+            # Imported only here: prometheus_client and http.server cost a node ~4 MiB.
+            from mpreg.host.prometheus import start_exporter
+
             exporter = start_exporter(
                 node, config.metrics_port, config.host, authorized=config.metrics_auth
             )

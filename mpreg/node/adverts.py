@@ -20,12 +20,14 @@ from mpreg.protocol.messages import Endpoint, ErrorInfo
 @dataclass(frozen=True, slots=True)
 class Advert:
     """What one node offers: its endpoints, those paused by a restart or a crash
-    loop, and how busy each is (calls outstanding on it, every caller's)."""
+    loop, how busy each is (calls outstanding on it, every caller's), and
+    those whose process is not started yet (cold: started by the first call)."""
 
     endpoints: tuple[Endpoint, ...] = ()
     restarting: tuple[str, ...] = ()
     crashed: tuple[tuple[str, ErrorInfo], ...] = ()
     load: tuple[tuple[str, int], ...] = ()
+    cold: tuple[str, ...] = ()
 
 
 def well_formed(advert: object) -> TypeGuard[Advert]:
@@ -58,6 +60,8 @@ def well_formed(advert: object) -> TypeGuard[Advert]:
                 and type(pair[1]) is int
                 for pair in advert.load
             )
+            and type(advert.cold) is tuple
+            and all(type(eid) is str for eid in advert.cold)
         )
     except AttributeError:  # an Advert built without __init__, missing a slot
         return False
@@ -88,7 +92,8 @@ def own_advert(routes: RoutingTable, node_id: str) -> Advert:
     load = tuple(
         (ep.endpoint_id, n) for ep in endpoints if (n := routes.outstanding(ep.endpoint_id))
     )
-    return Advert(endpoints, tuple(restarting), tuple(crashed), load)
+    cold = tuple(routes.cold(node_id))
+    return Advert(endpoints, tuple(restarting), tuple(crashed), load, cold)
 
 
 def load_moved(old: Advert, new: Advert) -> bool:
@@ -130,7 +135,8 @@ def apply_advert(routes: RoutingTable, node_id: str, advert: Advert) -> set[str]
             routes.resume(endpoint_id)
     for endpoint_id in before - now:
         routes.remove(endpoint_id)
-    load = dict(advert.load)
+    load, cold = dict(advert.load), set(advert.cold)
     for endpoint_id in now:
         routes.report_load(endpoint_id, load.get(endpoint_id, 0))
+        routes.set_cold(endpoint_id, endpoint_id in cold)
     return {eid for eid in live_before if eid not in now or eid in paused}

@@ -68,18 +68,21 @@ class NodeLanes:
     def lanes_for(self, fun: str, datasets: frozenset[str]) -> tuple[Lane, ...]:
         """Every process that can run the call, if all are this node's, routed, with a lane.
 
-        Otherwise ``()``: the node must keep choosing between them.
+        Otherwise ``()``: the node must keep choosing between them. A function
+        worker not started yet (*cold*, started on first use) is left out
+        rather than refusing lanes: its siblings that run take the lane calls,
+        and it starts when a call through the node is routed to it.
         """
         if not self.enabled:
             return ()
         lanes: list[Lane] = []
         for endpoint in self._routes.candidates(fun, datasets):
+            if endpoint.node_id != self.node_id:
+                return ()
+            if self._routes.is_cold(endpoint.endpoint_id):
+                continue
             lane = self._lanes.get(endpoint.endpoint_id)
-            if (
-                lane is None
-                or endpoint.node_id != self.node_id
-                or self._routes.is_suspended(endpoint.endpoint_id)
-            ):
+            if lane is None or self._routes.is_suspended(endpoint.endpoint_id):
                 return ()
             lanes.append(lane)
         return tuple(lanes)

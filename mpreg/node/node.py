@@ -203,12 +203,10 @@ class Node:
         # A member from now on (of a cluster of one until it joins): peers
         # that dial it meanwhile learn its endpoints as they start serving.
         self.peering.start(MemberInfo(self.node_id, cfg.name, self.address))
-        if cfg.workers > 0:
-            spec = dumps_value(
-                functions_spec(functions, cfg.resources), what="function worker spec"
-            )
-            for _ in range(cfg.workers):
-                self._initial_slots.append(self.workers.add_slot("worker", "functions", spec))
+        if cfg.workers > 0:  # lazy ones start on their first call, not now
+            spec = functions_spec(functions, cfg.resources)
+            eager = cfg.eager_workers
+            self._initial_slots += self.workers.add_functions(spec, cfg.workers, eager=eager)
         for cls in actors:
             aspec, replicas = actor_spec(cls)
             blob = dumps_value(aspec, what=f"actor {aspec.label}")

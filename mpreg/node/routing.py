@@ -20,6 +20,12 @@ endpoint may carry an error (its start-up keeps failing: a crash loop); when
 every match of a call is suspended with an error, :meth:`RoutingTable.crash`
 gives it, so the call fails fast with it instead of waiting.
 
+An endpoint whose process is not started yet (a plain-function worker
+started on first use) is *cold*: it is routed to like any other, and its node
+starts the process when the first call reaches it, but among equally loaded
+matches :meth:`RoutingTable.choose` prefers a warm one, so calls made one
+after another keep going to the process already running.
+
 Endpoints are indexed by function name, so ``choose()`` (on the hot path of
 every call) costs O(replicas of fun), not O(all endpoints). Pure: no sockets,
 no asyncio, no clock; the caller brackets each call with ``begin``/``end``.
@@ -60,6 +66,7 @@ class RoutingTable:
 
     __slots__ = (
         "_by_fun",
+        "_cold",
         "_endpoints",
         "_outstanding",
         "_reported",
@@ -82,6 +89,7 @@ class RoutingTable:
         # endpoint_id -> calls outstanding on it as its own node last advertised
         # (everyone's calls, a second or two old); only peers' endpoints have one.
         self._reported: dict[str, int] = {}
+        self._cold: set[str] = set()  # endpoint ids whose process is not started
 
     def __len__(self) -> int:
         return len(self._endpoints)
@@ -112,6 +120,21 @@ class RoutingTable:
         del self._outstanding[endpoint_id]
         self._suspended.pop(endpoint_id, None)
         self._reported.pop(endpoint_id, None)
+        self._cold.discard(endpoint_id)
+
+    def set_cold(self, endpoint_id: str, cold: bool) -> None:
+        """Mark a known endpoint's process as not started (``cold``) or running."""
+        if cold and endpoint_id in self._endpoints:
+            self._cold.add(endpoint_id)
+        else:
+            self._cold.discard(endpoint_id)
+
+    def is_cold(self, endpoint_id: str) -> bool:
+        return endpoint_id in self._cold
+
+    def cold(self, node_id: str) -> list[str]:
+        """Ids of the cold endpoints hosted on ``node_id``."""
+        return [eid for eid in self._cold if self._endpoints[eid].node_id == node_id]
 
     def suspend(self, endpoint_id: str, error: ErrorInfo | None = None) -> bool:
         """Keep a known endpoint but pick it no more (its process restarts).
@@ -221,7 +244,8 @@ class RoutingTable:
         ``exclude`` (e.g. one that just failed) are skipped, and so are
         suspended ones and those of unreachable nodes. Ties go to an endpoint
         on node ``near`` (where the call's big argument is held), else are
-        broken at random. Returns ``None`` if nothing matches.
+        broken at random, a warm endpoint winning over a cold one. Returns
+        ``None`` if nothing matches.
         """
         serving = self._by_fun.get(fun)
         if not serving:
@@ -252,6 +276,8 @@ class RoutingTable:
                 best.append(endpoint)
         if not best:
             return None
+        if self._cold and len(best) > 1:
+            best = [e for e in best if e.endpoint_id not in self._cold] or best
         if near and len(best) > 1:
             best = [e for e in best if e.node_id == near] or best
         if len(best) == 1:

@@ -13,6 +13,16 @@ Each process start gets a fresh lane ticket with its ``Assign``
 (:mod:`mpreg.protocol.lanes`): a restarted process's old ticket admits
 nobody. The lane it reports serving on is kept here (:attr:`Workers.lanes`)
 while that process lives.
+
+Plain-function workers may start on first use (:meth:`Workers.add_functions`
+with ``eager=False``): the node knows their functions from the spec it built,
+so their endpoints are routed (and advertised) at once, marked *cold*. The
+first message sent to one starts its process; it and the messages behind it
+wait here, in order, and go out when the worker serves. Their callers'
+deadlines still run in the dispatcher, which keeps their window slots until
+the process answers. A failed start fails the waiting calls with its start-up
+error and suspends the endpoint with it for a backoff (calls fail fast, not
+one spawn each); then the next call tries again.
 """
 
 from __future__ import annotations
@@ -20,19 +30,30 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
-from mpreg.actors.supervisor import ActorState, Supervisor, WorkerSlot
+from mpreg.actors.specs import FunctionsSpec
+from mpreg.actors.supervisor import (
+    CRASH_BASE,
+    CRASH_CAP,
+    ActorState,
+    Supervisor,
+    WorkerSlot,
+    backoff,
+)
 from mpreg.node.dispatch import CallDispatcher
 from mpreg.node.routing import RoutingTable
-from mpreg.protocol.codec import Blob
+from mpreg.protocol.codec import Blob, dumps_value
 from mpreg.protocol.lanes import Lane
 from mpreg.protocol.messages import (
     Assign,
     Call,
     CancelCall,
     Endpoint,
+    ErrorInfo,
     Shutdown,
     WorkerFailed,
     WorkerReady,
@@ -42,6 +63,8 @@ from mpreg.transport.connection import Connection, ConnState, parse_address
 from mpreg.transport.tls import TLSFiles
 
 log = logging.getLogger(__name__)
+
+Message = Call | CancelCall | StreamCredit  # what the node sends a worker's endpoint
 
 
 class Workers:
@@ -73,6 +96,11 @@ class Workers:
         self.lane_host, self._advertise_host = lane_host, advertise_host
         self._tickets: dict[str, str] = {}  # endpoint_id -> its current process's lane ticket
         self.lanes: dict[str, Lane] = {}  # endpoint_id -> its lane, while its process serves
+        # endpoint_id -> messages waiting for its lazy process to serve (while it starts).
+        self._pending: dict[str, list[Message]] = {}
+        # endpoint_id -> when a lazy endpoint whose start failed may be tried again.
+        self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._failed_starts: dict[str, int] = {}  # endpoint_id -> lazy starts failed in a row
 
     def __repr__(self) -> str:
         slots = len(self.supervisor.slots)
@@ -90,6 +118,33 @@ class Workers:
         if staged:
             self._staged[endpoint_id] = None
         return self.supervisor.add(endpoint_id, kind, label, spec)
+
+    def add_functions(self, spec: FunctionsSpec, count: int, *, eager: bool) -> list[WorkerSlot]:
+        """``count`` plain-function workers serving ``spec``; the slots started now.
+
+        ``eager=False``: no process until a call reaches one (see the module
+        docstring); their endpoints are routed and advertised at once.
+        """
+        blob = dumps_value(spec, what="function worker spec")
+        if eager:
+            return [self.add_slot("worker", spec.label, blob) for _ in range(count)]
+        for _ in range(count):
+            endpoint_id = f"{self.node_id}/{spec.label}-{next(self._endpoint_seq)}"
+            self.supervisor.add(endpoint_id, "worker", spec.label, blob, lazy=True)
+            self.routes.add(
+                Endpoint(
+                    endpoint_id=endpoint_id,
+                    node_id=self.node_id,
+                    kind="worker",
+                    functions=frozenset(spec.functions),
+                    datasets=frozenset(spec.datasets),
+                    label=spec.label,
+                )
+            )
+            self.routes.set_cold(endpoint_id, True)
+        if count:
+            self._advertise()
+        return []
 
     def activate(self, endpoint_ids: Iterable[str]) -> None:
         """Route to these staged endpoints (they serve) from now on; tell the peers."""
@@ -135,15 +190,30 @@ class Workers:
         conn.send(Assign(endpoint_id, slot.spec, self.lane_host, ticket))
         return True
 
-    def send(self, endpoint_id: str, call: Call | CancelCall | StreamCredit) -> bool:
+    def send(self, endpoint_id: str, call: Message) -> bool:
         """Deliver ``call`` (its cancel, a stream's credit) to a local endpoint.
 
+        A call for an idle lazy worker starts it and waits for it to serve.
         False if it is unreachable now.
         """
+        pending = self._pending.get(endpoint_id)
+        if pending is not None:
+            pending.append(call)  # behind the call that started it, in order
+            return True
         conn = self._conns.get(endpoint_id)
         if conn is None or conn.state is not ConnState.OPEN:
-            return False
+            # A call, or the credit that opens a stream's call (sent just before it).
+            first = isinstance(call, Call) or (isinstance(call, StreamCredit) and call.opens)
+            return first and self._start(endpoint_id, call)
         conn.send(call)
+        return True
+
+    def _start(self, endpoint_id: str, first: Message) -> bool:
+        """Start an idle lazy worker for ``first``; False if it is not idle or may not start yet."""
+        if endpoint_id in self._retry or not self.supervisor.start(endpoint_id):
+            return False
+        log.info("starting %s for call %s", endpoint_id, first.call_id)
+        self._pending[endpoint_id] = [first]
         return True
 
     # --- events ---------------------------------------------------------------------
@@ -170,7 +240,13 @@ class Workers:
             self.supervisor.mark_ready(message.endpoint_id)
             return
         self.routes.add(endpoint)  # live again, if it was suspended
+        self.routes.set_cold(message.endpoint_id, False)
+        self._failed_starts.pop(message.endpoint_id, None)
         self.supervisor.mark_ready(message.endpoint_id)
+        conn = self._conns.get(message.endpoint_id)
+        for waiting in self._pending.pop(message.endpoint_id, ()):
+            if conn is not None:  # it just said it serves: its link is there
+                conn.send(waiting)
         self._advertise()
         self.calls.endpoints_added()
 
@@ -209,6 +285,12 @@ class Workers:
     def _follow(self, slot: WorkerSlot) -> None:
         """Make the routing table (ours and the peers') follow a slot that lost its process."""
         endpoint_id = slot.endpoint_id
+        if slot.lazy and not slot.served and slot.state is not ActorState.DEAD:
+            # Its first start: the supervisor retries it while its calls wait
+            # here, until it serves or goes back to idle (given up on).
+            if slot.state is ActorState.IDLE:
+                self._start_failed(slot)
+            return
         if slot.state in (ActorState.FAILED, ActorState.DEAD):
             self._remove(endpoint_id)
             return
@@ -226,7 +308,35 @@ class Workers:
         # Waiting calls may now fail fast (a crash loop) or go elsewhere.
         self.calls.endpoints_added()
 
+    def _start_failed(self, slot: WorkerSlot) -> None:
+        """A lazy worker's start was given up on: fail its waiting calls, retry later."""
+        endpoint_id = slot.endpoint_id
+        error = slot.crash or ErrorInfo(kind="actor-died", message=f"{endpoint_id} did not start")
+        waiting = self._pending.pop(endpoint_id, [])
+        log.error("lazy worker %s failed to start: %s", endpoint_id, error.message)
+        # Suspended with the error first: a retry of a waiting call fails fast
+        # (or goes to another worker), instead of starting this one again.
+        self.routes.suspend(endpoint_id, error)
+        self._advertise()
+        failed = self._failed_starts[endpoint_id] = self._failed_starts.get(endpoint_id, 0) + 1
+        delay = backoff(failed - 1, CRASH_BASE, CRASH_CAP, random.Random())
+        loop = asyncio.get_running_loop()
+        self._retry[endpoint_id] = loop.call_later(delay, self._may_retry, endpoint_id)
+        for message in waiting:
+            if isinstance(message, Call):
+                why = replace(error, command=message.command, fun=message.fun)
+                self.calls.complete(message.call_id, None, why)
+        self.calls.endpoints_added()
+
+    def _may_retry(self, endpoint_id: str) -> None:
+        """The backoff after a failed lazy start is over: the next call starts it again."""
+        del self._retry[endpoint_id]
+        if self.routes.resume(endpoint_id):
+            self._advertise()
+            self.calls.endpoints_added()
+
     def _remove(self, endpoint_id: str) -> None:
+        self._pending.pop(endpoint_id, None)  # its calls are in flight: endpoint_lost ends them
         if self.routes.get(endpoint_id) is None:
             return
         self.routes.remove(endpoint_id)
@@ -238,6 +348,9 @@ class Workers:
 
     async def stop(self) -> None:
         """Ask every worker to exit, then let the supervisor wait for them (or kill them)."""
+        for timer in self._retry.values():
+            timer.cancel()
+        self._retry.clear()
         for conn in list(self._conns.values()):
             if conn.state is ConnState.OPEN:
                 conn.send(Shutdown())

@@ -270,3 +270,30 @@ def test_status_groups_replicas_per_actor_and_node() -> None:
 
 def _fields(stats: NodeStats) -> dict[str, Any]:
     return {name: getattr(stats, name) for name in NodeStats.__dataclass_fields__}
+
+
+def test_a_function_worker_not_started_yet_shows_idle_without_a_pid() -> None:
+    status = cluster(5, 0)
+    head = status.nodes[0]
+    idle = endpoint(
+        "head-aaaaaa",
+        "functions",
+        2,
+        kind="worker",
+        datasets=(),
+        functions=("echo", "echos"),
+        pid=0,
+        state="idle",
+        rss_bytes=0,
+    )
+    status = ClusterStatus(
+        (NodeStats(**{**_fields(head), "endpoints": (*head.endpoints, idle)}), status.nodes[1])
+    )
+    snapshot = build_snapshot(status, source="127.0.0.1:7773", now=0.0)
+    workers = [
+        line for line in draw(render_status(snapshot), 140).splitlines() if "(functions)" in line
+    ]
+    cells = [c.strip() for c in workers[0].split("│")[1:-1]]
+    assert cells[4:7] == ["2", "1001", "idle, running"]  # two workers: one idle, no pid
+    top = [line for line in draw(render_top(snapshot), 200).splitlines() if "(functions)" in line]
+    assert len(top) == 2 and any(" idle " in line and " - " in line for line in top)

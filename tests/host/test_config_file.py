@@ -41,6 +41,8 @@ def test_an_empty_file_is_an_error_not_a_default_node(tmp_path: Path, text: str)
 
 def test_one_field_is_enough(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "workers: 2\n")) == NodeConfig(workers=2)
+    lazy = load_config(write(tmp_path, "eager_workers: false\n"))
+    assert lazy == NodeConfig(eager_workers=False)
 
 
 def test_connect_and_peers_are_both_joined_connect_first(tmp_path: Path) -> None:
@@ -75,6 +77,7 @@ def test_actors_name_classes_in_modules_or_files(tmp_path: Path) -> None:
         ("name: a\nport: 99999\n", 2, "port number 0-65535, got 99999"),
         ("port: true\n", 1, "port number"),
         ("name: a\n\nworkers: -1\n", 3, "workers must be a whole number"),
+        ("eager_workers: 0\n", 1, "eager_workers must be true or false"),
         ("resources: {a: 1}\n", 1, "resources must be a list of names"),
         ("peers: [ok:1, 'bad:port']\n", 1, "bad port"),
         ("name: a\nname: b\n", 2, "given twice"),

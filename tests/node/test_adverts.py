@@ -138,3 +138,18 @@ def test_malformed_adverts_are_refused_whole() -> None:
         Advert((_ep("b/1"),), load=(("b/1", "3"),)),  # type: ignore[arg-type]
     ):
         assert not well_formed(bad), bad
+
+
+def test_cold_endpoints_travel_in_the_advert_and_warm_up_with_the_next() -> None:
+    own = RoutingTable()
+    own.add(_ep("b/1"))
+    own.add(_ep("b/2"))
+    own.set_cold("b/1", True)
+    advert = own_advert(own, "b")
+    assert advert.cold == ("b/1",)
+    other = RoutingTable()
+    assert apply_advert(other, "b", advert) == set()  # cold is routable: nothing lost
+    assert other.is_cold("b/1") and not other.is_cold("b/2")
+    own.set_cold("b/1", False)
+    apply_advert(other, "b", own_advert(own, "b"))
+    assert not other.is_cold("b/1")

@@ -285,3 +285,13 @@ def test_crash_is_given_only_when_every_match_is_crash_looping() -> None:
     routes.suspend("a/2", CRASH)  # suspending again updates the reason
     assert routes.crash("f", IRIS) == CRASH
     assert routes.crash("g", IRIS) is None  # nothing matches at all
+
+
+def test_routing_prefers_a_running_worker_over_a_cold_one_at_equal_load() -> None:
+    routes = table(endpoint("w1", ["f"], kind="worker"), endpoint("w2", ["f"], kind="worker"))
+    routes.set_cold("w1", True)
+    assert {routes.choose("f", frozenset()).endpoint_id for _ in range(50)} == {"w2"}  # type: ignore[union-attr]
+    routes.begin("w2")  # busier: the cold one is chosen (and will be started)
+    assert routes.choose("f", frozenset()).endpoint_id == "w1"  # type: ignore[union-attr]
+    routes.remove("w1")
+    assert not routes.is_cold("w1")
