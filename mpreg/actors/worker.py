@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mpreg.actors.chains import ChainRun
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent, worker_tls
 from mpreg.actors.missing import explain_missing_module
@@ -144,6 +145,9 @@ class Worker:
             # caller was already told; running it now would only delay the rest.
             conn.send(CallDone(call.call_id, None, to_info(_expired(call))))
             return
+        if call.chain:
+            self._chain(conn, call)
+            return
         try:
             args, kwargs, *rest = loads_value(call.args, what=f"arguments of {call.command!r}")
             asked: Asked = (rest[0], rest[1]) if rest else None
@@ -180,6 +184,16 @@ class Worker:
                 self._running[call.call_id] = task
         else:
             self._reply(conn, call, result, asked)
+
+    def _chain(self, conn: Connection, call: Call) -> None:
+        """A fused chain: its steps run here in turn, answered once (mpreg.actors.chains)."""
+        run = ChainRun(conn, call, self.functions, self.endpoint_id)
+        call_id = call.call_id
+        task = run.start(
+            self._tasks.spawn, lambda: call_id in self._cancelled, lambda: self._forget(call_id)
+        )
+        if task is not None and not task.done():
+            self._running[call_id] = task
 
     def _forget(self, call_id: int) -> None:
         self._running.pop(call_id, None)
