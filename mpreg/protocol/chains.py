@@ -10,15 +10,15 @@ The answer's result is a *chain answer* (:func:`pack_chain_answer`): how long
 each step that ran took, and the pickled results of the steps marked
 ``export`` (those the driver, or a task outside the chain, needs). On an error
 the answer also carries what the steps before the failed one made; the
-error names the failed step. The node splits the answer by its plain JSON
-manifest without unpickling anything (:func:`unpack_chain_answer`).
+error names the failed step. The node splits the answer by its plain
+fixed-layout manifest without unpickling anything (:func:`unpack_chain_answer`).
 
 Registered here, imported by :mod:`mpreg.protocol.messages`. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,14 +48,14 @@ class ChainStep:
 def pack_chain_answer(took: Sequence[float], results: Sequence[Blob | None]) -> Blob:
     """One Blob: the seconds each step that ran took, and each step's exported result.
 
-    ``results`` has one entry per step that ran (None: not exported); its
-    parts follow a JSON manifest, so nothing is copied.
+    ``results`` has one entry per step that ran (None: not exported). The
+    first part is a fixed-layout manifest (the step count, then per step its
+    seconds and its result's part count, -1 for none); the results' own parts
+    follow, so nothing is copied.
     """
-    manifest: dict[str, Any] = {
-        "took": [round(seconds, 9) for seconds in took],
-        "results": [None if blob is None else len(blob.parts) for blob in results],
-    }
-    parts: list[Any] = [json.dumps(manifest).encode()]
+    count = len(took)
+    sizes = [-1 if blob is None else len(blob.parts) for blob in results]
+    parts: list[Any] = [struct.pack(f"<I{count}d{count}i", count, *took, *sizes)]
     for blob in results:
         if blob is not None:
             parts.extend(blob.parts)
@@ -68,27 +68,32 @@ def unpack_chain_answer(blob: Blob) -> tuple[tuple[float, ...], tuple[Blob | Non
     Raises ValueError if ``blob`` is not one.
     """
     try:
-        manifest = json.loads(bytes(blob.parts[0]))
-        took = tuple(float(seconds) for seconds in manifest["took"])
-        counts = list(manifest["results"])
-    except (IndexError, TypeError, KeyError, ValueError) as exc:
+        manifest = bytes(blob.parts[0])
+        (count,) = _COUNT.unpack_from(manifest)
+        layout = f"<I{count}d{count}i"
+        if struct.calcsize(layout) != len(manifest):
+            raise ValueError("its manifest has the wrong size")
+        fields = struct.unpack(layout, manifest)
+    except (IndexError, struct.error, ValueError) as exc:
         raise ValueError(f"not a chain answer: {exc}") from None
-    if len(counts) != len(took):
-        raise ValueError("not a chain answer: a result count per step that ran is needed")
+    took, sizes = fields[1 : count + 1], fields[count + 1 :]
     parts = blob.parts
     at = 1
     results: list[Blob | None] = []
-    for count in counts:
-        if count is None:
+    for size in sizes:
+        if size == -1:
             results.append(None)
-        elif type(count) is int and count > 0 and at + count <= len(parts):
-            results.append(Blob(parts[at : at + count]))
-            at += count
+        elif 0 < size <= len(parts) - at:
+            results.append(Blob(parts[at : at + size]))
+            at += size
         else:
             raise ValueError("not a chain answer: bad manifest entry")
     if at != len(parts):
         raise ValueError("not a chain answer: its parts do not match its manifest")
     return took, tuple(results)
+
+
+_COUNT = struct.Struct("<I")
 
 
 __all__ = ["ChainStep", "pack_chain_answer", "unpack_chain_answer"]
