@@ -46,6 +46,11 @@ class Pipeline:
         time.sleep(seconds)  # ok-sleep: the workload is a slow step
         return x
 
+    async def anap(self, x: int, seconds: float) -> int:
+        await asyncio.sleep(seconds)  # ok-sleep: the workload is a slow async step
+        self.runs.append("anap")
+        return x
+
     def die_once(self, x: int, marker: str) -> int:
         """Kill this process with SIGKILL the first time (``marker`` does not exist yet)."""
         path = Path(marker)

@@ -29,6 +29,7 @@ from mpreg.node.calls import (
     InFlight,
     Where,
     Windows,
+    chain_bytes,
     gave_up,
     holder_of,
     ignore_answer,
@@ -101,18 +102,17 @@ class CallDispatcher:
     ) -> InFlight:
         """Start a call; ``on_done(result, error, endpoint_id)`` is called exactly once.
 
-        ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with
-        the call; past it the call is answered with a "deadline" error. The
-        returned handle cancels the call. ``hold``: a big result may stay on
-        the member that makes it (answered as a Held, :mod:`mpreg.node.values`).
-        ``chain``: the steps of a fused chain (:mod:`mpreg.node.fusion`), run as one call.
+        ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with the call; past
+        it the call is answered with a "deadline" error. The returned handle cancels the
+        call. ``hold``: a big result may stay on the member that makes it (answered as a
+        Held, :mod:`mpreg.node.values`). ``chain``: a fused chain's steps (mpreg.node.fusion).
         """
         call_id = next(self._ids)
         blobs, held = split_deps(deps) if deps else ((), ())
         call = Call(call_id, fun, args, blobs, command, deadline, held, chain=chain)
         record = InFlight(call, datasets, retries, on_done, self, endpoint_id, bool(endpoint_id))
         record.seq, record.hold = call_id, hold
-        record.nbytes = size_of(args)
+        record.nbytes = size_of(args) + (chain_bytes(chain) if chain else 0)
         if deps:
             # Each value fits a frame (the codec checked where it was made), but
             # a call carries its arguments and every dependency's result in one.

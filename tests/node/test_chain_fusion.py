@@ -131,6 +131,21 @@ async def test_a_step_past_the_deadline_never_starts() -> None:
         assert (await _history(client))["runs"] == ["inc"]
 
 
+async def test_an_async_step_running_at_the_deadline_is_cancelled_in_the_actor() -> None:
+    async with _cluster() as c, Client(c.nodes[0].address, token=c.token) as client:
+        chain = [CHAIN[0], Command("s", "anap", ["h", 30.0], P), Command("f", "dec", ["s"], P)]
+        with pytest.raises(DeadlineExceeded):
+            await client.request(chain, timeout=0.3)
+
+        async def answered() -> bool:
+            # The node keeps a call's slot until its process answers: the
+            # coroutine was cancelled at the deadline, not left to sleep 30 s.
+            return [row.in_flight for row in await replicas(client, "Pipeline")] == [0]
+
+        await until(answered, timeout=5)
+        assert (await _history(client))["runs"] == ["inc"]  # the step after it never ran
+
+
 async def test_a_chain_sent_to_a_node_without_the_actor_is_forwarded_whole() -> None:
     async with (
         run_cluster(node("front", workers=0), node("back", workers=0, actors=(ca.Pipeline,))) as c,
