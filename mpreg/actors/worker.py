@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from mpreg.actors.answers import asked_field, expired, loop_time
+from mpreg.actors.chains import ChainRun
 from mpreg.actors.definitions import public_methods
 from mpreg.actors.environment import TOKEN_ENV, adopt_parent_path, die_with_parent, worker_tls
 from mpreg.actors.lanes import Lanes
@@ -54,11 +56,7 @@ from mpreg.protocol.messages import (
     WorkerReady,
 )
 from mpreg.protocol.refs import (
-    Bundled,
-    FieldMiss,
-    FieldMissing,
     Path,
-    extract,
     pack_bundle,
     resolve_refs,
 )
@@ -197,7 +195,14 @@ class Worker:
         if call.deadline and time.time() >= call.deadline:
             # It waited too long (behind a slow sync call, in a socket): its
             # caller was already told; running it now would only delay the rest.
-            conn.send(CallDone(call.call_id, None, to_info(_expired(call))))
+            conn.send(
+                CallDone(
+                    call.call_id, None, to_info(expired(call.command or call.fun, call.deadline))
+                )
+            )
+            return
+        if call.chain:
+            self._chain(conn, call)
             return
         try:
             args, kwargs, *rest = loads_value(call.args, what=f"arguments of {call.command!r}")
@@ -236,6 +241,16 @@ class Worker:
                 self._running[(conn, call.call_id)] = task
         else:
             self._reply(conn, call, result, asked)
+
+    def _chain(self, conn: Connection, call: Call) -> None:
+        """A fused chain: its steps run here in turn, answered once (mpreg.actors.chains)."""
+        run = ChainRun(conn, call, self.functions, self.endpoint_id)
+        key = (conn, call.call_id)
+        task = run.start(
+            self._tasks.spawn, lambda: key in self._cancelled, lambda: self._forget(key)
+        )
+        if task is not None and not task.done():
+            self._running[key] = task
 
     def _forget(self, key: CallKey) -> None:
         self._running.pop(key, None)
@@ -286,7 +301,7 @@ class Worker:
 
     async def _finish(self, conn: Connection, call: Call, awaitable: Any, asked: Asked) -> None:
         error: BaseException | None = None
-        timeout = asyncio.timeout_at(_loop_time(call.deadline) if call.deadline else None)
+        timeout = asyncio.timeout_at(loop_time(call.deadline) if call.deadline else None)
         try:
             async with timeout:
                 result = await awaitable
@@ -294,7 +309,7 @@ class Worker:
             if (conn, call.call_id) in self._cancelled:
                 error = TaskCancelled(f"{call.command or call.fun!r} was cancelled")
             elif timeout.expired():
-                error = _expired(call)
+                error = expired(call.command or call.fun, call.deadline)
             else:
                 error = exc
         finally:
@@ -322,34 +337,13 @@ class Worker:
                 blob = dumps_value(result, what=what)
             else:
                 paths, whole = asked
-                fields = [_field(call.command, result, path) for path in paths]
+                fields = [asked_field(call.command, result, path) for path in paths]
                 blob = pack_bundle(dumps_value(result, what=what) if whole else None, fields)
         except SerializationError as exc:
             explained = explain_missing_module(exc, self.endpoint_id)  # which module, node, fix
             conn.send(CallDone(call.call_id, None, to_info(explained)))
             return
         conn.send(CallDone(call.call_id, blob, None))
-
-
-def _field(command: str, result: Any, path: Path) -> Bundled:
-    """One asked field of ``result``, pickled; or why it cannot be had."""
-    reference = ".".join([command, *map(str, path)])
-    try:
-        return dumps_value(extract(result, path), what=f"field {reference!r}")
-    except FieldMissing as exc:
-        return FieldMiss(reference, f"{command!r} result {exc}")
-    except SerializationError as exc:
-        return FieldMiss(reference, str(exc))
-
-
-def _expired(call: Call) -> DeadlineExceeded:
-    late = time.time() - call.deadline
-    return DeadlineExceeded(f"{call.command or call.fun!r} passed its deadline ({late:.3f}s ago)")
-
-
-def _loop_time(deadline: float) -> float:
-    """The running loop's clock reading at the wall-clock ``deadline``."""
-    return asyncio.get_running_loop().time() + (deadline - time.time())
 
 
 async def run_worker(address: str, endpoint_id: str, token: str) -> None:

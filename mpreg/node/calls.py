@@ -18,7 +18,7 @@ from typing import Protocol
 from mpreg.node.pressure import Target
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob, max_value_bytes
-from mpreg.protocol.messages import Call, ErrorInfo, ErrorKind, Held
+from mpreg.protocol.messages import Call, ChainStep, ErrorInfo, ErrorKind, Held
 
 # (result, error, endpoint id): the result a Blob, or Held on the member that made it.
 DoneCallback = Callable[[Blob | Held | None, ErrorInfo | None, str], None]
@@ -187,6 +187,11 @@ def size_of(blob: Blob) -> int:
     for part in blob.parts:  # bytes-like: one byte per item, but a memoryview's items may be more
         total += part.nbytes if isinstance(part, memoryview) else len(part)
     return total
+
+
+def chain_bytes(chain: tuple[ChainStep, ...]) -> int:
+    """The arguments of a fused chain's later steps: they travel in its call too."""
+    return sum(size_of(step.args) for step in chain if step.args is not None)
 
 
 def too_big(what: str, size: int) -> ErrorInfo:

@@ -15,6 +15,7 @@ from typing import Protocol
 from mpreg.config import NodeConfig
 from mpreg.node.deployments import Deployments
 from mpreg.node.dispatch import CallDispatcher
+from mpreg.node.fusion import places_in
 from mpreg.node.lanes import NodeLanes
 from mpreg.node.pressure import Backpressure
 from mpreg.node.routing import RoutingTable
@@ -83,6 +84,7 @@ def open_session(node: ClientHost, conn: Connection) -> Session:
         max_queued_bytes=node.config.max_queued_bytes_per_client,
         store=node.store,
         values=node.values,
+        places=places_in(node.routes),
     )
     node.sessions.add(session)
     # A client that does not read its results may not send more work.

@@ -29,6 +29,7 @@ from mpreg.node.calls import (
     InFlight,
     Where,
     Windows,
+    chain_bytes,
     gave_up,
     holder_of,
     ignore_answer,
@@ -43,7 +44,7 @@ from mpreg.node.pressure import Target
 from mpreg.node.queues import CallQueues
 from mpreg.node.routing import RoutingTable
 from mpreg.protocol.codec import Blob, max_value_bytes
-from mpreg.protocol.messages import Call, Endpoint, ErrorInfo, ErrorKind, Held
+from mpreg.protocol.messages import Call, ChainStep, Endpoint, ErrorInfo, ErrorKind, Held
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +98,21 @@ class CallDispatcher:
         endpoint_id: str = "",
         deadline: float = 0.0,
         hold: bool = False,
+        chain: tuple[ChainStep, ...] = (),
     ) -> InFlight:
         """Start a call; ``on_done(result, error, endpoint_id)`` is called exactly once.
 
-        ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with
-        the call; past it the call is answered with a "deadline" error. The
-        returned handle cancels the call. ``hold``: a big result may stay on
-        the member that makes it (answered as a Held, :mod:`mpreg.node.values`).
+        ``deadline`` (absolute ``time.time()`` seconds, 0: none) travels with the call; past
+        it the call is answered with a "deadline" error. The returned handle cancels the
+        call. ``hold``: a big result may stay on the member that makes it (answered as a
+        Held, :mod:`mpreg.node.values`). ``chain``: a fused chain's steps (mpreg.node.fusion).
         """
         call_id = next(self._ids)
         blobs, held = split_deps(deps) if deps else ((), ())
-        call = Call(call_id, fun, args, blobs, command, deadline, held)
-        record = InFlight(call, datasets, retries, on_done, self, pinned=bool(endpoint_id))
-        record.endpoint_id = endpoint_id
-        record.seq = call_id
-        record.hold = hold
-        record.nbytes = size_of(args)
+        call = Call(call_id, fun, args, blobs, command, deadline, held, chain=chain)
+        record = InFlight(call, datasets, retries, on_done, self, endpoint_id, bool(endpoint_id))
+        record.seq, record.hold = call_id, hold
+        record.nbytes = size_of(args) + (chain_bytes(chain) if chain else 0)
         if deps:
             # Each value fits a frame (the codec checked where it was made), but
             # a call carries its arguments and every dependency's result in one.

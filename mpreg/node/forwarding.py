@@ -99,6 +99,7 @@ class Forwarding:
             endpoint_id=message.endpoint_id,
             on_done=done,
             deadline=call.deadline,
+            chain=call.chain,
         )
         if not handle.done:
             self._forwarded[key] = handle

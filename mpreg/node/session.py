@@ -33,12 +33,14 @@ from mpreg.config import (
     DEFAULT_MAX_STORE_BYTES,
 )
 from mpreg.errors import PlanError
+from mpreg.node.fusion import Places, fuse
 from mpreg.node.store import HOLD_FROM_BYTES, Store
 from mpreg.node.tasks import (
     RouteCheck,
     Submit,
     TaskState,
     Values,
+    dep_values,
     gave_up,
     log_task,
     no_field,
@@ -59,7 +61,7 @@ from mpreg.protocol.messages import (
     TaskDone,
     TaskSpec,
 )
-from mpreg.protocol.refs import FieldMiss, field_key, unpack_bundle
+from mpreg.protocol.refs import FieldMiss, unpack_bundle
 from mpreg.transport.connection import Connection, ConnState
 
 
@@ -81,11 +83,13 @@ class Session:
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES_PER_CLIENT,
         store: Store | None = None,
         values: Values | None = None,
+        places: Places | None = None,
     ) -> None:
         self.conn = conn
         # The node's, shared by every session: what their kept results and puts hold.
         self.store = store if store is not None else Store(DEFAULT_MAX_STORE_BYTES)
         self._values = values  # results held on other members (mpreg.node.values)
+        self._places = places  # where each step may run: chains go there fused (None: never)
         self._check = check
         self._submit = submit
         self._on_busy = on_busy
@@ -110,6 +114,8 @@ class Session:
         fresh: list[TaskState] = []
         for spec in batch.tasks:
             state = TaskState(spec, waiting=set(), keep=spec.keep, request=batch.batch_id)
+            state.nbytes = spec.args.nbytes
+            self.unfinished_bytes += state.nbytes
             self.tasks[spec.task_id] = state
             fresh.append(state)
         self.unfinished += len(fresh)
@@ -117,9 +123,6 @@ class Session:
             origin = time.perf_counter()
             for state in fresh:
                 state.clock = TaskClock(origin)
-        for state in fresh:
-            state.nbytes = state.spec.args.nbytes
-            self.unfinished_bytes += state.nbytes
         failed_deps: list[tuple[TaskState, ErrorInfo]] = []
         for state in fresh:
             for dep_id in state.spec.deps:
@@ -217,21 +220,10 @@ class Session:
         if spec.deadline and time.time() >= spec.deadline:
             self._fail(state, gave_up(state, "deadline"))
             return
-        deps: list[tuple[int, Blob | Held]] = []
-        for position, (dep_id, index) in enumerate(spec.uses or [(d, -1) for d in spec.deps]):
-            dep = self.tasks[dep_id]
-            if index < 0:
-                assert dep.result is not None, "a whole result that nobody kept"
-                deps.append((dep_id, dep.result))
-                if type(dep.result) is Held:  # freed only once this call is done with it
-                    dep.users += 1
-                    state.borrowed.append(dep)
-                continue
-            item = dep.fields[index]
-            if isinstance(item, FieldMiss):
-                self._fail(state, no_field(state, item))
-                return
-            deps.append((field_key(position), item))
+        deps = dep_values(state, self.tasks)
+        if isinstance(deps, FieldMiss):
+            self._fail(state, no_field(state, deps))
+            return
         state.started = True
         for dep_id in spec.deps:
             dep = self.tasks[dep_id]
@@ -239,6 +231,7 @@ class Session:
             self._maybe_forget(dep)
         if state.clock is not None:
             state.clock.started(spec, deps)
+        chain = fuse(self, state, self._places)  # its followers go with it (mpreg.node.fusion)
         call = self._submit(
             fun=spec.fun,
             datasets=spec.datasets,
@@ -246,12 +239,16 @@ class Session:
             deps=tuple(deps),
             command=spec.name,
             retries=spec.retries,
-            on_done=lambda result, error, where: self._finished(state, result, error, where),
+            on_done=chain.done if chain else partial(self._finished, state),
             deadline=spec.deadline,
             # A big result may stay on the member that makes it, unless it goes
             # straight to the driver (a request's) or is split into fields here.
-            hold=(spec.keep or not spec.want_result) and not spec.fields,
+            hold=(spec.keep or not spec.want_result) and not spec.fields and not chain,
+            chain=chain.steps if chain else (),
         )
+        if chain:
+            chain.sent(call)
+            return
         if not call.done:
             state.call = call
         if state.clock is not None:

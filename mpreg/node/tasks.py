@@ -16,8 +16,8 @@ from mpreg.node.routing import RoutableTask
 from mpreg.node.tracing import TaskClock
 from mpreg.protocol.codec import Blob
 from mpreg.protocol.failures import to_info
-from mpreg.protocol.messages import ErrorInfo, ErrorKind, Held, SubmitBatch, TaskSpec
-from mpreg.protocol.refs import Bundled, FieldMiss
+from mpreg.protocol.messages import ChainStep, ErrorInfo, ErrorKind, Held, SubmitBatch, TaskSpec
+from mpreg.protocol.refs import Bundled, FieldMiss, field_key
 
 log = logging.getLogger("mpreg.node.session")
 
@@ -50,6 +50,7 @@ class Submit(Protocol):
         on_done: DoneCallback,
         deadline: float,
         hold: bool,
+        chain: tuple[ChainStep, ...],
     ) -> CallHandle: ...
 
 
@@ -95,6 +96,33 @@ def log_task(state: TaskState, what: str) -> None:
     """Log what became of a task, with its request as the client numbered it (mpreg.host.logs)."""
     extra = {"request_id": state.request, "task_id": state.spec.task_id}
     log.info("task %r %s", state.spec.name, what, extra=extra)
+
+
+def dep_values(
+    state: TaskState, tasks: dict[int, TaskState]
+) -> list[tuple[int, Blob | Held]] | FieldMiss:
+    """What ``state``'s call takes of its finished dependencies, keyed as its placeholders say.
+
+    A whole result under its task id, a field under ``field_key(position)``;
+    a Held whole result is lent (``users``, ``borrowed``) until the call is
+    done with it. The first field a dependency's result lacks instead, if any.
+    """
+    spec = state.spec
+    deps: list[tuple[int, Blob | Held]] = []
+    for position, (dep_id, index) in enumerate(spec.uses or [(d, -1) for d in spec.deps]):
+        dep = tasks[dep_id]
+        if index < 0:
+            assert dep.result is not None, "a whole result that nobody kept"
+            deps.append((dep_id, dep.result))
+            if type(dep.result) is Held:  # freed only once this call is done with it
+                dep.users += 1
+                state.borrowed.append(dep)
+            continue
+        item = dep.fields[index]
+        if isinstance(item, FieldMiss):
+            return item
+        deps.append((field_key(position), item))
+    return deps
 
 
 def no_field(state: TaskState, miss: FieldMiss) -> ErrorInfo:

@@ -22,6 +22,8 @@ class TaskClock:
     ready: float = 0.0
     bytes_in: int = 0
     call: object = None  # the dispatcher's record of the call (``InFlight``), once started
+    # A fused chain's step: when it ran inside its call (perf_counter; mpreg.node.fusion).
+    span: tuple[float, float] | None = None
 
     def started(self, spec: TaskSpec, deps: list[tuple[int, Blob | Held]]) -> None:
         """Its dependencies are done and the call goes to the dispatcher now."""
@@ -34,6 +36,8 @@ class TaskClock:
         # The dispatcher's record says when the last attempt went to its process
         # and how many retries are left (it counts them down).
         sent = float(getattr(self.call, "started", 0.0) or 0.0)
+        if self.span is not None:
+            sent, now = self.span
         left = int(getattr(self.call, "retries", spec.retries))
         origin = self.origin
         return TaskTrace(

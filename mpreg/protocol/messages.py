@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mpreg.protocol.chains import ChainStep as ChainStep
 from mpreg.protocol.codec import Blob, fast_pickle
 from mpreg.protocol.failures import ErrorInfo as ErrorInfo
 from mpreg.protocol.failures import ErrorKind as ErrorKind
@@ -251,6 +252,9 @@ class Call:
     # session as task ``task_id``'s result (mpreg.protocol.lanes.Kept).
     session: str = ""
     task_id: int = 0
+    # A fused chain (mpreg.protocol.chains): the steps to run here in turn, this
+    # call first; answered once, with a chain answer. Empty: a plain call.
+    chain: tuple[ChainStep, ...] = ()
 
 
 @message(20)

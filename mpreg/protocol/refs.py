@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mpreg.protocol.blob import Blob
+from mpreg.protocol.codec import fast_pickle
 
 PathItem = str | int
 Path = tuple[PathItem, ...]
@@ -30,6 +31,7 @@ Path = tuple[PathItem, ...]
 ATOMS: frozenset[type] = frozenset({str, bytes, bytearray, int, float, complex, bool, type(None)})
 
 
+@fast_pickle  # pickled in every task that uses a result, unpickled where it runs
 @dataclass(frozen=True, slots=True)
 class DepRef:
     """Placeholder for the result of task ``task_id``, or for one field of it.
