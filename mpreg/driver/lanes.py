@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 LANE_WINDOW = 128  # calls in flight per lane per client; the rest go through the node
 LANE_WINDOW_BYTES = 8 * 1024 * 1024  # and their arguments' bytes (the node's per-process bound)
 ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the background)
+# A route without lanes, sooner: its processes may be starting (a worker started on
+# first use serves a moment after the call that started it).
+EMPTY_ROUTE_TTL = 0.25
 LANES_ENV = "MPREG_LANES"  # 0: every call through the node
 QUERY_TIMEOUT = 5.0  # a node that does not answer a LaneQuery: no lanes for that route
 
@@ -262,7 +265,7 @@ class Lanes:
         now = time.monotonic()
         if entry is None:
             entry = self._routes[key] = _Route(None, 0.0)
-        if not entry.asking and now - entry.fetched > ROUTE_TTL:
+        if not entry.asking and now - entry.fetched > route_ttl(entry.route):
             entry.asking = True
             self._tasks.spawn(self._ask(key, entry))
         return entry.route
@@ -350,3 +353,8 @@ def lanes_wanted(lanes: bool | None) -> bool:
     if lanes is not None:
         return lanes
     return os.environ.get(LANES_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def route_ttl(route: LaneRoute | None) -> float:
+    """How long ``route`` is used before the node is asked again."""
+    return ROUTE_TTL if route is not None and route.lanes else EMPTY_ROUTE_TTL

@@ -2,7 +2,7 @@
 
 A sync ``mpreg.request`` of one command (no futures) goes on a lane when its
 node names processes that may take it (:class:`~mpreg.protocol.lanes.LaneRoute`,
-asked on the sync path's node connection, again every ``ROUTE_TTL`` seconds):
+asked on the sync path's node connection, again every 2 seconds, or 0.25 without lanes):
 the ``Call`` leaves on a blocking connection to the process and its
 ``CallDone`` is read right here. Two process hops, no thread hop, no node.
 
@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from ssl import SSLContext
 
-from mpreg.driver.lanes import QUERY_TIMEOUT, ROUTE_TTL, RouteKey
+from mpreg.driver.lanes import QUERY_TIMEOUT, RouteKey, route_ttl
 from mpreg.errors import ClusterUnavailable, DeadlineExceeded, MpregError
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.lanes import Lane, LaneQuery, LaneRoute
@@ -48,7 +48,7 @@ class SyncLanes:
         self._name = token_name
         self._context = context
         self._routes: dict[RouteKey, tuple[LaneRoute, float]] = {}
-        self._conns: dict[str, BlockingConnection] = {}
+        self._conns: dict[str, tuple[Lane, BlockingConnection]] = {}  # by endpoint id
         self._turn = itertools.count()
         self._request_ids = itertools.count(1)
         self.calls = 0  # requests answered on a lane (tests and benchmarks read it)
@@ -62,7 +62,7 @@ class SyncLanes:
         """The lane to send ``spec`` on, asking ``node`` for the route when due; None: the node."""
         key = (spec.fun, spec.datasets)
         known = self._routes.get(key)
-        if known is None or time.monotonic() - known[1] > ROUTE_TTL:
+        if known is None or time.monotonic() - known[1] > route_ttl(known[0]):
             route = self._ask(node, key, deadline)
             self._routes[key] = (route, time.monotonic())
         else:
@@ -126,9 +126,13 @@ class SyncLanes:
         return TaskDone(spec.task_id, message.result, error, lane.endpoint_id)
 
     def _connection(self, lane: Lane) -> BlockingConnection:
-        conn = self._conns.get(lane.endpoint_id)
-        if conn is not None and not conn.closed:
-            return conn
+        """An open connection to ``lane``: the one kept, unless its process went away."""
+        kept = self._conns.get(lane.endpoint_id)
+        if kept is not None:
+            if kept[0] == lane and not kept[1].peer_closed():
+                return kept[1]
+            kept[1].close()  # another process now (a new ticket), or it closed while idle
+            del self._conns[lane.endpoint_id]
         host, port = parse_address(lane.address)
         handshake = Handshake("connector", lane.ticket.encode(), PeerIdentity("client", self._name))
         try:
@@ -136,7 +140,7 @@ class SyncLanes:
         except MpregError as exc:
             self.stale()
             raise LaneUnopened(str(exc)) from exc
-        self._conns[lane.endpoint_id] = conn
+        self._conns[lane.endpoint_id] = (lane, conn)
         return conn
 
     def _cancel(self, lane: Lane, conn: BlockingConnection, call_id: int) -> None:
@@ -144,9 +148,9 @@ class SyncLanes:
             conn.send(CancelCall(call_id), time.monotonic() + CANCEL_SEND_TIMEOUT)
 
     def _forget(self, lane: Lane) -> None:
-        conn = self._conns.pop(lane.endpoint_id, None)
-        if conn is not None:
-            conn.close()
+        kept = self._conns.pop(lane.endpoint_id, None)
+        if kept is not None:
+            kept[1].close()
         self.stale()
 
     def stale(self) -> None:
@@ -156,5 +160,5 @@ class SyncLanes:
     def close(self) -> None:
         self._routes.clear()
         conns, self._conns = self._conns, {}
-        for conn in conns.values():
+        for _, conn in conns.values():
             conn.close()

@@ -10,6 +10,7 @@ a time.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -96,6 +97,30 @@ class BlockingConnection:
             if isinstance(exc, OSError) and not isinstance(exc, ClusterUnavailable):
                 raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
             raise
+
+    def peer_closed(self) -> bool:
+        """True if the peer has closed (or reset) this idle connection; never blocks.
+
+        For a caller about to send on a connection that waited: a send into a
+        connection its peer already closed would look, once the answer never
+        comes, like a loss after the message went out. Buffered messages (the
+        peer's answers read ahead) mean it is open.
+        """
+        if self.closed:
+            return True
+        if self._frames:
+            return False
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+            if not readable:
+                return False
+            # The descriptor's own bytes (under TLS, records not yet decrypted): none, at
+            # a readable socket, is the end. A TLS peer's closing alert reads as open here;
+            # the next receive then tells.
+            peek = socket.socket.recv(self._sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return peek == b""
+        except OSError:
+            return True
 
     def send(self, message: object, deadline: float | None = None) -> None:
         """Send one message; DeadlineExceeded past ``deadline`` (time.monotonic()).

@@ -76,6 +76,14 @@ def _until_futures_use_lanes() -> None:
         assert time.monotonic() < deadline, "no lane was used"
 
 
+def _until_requests_use_lanes() -> None:
+    """Request until one goes on a lane (a worker started on first use serves a moment later)."""
+    deadline = time.monotonic() + 20
+    while _sync_lanes() == 0:
+        assert mpreg.request([Command("w", "add", [0, 0])], timeout=30)["w"] == 0
+        assert time.monotonic() < deadline, "no lane was used"
+
+
 def _worker_pids(fun: str) -> list[int]:
     rows = [e.pid for e in mpreg.cluster_status().endpoints if fun in e.functions and e.pid]
     assert rows
@@ -83,9 +91,11 @@ def _worker_pids(fun: str) -> list[int]:
 
 
 def test_sync_requests_and_submits_go_on_lanes(embedded: None) -> None:
+    _until_requests_use_lanes()
+    before = _sync_lanes()
     for i in range(20):
         assert mpreg.request([Command("s", "add", [i, 1])])["s"] == i + 1
-    assert _sync_lanes() >= 19  # the first may ask the node for the route
+    assert _sync_lanes() == before + 20
     futures = [mpreg.submit("add", i, 2) for i in range(300)]
     assert mpreg.get(futures, timeout=30) == [i + 2 for i in range(300)]
     _until_futures_use_lanes()
@@ -99,7 +109,7 @@ def test_sync_requests_and_submits_go_on_lanes(embedded: None) -> None:
 
 
 def test_errors_on_a_lane_name_their_command(embedded: None) -> None:
-    mpreg.request([Command("warm", "add", [1, 1])])
+    _until_requests_use_lanes()
     with pytest.raises(RemoteError) as caught:
         mpreg.request([Command("boom", "fail", ["on the lane"])])
     assert "on the lane" in str(caught.value)
@@ -124,7 +134,7 @@ def test_lane_futures_feed_other_calls_and_big_results_stay_on_the_node(embedded
 
 
 def test_deadline_and_cancel_stop_a_call_on_a_lane(embedded: None, tmp_path: Path) -> None:
-    mpreg.request([Command("warm", "add", [1, 1])])
+    _until_requests_use_lanes()
     flag = str(tmp_path / "started")
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
@@ -157,7 +167,7 @@ def test_lanes_off_sends_everything_through_the_node() -> None:
 
 
 def test_a_killed_worker_retries_lane_calls_through_the_node(embedded: None) -> None:
-    mpreg.request([Command("warm", "add", [1, 1])])
+    _until_requests_use_lanes()
     _until_futures_use_lanes()
 
     def kill_all() -> None:
@@ -206,3 +216,23 @@ async def test_no_lanes_when_a_replica_lives_on_another_member() -> None:
                 nodes.add((await c.request([Command("w", "whereami", [])]))["w"]["pid"])
             assert len(nodes) == 2  # the node still balances over both members
             assert c.lanes.calls == 0
+
+
+def test_a_lane_whose_process_died_while_idle_costs_no_retry(embedded: None) -> None:
+    _until_requests_use_lanes()  # the lane is open
+    victims = _worker_pids("add")
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not any(_running(pid) for pid in victims))  # dead, its sockets closed
+    # The dead process's lane is seen closed before anything is sent on it: the call
+    # goes through the node (or a new lane), and one that must not repeat still runs.
+    assert mpreg.request([Command("b", "add", [2, 2])], retries=0, timeout=30)["b"] == 4
+
+
+def _running(pid: int) -> bool:
+    """Alive: not gone, and not a zombie its node has yet to reap."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
