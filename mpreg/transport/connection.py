@@ -323,6 +323,11 @@ class Connection(asyncio.BufferedProtocol):
             return []
         if progress.peer is None:
             return []
+        if self.ready.done():
+            # Its opener gave up (cancelled, timed out) as the welcome arrived: nobody
+            # will use it, and its messages have nobody to go to.
+            self.abort()
+            return []
         self.peer = progress.peer
         if progress.peer.access is Access.READ:
             # Set before the frames that came with the handshake are decoded.
