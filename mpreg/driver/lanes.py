@@ -116,6 +116,15 @@ class LaneLink:
         self.nbytes -= entry[1]
         return entry[0]
 
+    def takes_more(self) -> bool:
+        """Open, and under the window: ``LANE_WINDOW`` calls, and ``LANE_WINDOW_BYTES`` of
+        arguments (which bound what waits at a process that stopped reading, as on the
+        node; one call always fits)."""
+        pending = self.pending
+        if not pending:
+            return self.usable
+        return self.usable and len(pending) < LANE_WINDOW and self.nbytes < LANE_WINDOW_BYTES
+
     @property
     def usable(self) -> bool:
         conn = self.conn
@@ -186,8 +195,12 @@ class Lanes:
 
         Ties go round: the scan starts one lane further each time.
         """
-        best: LaneLink | None = None
         lanes = route.lanes
+        if len(lanes) == 1:  # one process: the common case, without the round
+            link = self._links.get(lanes[0].endpoint_id)
+            if link is not None and link.lane == lanes[0]:
+                return link if link.takes_more() else None
+        best: LaneLink | None = None
         start = self._turn % len(lanes)
         self._turn += 1
         for lane in lanes[start:] + lanes[:start]:
@@ -195,11 +208,7 @@ class Lanes:
             if link is None or link.lane != lane:
                 self._dial(lane)  # a new process, or one not dialled yet
                 continue
-            free = link.usable and len(link.pending) < LANE_WINDOW
-            # Bytes bound what waits at a process that stopped reading, as on the node;
-            # one call always fits.
-            free = free and (not link.pending or link.nbytes < LANE_WINDOW_BYTES)
-            if free and (best is None or len(link.pending) < len(best.pending)):
+            if link.takes_more() and (best is None or len(link.pending) < len(best.pending)):
                 best = link
         return best
 

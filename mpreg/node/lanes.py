@@ -6,7 +6,8 @@ the call, but only when every process in the cluster that can take it is a
 routed process of this node with a lane. When a replica lives on another
 member, or one has no lane (starting, restarting, staged, lanes off), the
 answer is empty and the call goes through the node, which balances between
-them all.
+them all. A function worker not started yet (started on first use) is left
+out: its started siblings take the lane calls.
 
 Each session gets a random key in its first answer; a worker's :class:`Kept`
 names it, and the node holds that result for the session (or drops it, the

@@ -223,10 +223,16 @@ def test_a_lane_whose_process_died_while_idle_costs_no_retry(embedded: None) -> 
     victims = _worker_pids("add")
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not any(_running(pid) for pid in victims))  # dead, its sockets closed
+    # Dead, and seen dead by its node: the kernel has told every peer of theirs by then.
+    _wait_for(lambda: not any(_running(pid) for pid in victims))
+    _wait_for(lambda: not set(victims) & _serving_pids("add"))
     # The dead process's lane is seen closed before anything is sent on it: the call
     # goes through the node (or a new lane), and one that must not repeat still runs.
     assert mpreg.request([Command("b", "add", [2, 2])], retries=0, timeout=30)["b"] == 4
+
+
+def _serving_pids(fun: str) -> set[int]:
+    return {e.pid for e in mpreg.cluster_status().endpoints if fun in e.functions and e.pid}
 
 
 def _running(pid: int) -> bool:

@@ -118,6 +118,22 @@ async def test_a_node_with_lanes_off_offers_none() -> None:
             client.close()
 
 
+async def test_workers_not_started_yet_leave_their_started_siblings_lanes() -> None:
+    config = node("lazy", workers=2, functions=(ca.add,), eager_workers=False)
+    async with run_cluster(config) as cluster:
+        client = await node_client(cluster.address, cluster.token)
+        try:
+            assert (await lane_route(client, "add")).lanes == ()  # nothing runs yet
+            async with Client(cluster.address, token=cluster.token, lanes=False) as starter:
+                assert (await starter.request([Command("s", "add", [1, 2])]))["s"] == 3
+                started = [e for e in (await starter.status()).endpoints if e.pid]
+            assert len(started) == 1  # one call started one of the two
+            (lane,) = (await lane_route(client, "add", want=1)).lanes
+            assert lane.endpoint_id == started[0].endpoint_id
+        finally:
+            client.close()
+
+
 async def test_a_restarted_worker_gets_a_new_ticket_and_refuses_the_old() -> None:
     async with run_cluster(node("restarts", workers=0, actors=(ca.Timed,))) as cluster:
         client = await node_client(cluster.address, cluster.token)
