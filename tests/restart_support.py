@@ -16,6 +16,14 @@ def _stat(pid: int) -> list[str]:
         return f.read().rsplit(")", 1)[1].split()
 
 
+def alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie its parent has yet to reap."""
+    try:
+        return _stat(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
 def children(pid: int) -> list[int]:
     """Live (not zombie) child processes of ``pid``."""
     found = []

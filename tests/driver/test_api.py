@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import cluster_actors as ca
 import pytest
+from restart_support import alive
 
 import mpreg
 from mpreg import Command
@@ -144,9 +145,9 @@ def _kill_driver_and_check_children(driver: subprocess.Popen[bytes]) -> None:
         driver.kill()
         driver.wait(10)
         deadline = time.monotonic() + 15
-        while any(_alive(pid) for pid in spawned) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in spawned) and time.monotonic() < deadline:
             time.sleep(0.05)  # ok-sleep: polling, bounded by a deadline
-        assert not [pid for pid in spawned if _alive(pid)]
+        assert not [pid for pid in spawned if alive(pid)]
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -159,14 +160,6 @@ def test_shutdown_leaves_no_child_processes() -> None:
     assert _children(os.getpid())
     mpreg.shutdown()
     assert _wait_no_children(os.getpid()) == set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.cluster
@@ -233,15 +226,6 @@ def test_a_dead_embedded_node_fails_requests_fast_not_after_the_reconnect_timeou
 
 def _wait_gone(pids: list[int], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in pids):
+    while any(alive(pid) for pid in pids):
         assert time.monotonic() < deadline, f"processes {pids} outlived their node"
         time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its parent to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -19,6 +19,7 @@ import cluster_actors as ca
 import data_support as ds
 import numpy as np
 import pytest
+from restart_support import alive
 
 import mpreg
 from mpreg import (
@@ -224,7 +225,7 @@ def test_a_lane_whose_process_died_while_idle_costs_no_retry(embedded: None) -> 
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     # Dead, and seen dead by its node: the kernel has told every peer of theirs by then.
-    _wait_for(lambda: not any(_running(pid) for pid in victims))
+    _wait_for(lambda: not any(alive(pid) for pid in victims))
     _wait_for(lambda: not set(victims) & _serving_pids("add"))
     # The dead process's lane is seen closed before anything is sent on it: the call
     # goes through the node (or a new lane), and one that must not repeat still runs.
@@ -233,12 +234,3 @@ def test_a_lane_whose_process_died_while_idle_costs_no_retry(embedded: None) -> 
 
 def _serving_pids(fun: str) -> set[int]:
     return {e.pid for e in mpreg.cluster_status().endpoints if fun in e.functions and e.pid}
-
-
-def _running(pid: int) -> bool:
-    """Alive: not gone, and not a zombie its node has yet to reap."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
