@@ -162,14 +162,19 @@ class Lanes:
         if link is None:
             return False
         assert link.conn is not None
+        # Positional: the keyword form costs a tenth of the send. A request's result
+        # comes back whole (no session: never Kept).
+        session = route.session if spec.keep else ""
         call = Call(
             future.task_id,
             spec.fun,
             spec.args,
-            command=spec.name,
-            deadline=spec.deadline,
-            session=route.session if spec.keep else "",  # a request's result comes back whole
-            task_id=future.task_id,
+            (),
+            spec.name,
+            spec.deadline,
+            (),
+            session,
+            spec.task_id,
         )
         link.conn.send(call)
         size = spec.args.nbytes

@@ -21,7 +21,7 @@ from mpreg.driver.futures import Future, FutureOwner
 from mpreg.driver.planner import plan_request
 from mpreg.driver.requests import DEFAULT_RETRIES, TaskIds, deadline_after, task_spec
 from mpreg.errors import ClusterUnavailable, SerializationError
-from mpreg.protocol.codec import dumps_value
+from mpreg.protocol.codec import dumps_builtin, dumps_value
 from mpreg.protocol.messages import TaskSpec
 from mpreg.protocol.refs import ATOMS
 
@@ -113,7 +113,7 @@ def _plain_spec(
         if type(dataset) is not str or not dataset:
             return None
     try:
-        blob = dumps_value((args, kwargs), what="the arguments")
+        blob = dumps_builtin((args, kwargs), what="the arguments")  # checked above
     except SerializationError as exc:  # too big for a frame
         raise SerializationError(f"command {name!r}: {exc}", command=name) from exc
     return TaskSpec(

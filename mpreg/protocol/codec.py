@@ -198,6 +198,18 @@ def dumps_value(value: Any, *, what: str = "value") -> Blob:
     return blob
 
 
+def dumps_builtin(value: Any, *, what: str = "value") -> Blob:
+    """:func:`dumps_value` of a value its caller checked holds builtin types only.
+
+    No class to find by reference, so the stdlib pickler does cloudpickle's
+    work, without :func:`_plain` walking the value again.
+    """
+    stream = pickle.dumps(value, 5)
+    if len(stream) > MAX_VALUE_BYTES:
+        raise _too_big(what, len(stream))
+    return Blob([stream])
+
+
 def _too_big(what: str, size: int) -> SerializationError:
     return SerializationError(
         f"{what} is {size:,} bytes pickled, over the frame limit of "
