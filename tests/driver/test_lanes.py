@@ -69,19 +69,26 @@ def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
-def _until_futures_use_lanes() -> None:
-    """Submit until the route (asked by the first submit, in the background) is used."""
+def _until_futures_use_lanes(fun: str = "add", *args: object) -> None:
+    """Submit ``fun`` until one goes on a lane (its route is asked by the first, in the
+    background, and again after a lane is lost)."""
     deadline = time.monotonic() + 20
-    while _async_lanes() == 0:
-        assert mpreg.submit("add", 0, 0).result(timeout=30) == 0
+    while True:
+        before = _async_lanes()
+        mpreg.submit(fun, *(args or (0, 0))).result(timeout=30)
+        if _async_lanes() > before:
+            return
         assert time.monotonic() < deadline, "no lane was used"
 
 
 def _until_requests_use_lanes() -> None:
     """Request until one goes on a lane (a worker started on first use serves a moment later)."""
     deadline = time.monotonic() + 20
-    while _sync_lanes() == 0:
+    while True:
+        before = _sync_lanes()
         assert mpreg.request([Command("w", "add", [0, 0])], timeout=30)["w"] == 0
+        if _sync_lanes() > before:
+            return
         assert time.monotonic() < deadline, "no lane was used"
 
 
@@ -187,6 +194,14 @@ def test_a_killed_worker_retries_lane_calls_through_the_node(embedded: None) -> 
     kill_all()
     values = [r["value"] for r in mpreg.get(futures, timeout=60)]
     assert values == list(range(4))
+    # A future that must not repeat fails typed when its lane dies under it.
+    _until_futures_use_lanes("slow", 0.0)
+    before = _async_lanes()
+    once = mpreg.submit("slow", 5.0, "once", retries=0)
+    threading.Timer(0.5, kill_all).start()
+    with pytest.raises(ActorDiedError, match="must not repeat"):
+        once.result(timeout=30)
+    assert _async_lanes() == before + 1  # it was on a lane
 
 
 async def test_the_async_client_uses_lanes_and_balances_replicas() -> None:
