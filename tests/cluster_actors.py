@@ -256,3 +256,13 @@ class Mirror:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+class Versioned:
+    """Says which version it is: a redeploy replaces it (tests/driver/test_lanes.py)."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+    def which(self) -> int:
+        return self.version

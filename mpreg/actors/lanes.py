@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from mpreg.actors.environment import worker_tls
 from mpreg.protocol.credentials import Key
+from mpreg.protocol.failures import ErrorInfo
 from mpreg.protocol.frames import DEFAULT_MAX_FRAME
 from mpreg.protocol.handshake import Handshake, PeerIdentity
 from mpreg.protocol.held import HOLD_FROM_BYTES
@@ -36,6 +37,10 @@ from mpreg.transport.tls import server_context
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 1.0  # seconds: LaneCounts at most this often
+MOVED = ErrorInfo(kind="moved", message="the process is stopping: the call did not run there")
+# Said on every lane once a stopping worker answered what it took (call id 0: no call's).
+GOODBYE = CallDone(0, None, MOVED)
+GOODBYE_GRACE = 0.5  # seconds its clients have to close their lanes after it
 
 LaneHandler = Callable[[Connection, object], None]
 
@@ -84,6 +89,9 @@ class Lanes:
         self.errors = 0
         self.busy = 0.0
         self._report: asyncio.TimerHandle | None = None
+        self.stopping = False  # the worker is to stop: new lane calls are turned away
+        self._drained: Callable[[], None] | None = None  # called once stopping and answered
+        self._grace: asyncio.TimerHandle | None = None  # after the goodbye: the clients' time
 
     def __repr__(self) -> str:
         return f"<Lanes {self.endpoint_id} open={len(self.conns)} unreported={self.calls}>"
@@ -119,16 +127,59 @@ class Lanes:
 
     def on_lane_message(self, conn: Connection, message: object) -> None:
         if type(message) is Call and isinstance(conn, LaneConnection):
+            if self.stopping:  # not run: the driver sends it through its node, no retry used
+                conn.send(CallDone(message.call_id, None, MOVED))
+                return
             conn.calls[message.call_id] = (message.session, message.task_id, time.perf_counter())
         self._on_message(conn, message)
 
     def closed(self, conn: Connection, exc: BaseException | None) -> None:
         self._on_closed(conn)
+        if self.stopping:
+            asyncio.get_running_loop().call_soon(self._check_drained)
+
+    def stop(self, drained: Callable[[], None]) -> None:
+        """The worker is to stop: turn new lane calls away (``moved``), and call ``drained``
+        once every lane call taken is answered (its clients never lose a call that ran).
+
+        A call stuck in user code holds the stop up only until the node's grace
+        ends and it kills the process, as a node call would.
+        """
+        self.stopping = True
+        self._drained = drained
+        if self.server is not None:
+            self.server.close()  # no new lanes; the open ones are answered and said goodbye
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        """Once every lane call taken is answered: say goodbye on every lane, then stop when
+        their clients have closed them (or after ``GOODBYE_GRACE``).
+
+        Until then a call that arrives is answered ``moved``: one sent as the
+        goodbye crossed it is never lost, it goes through the node.
+        """
+        if self._drained is None or any(conn.calls for conn in self.conns):
+            return
+        if self._grace is None:
+            for conn in self.conns:
+                conn.send(GOODBYE)
+            self._grace = asyncio.get_running_loop().call_later(GOODBYE_GRACE, self._finish)
+        if not self.conns:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+        drained, self._drained = self._drained, None
+        if drained is not None:
+            drained()
 
     def answered(self, done: CallDone, session: str, task_id: int, arrived: float) -> CallDone:
         """Count a lane's answer; a future's big result goes to the node, the lane hears None."""
         self.calls += 1
         self.errors += done.error is not None
+        if self.stopping:
+            asyncio.get_running_loop().call_soon(self._check_drained)
         self.busy += time.perf_counter() - arrived
         if self._report is None:
             self._report = asyncio.get_running_loop().call_later(REPORT_EVERY, self._send_counts)

@@ -111,7 +111,10 @@ class Worker:
             case Assign():
                 self._assign(conn, message)
             case Shutdown():
-                self.stopped.set()
+                if self.lanes is None:
+                    self.stopped.set()
+                else:  # after the lane calls it took are answered
+                    self.lanes.stop(self.stopped.set)
             case _:
                 log.warning("worker ignores unexpected message %s", type(message).__name__)
 

@@ -118,6 +118,11 @@ class Client:
         return self.link.members.addresses
 
     @property
+    def lane_epoch(self) -> int:
+        """Changes whenever the lanes' routes are forgotten (the sync path follows)."""
+        return self.lanes.epoch
+
+    @property
     def connected(self) -> bool:
         return self.link.connected
 
@@ -300,6 +305,9 @@ class Client:
 
     async def _lane_deps_ready(self) -> None:
         await self.lanes.deps.deps_ready()  # the lane futures a request just planned uses
+
+    def _routes_changed(self) -> None:
+        self.lanes.reset()  # deployed or undeployed: the next calls ask for their lanes again
 
     def _settle_lane(self, future: Future, message: TaskDone) -> None:
         self._inflight.forget(future)

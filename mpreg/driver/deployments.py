@@ -96,6 +96,10 @@ class Asker(Protocol):
 
     async def _ask(self, make: Any, timeout: float | None, what: str) -> Reply: ...
 
+    def _routes_changed(self) -> None:
+        """What serves changed: calls made from now on see it (lanes ask again)."""
+        ...
+
 
 async def deploy(
     client: Asker, obj: Any, *, timeout: float | None = None, **options: Any
@@ -109,6 +113,7 @@ async def deploy(
     reply = await client._ask(
         lambda rid: replace(message, request_id=rid), timeout, f"deploying {message.label}"
     )
+    client._routes_changed()  # a new version serves: no lane to the old one from now on
     return Deployment.from_reply(reply.value)
 
 
@@ -118,4 +123,5 @@ async def undeploy(client: Asker, target: Deployment | str, *, timeout: float | 
     reply = await client._ask(
         lambda rid: Undeploy(rid, name, version), timeout, f"undeploying {name}"
     )
+    client._routes_changed()
     return int(reply.value)  # type: ignore[call-overload]

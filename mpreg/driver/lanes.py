@@ -143,6 +143,7 @@ class Lanes:
         self._tasks = TaskSet("client lanes")
         self.deps = LaneDeps(owner)  # lane futures that calls through the node use
         self._turn = 0  # where the next pick starts (ties go round the lanes)
+        self.epoch = 0  # changes whenever every route is forgotten
         self.calls = 0  # futures whose calls went on a lane (tests and benchmarks read it)
 
     def __repr__(self) -> str:
@@ -234,10 +235,24 @@ class Lanes:
         if type(message) is not CallDone:
             log.warning("lane %s sent unexpected %s", link.endpoint_id, type(message).__name__)
             return
+        if message.call_id == 0:  # the process is stopping: its goodbye
+            link.failed = True
+            self._stale()
+            self._close_if_done(link)
+            return
         future = link.forget(message.call_id)
         if future is None:
             return  # cancelled or expired here first
         future.lane = None
+        if message.error is not None and message.error.kind == "moved":
+            # The process is stopping and did not run it: through the node, no retry
+            # used, and this lane no more.
+            link.failed = True
+            self._stale()
+            future.generation = 0
+            self._owner._send_future(future)
+            self._close_if_done(link)
+            return
         if message.result is None and message.error is None:
             # Kept: the node holds the value for the session and says so with a TaskDone.
             future.generation = self._owner.generation
@@ -251,8 +266,7 @@ class Lanes:
     def _on_close(self, link: LaneLink) -> None:
         """The lane is gone: its calls go through the node, each with one retry used."""
         link.failed = True  # kept: the same lane is not dialled again (a restart has a new one)
-        for route in self._routes.values():
-            route.fetched = 0.0  # ask again: the process may have been replaced
+        self._stale()
         pending, link.pending = link.pending, {}
         link.nbytes = 0
         for future, _ in pending.values():
@@ -273,6 +287,17 @@ class Lanes:
             self._owner._send_future(future)
 
     # --- routes and links -----------------------------------------------------------------
+
+    @staticmethod
+    def _close_if_done(link: LaneLink) -> None:
+        """Close a lane no longer used once nothing waits on it (its process is stopping)."""
+        if link.failed and not link.pending and link.conn is not None:
+            link.conn.close()
+
+    def _stale(self) -> None:
+        """Ask the node again before long: a process was replaced, or is stopping."""
+        for route in self._routes.values():
+            route.fetched = 0.0
 
     def _route(self, key: RouteKey) -> LaneRoute | None:
         entry = self._routes.get(key)
@@ -331,10 +356,11 @@ class Lanes:
         link.conn = conn
 
     def reset(self) -> None:
-        """Forget every route and idle lane (the client changed node).
+        """Forget every route and idle lane (the client changed node, or deployed).
 
         A lane with calls on it is kept until they are answered or it closes.
         """
+        self.epoch += 1  # the sync path follows (mpreg.driver.sync_lanes)
         self._routes.clear()
         links, self._links = self._links, {}
         for link in links.values():

@@ -218,7 +218,8 @@ class SyncClient:
         """
         spec = batch.tasks[0]
         try:
-            lane = self.lanes.lane_for(spec, self._connection(), deadline)
+            epoch = getattr(self.client, "lane_epoch", 0)  # the async client's, if any
+            lane = self.lanes.lane_for(spec, self._connection(), deadline, epoch)
             if lane is None:
                 return None, batch
             done = self.lanes.call(lane, spec, deadline, timeout)

@@ -51,15 +51,23 @@ class SyncLanes:
         self._conns: dict[str, tuple[Lane, BlockingConnection]] = {}  # by endpoint id
         self._turn = itertools.count()
         self._request_ids = itertools.count(1)
+        self._epoch = 0
         self.calls = 0  # requests answered on a lane (tests and benchmarks read it)
 
     def __repr__(self) -> str:
         return f"<SyncLanes routes={len(self._routes)} open={len(self._conns)} calls={self.calls}>"
 
     def lane_for(
-        self, spec: TaskSpec, node: BlockingConnection, deadline: float | None
+        self, spec: TaskSpec, node: BlockingConnection, deadline: float | None, epoch: int = 0
     ) -> Lane | None:
-        """The lane to send ``spec`` on, asking ``node`` for the route when due; None: the node."""
+        """The lane to send ``spec`` on, asking ``node`` for the route when due; None: the node.
+
+        ``epoch``: the async client's lane epoch; when it changed (it deployed, or
+        changed node), every route is asked again.
+        """
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._routes.clear()
         key = (spec.fun, spec.datasets)
         known = self._routes.get(key)
         if known is None or time.monotonic() - known[1] > route_ttl(known[0]):
@@ -119,8 +127,11 @@ class SyncLanes:
             self._cancel(lane, conn, spec.task_id)
             self._forget(lane)  # the interrupt may have cut a frame in half
             raise
-        self.calls += 1
         error = message.error
+        if error is not None and error.kind == "moved":  # stopping, did not run it
+            self._forget(lane)
+            raise LaneUnopened(error.message)
+        self.calls += 1
         if error is not None and not error.command:
             error = replace(error, command=spec.name)
         return TaskDone(spec.task_id, message.result, error, lane.endpoint_id)
@@ -129,9 +140,10 @@ class SyncLanes:
         """An open connection to ``lane``: the one kept, unless its process went away."""
         kept = self._conns.get(lane.endpoint_id)
         if kept is not None:
-            if kept[0] == lane and not kept[1].peer_closed():
+            if kept[0] == lane and kept[1].quiet():
                 return kept[1]
-            kept[1].close()  # another process now (a new ticket), or it closed while idle
+            # Another process now (a new ticket), or it closed or spoke (a goodbye) while idle.
+            kept[1].close()
             del self._conns[lane.endpoint_id]
         host, port = parse_address(lane.address)
         handshake = Handshake("connector", lane.ticket.encode(), PeerIdentity("client", self._name))

@@ -64,6 +64,7 @@ ErrorKind = Literal[
     "module-load",  # a module to serve would not import
     "usage",  # a call that makes no sense
     "store-full",  # a node could not hold a value          -> StoreFull
+    "moved",  # not run: its process is stopping; the driver sends it on (a lane's answer)
     "internal",  # a bug in mpreg                     -> plain MpregError
 ]
 
@@ -100,6 +101,7 @@ _MESSAGE_ONLY: dict[ErrorKind, type[MpregError]] = {
     "module-load": ModuleLoadError,
     "usage": UsageError,
     "store-full": StoreFull,
+    "moved": ClusterUnavailable,
 }
 
 # Kinds whose text does not name the command: from_info names it in front.

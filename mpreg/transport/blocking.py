@@ -98,29 +98,24 @@ class BlockingConnection:
                 raise ClusterUnavailable(f"connection to {host}:{port} failed: {exc}") from exc
             raise
 
-    def peer_closed(self) -> bool:
-        """True if the peer has closed (or reset) this idle connection; never blocks.
+    def quiet(self) -> bool:
+        """True if this idle connection is open and nothing waits to be read; never blocks.
 
         For a caller about to send on a connection that waited: a send into a
         connection its peer already closed would look, once the answer never
-        comes, like a loss after the message went out. Buffered messages (the
-        peer's answers read ahead) mean it is open.
+        comes, like a loss after the message went out; and whatever the peer
+        said meanwhile (a goodbye, a late answer) is news that the caller
+        would rather act on by opening afresh.
         """
-        if self.closed:
-            return True
-        if self._frames:
+        if self.closed or self._frames:
             return False
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return False  # decrypted, not read yet
         try:
             readable, _, _ = select.select([self._sock], [], [], 0)
-            if not readable:
-                return False
-            # The descriptor's own bytes (under TLS, records not yet decrypted): none, at
-            # a readable socket, is the end. A TLS peer's closing alert reads as open here;
-            # the next receive then tells.
-            peek = socket.socket.recv(self._sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            return peek == b""
-        except OSError:
-            return True
+        except (OSError, ValueError):
+            return False
+        return not readable  # readable, idle: its end, a reset, or something it said
 
     def send(self, message: object, deadline: float | None = None) -> None:
         """Send one message; DeadlineExceeded past ``deadline`` (time.monotonic()).

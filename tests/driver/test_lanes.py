@@ -249,3 +249,37 @@ def test_a_lane_whose_process_died_while_idle_costs_no_retry(embedded: None) -> 
 
 def _serving_pids(fun: str) -> set[int]:
     return {e.pid for e in mpreg.cluster_status().endpoints if fun in e.functions and e.pid}
+
+
+def test_a_redeploy_is_seen_at_once_and_fails_no_lane_call(embedded: None) -> None:
+    which = [Command("w", "which", [], ["versioned"])]
+    mpreg.deploy(ca.Versioned, datasets=["versioned"], args=(1,), replicas=1)
+    deadline = time.monotonic() + 20
+    before = _sync_lanes()
+    while _sync_lanes() == before:  # until requests go on its lane
+        assert mpreg.request(which, timeout=30)["w"] == 1
+        assert time.monotonic() < deadline, "no lane was used"
+    seen: list[int] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def keep_calling() -> None:  # another thread: its calls go the async way, on lanes too
+        while not stop.is_set():
+            try:
+                seen.append(mpreg.request(which, retries=0, timeout=30)["w"])
+            except Exception as exc:
+                failures.append(exc)
+
+    caller = threading.Thread(target=keep_calling)
+    caller.start()
+    try:
+        _wait_for(lambda: len(seen) >= 20 or bool(failures))
+        mpreg.deploy(ca.Versioned, datasets=["versioned"], args=(2,), replicas=1)
+        # The driver that switched never reaches the old version again, lanes or not.
+        assert [mpreg.request(which, timeout=30)["w"] for _ in range(20)] == [2] * 20
+        _wait_for(lambda: seen[-5:] == [2] * 5 or bool(failures))
+    finally:
+        stop.set()
+        caller.join(30)
+    assert failures == []  # no call failed while the old version stopped
+    assert set(seen) == {1, 2}
