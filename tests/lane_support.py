@@ -122,3 +122,13 @@ def value(done: CallDone) -> Any:
     assert done.error is None, done.error
     assert done.result is not None
     return loads_value(done.result, what="a test result")
+
+
+async def assert_serves(lane: Lane) -> None:
+    """Dial ``lane`` (a Timed actor's) and see one call answered on it."""
+    peer = await dial_lane(lane)
+    try:
+        peer.send(call(1, "sleep", 0.0))
+        assert value(await answer(peer, 1)) == 0.0
+    finally:
+        peer.close()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import cluster_actors as ca
 import pytest
-from lane_support import answer, call, dial_lane, lane_route, node_client, value
+from lane_support import answer, assert_serves, call, dial_lane, lane_route, node_client, value
 from restart_support import until
 
 from mpreg import AuthenticationError, Client, Command
@@ -190,12 +190,7 @@ async def test_garbage_on_a_lane_port_leaves_the_worker_serving(timed: LocalClus
         writer.close()
     _, silent = await asyncio.open_connection(host, port)  # connects, never says anything
     try:
-        peer = await dial_lane(lane)
-        try:
-            peer.send(call(1, "sleep", 0.0))
-            assert value(await answer(peer, 1)) == 0.0
-        finally:
-            peer.close()
+        await assert_serves(lane)
         async with Client(timed.address, token=timed.token) as client:
             assert (await _counts(client))["started"] == 1
     finally:

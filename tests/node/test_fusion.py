@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from session_support import ARGS, FakeConn
 
 from mpreg.node.fusion import places_in
 from mpreg.node.routing import RoutingTable
@@ -22,27 +23,9 @@ from mpreg.protocol.messages import (
     Endpoint,
     ErrorInfo,
     SubmitBatch,
-    TaskDone,
     TaskSpec,
     TaskTrace,
 )
-from mpreg.transport.connection import ConnState
-
-ARGS = dumps_value(((), {}))
-
-
-class FakeConn:
-    state = ConnState.OPEN
-    peer_address = "test"
-
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-
-    def send(self, message: object) -> None:
-        self.sent.append(message)
-
-    def done(self) -> dict[int, TaskDone]:
-        return {m.task_id: m for m in self.sent if isinstance(m, TaskDone)}
 
 
 class Handle:

@@ -6,6 +6,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from session_support import ARGS, FakeConn
+
 from mpreg.node.routing import RoutingTable
 from mpreg.node.session import Session
 from mpreg.protocol.codec import dumps_value, loads_value
@@ -19,20 +21,6 @@ from mpreg.protocol.messages import (
     TaskDone,
     TaskSpec,
 )
-from mpreg.transport.connection import ConnState
-
-ARGS = dumps_value(((), {}))
-
-
-class FakeConn:
-    state = ConnState.OPEN
-    peer_address = "test"
-
-    def __init__(self) -> None:
-        self.sent: list[object] = []
-
-    def send(self, message: object) -> None:
-        self.sent.append(message)
 
 
 class FakeHandle:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from session_support import ARGS
+from session_support import FakeConn as Conn
+
 from mpreg.errors import FieldError
 from mpreg.node.session import Session
 from mpreg.protocol.blob import Blob
@@ -11,20 +14,6 @@ from mpreg.protocol.codec import dumps_value, loads_value
 from mpreg.protocol.failures import from_info
 from mpreg.protocol.messages import ErrorInfo, SubmitBatch, TaskDone, TaskSpec
 from mpreg.protocol.refs import FieldMiss, pack_bundle
-from mpreg.transport.connection import ConnState
-
-ARGS = dumps_value(((), {}))
-
-
-class Conn:
-    state = ConnState.OPEN
-    peer_address = "test"
-
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def send(self, message: object) -> None:
-        self.sent.append(message)
 
 
 class Handle:
