@@ -34,7 +34,15 @@ from mpreg.testing import node, run_cluster
 
 pytestmark = pytest.mark.cluster
 
-FUNCTIONS = (ca.add, ca.whereami, ca.fail, ca.slow, ca.aslow_flagged, *ds.FUNCTIONS)
+FUNCTIONS = (
+    ca.add,
+    ca.whereami,
+    ca.fail,
+    ca.slow,
+    ca.slow_flagged,
+    ca.aslow_flagged,
+    *ds.FUNCTIONS,
+)
 
 
 @pytest.fixture
@@ -174,7 +182,9 @@ def test_lanes_off_sends_everything_through_the_node() -> None:
         mpreg.shutdown()
 
 
-def test_a_killed_worker_retries_lane_calls_through_the_node(embedded: None) -> None:
+def test_a_killed_worker_retries_lane_calls_through_the_node(
+    embedded: None, tmp_path: Path
+) -> None:
     _until_requests_use_lanes()
     _until_futures_use_lanes()
 
@@ -182,10 +192,20 @@ def test_a_killed_worker_retries_lane_calls_through_the_node(embedded: None) -> 
         for pid in _worker_pids("slow"):
             os.kill(pid, signal.SIGKILL)
 
+    def kill_once_started(flag: Path) -> None:
+        """Kill the workers from a thread once the call that leaves ``flag`` runs."""
+
+        def watch() -> None:
+            _wait_for(flag.exists)
+            kill_all()
+
+        threading.Thread(target=watch, daemon=True).start()
+
     # A sync request that must not repeat fails typed when its lane dies under it.
-    threading.Timer(0.5, kill_all).start()
+    flag = tmp_path / "once"
+    kill_once_started(flag)
     with pytest.raises(ActorDiedError, match="must not repeat"):
-        mpreg.request([Command("once", "slow", [5.0, "x"])], retries=0, timeout=30)
+        mpreg.request([Command("once", "slow_flagged", [str(flag), 5.0])], retries=0, timeout=30)
     # With retries, the calls of the lost lanes are sent through the node again.
     assert mpreg.request([Command("again", "add", [2, 3])], timeout=60)["again"] == 5
     _until_futures_use_lanes()
@@ -195,10 +215,11 @@ def test_a_killed_worker_retries_lane_calls_through_the_node(embedded: None) -> 
     values = [r["value"] for r in mpreg.get(futures, timeout=60)]
     assert values == list(range(4))
     # A future that must not repeat fails typed when its lane dies under it.
-    _until_futures_use_lanes("slow", 0.0)
+    _until_futures_use_lanes("slow_flagged", str(tmp_path / "warm"), 0.0)
     before = _async_lanes()
-    once = mpreg.submit("slow", 5.0, "once", retries=0)
-    threading.Timer(0.5, kill_all).start()
+    flag = tmp_path / "once-future"
+    once = mpreg.submit("slow_flagged", str(flag), 5.0, retries=0)
+    kill_once_started(flag)
     with pytest.raises(ActorDiedError, match="must not repeat"):
         once.result(timeout=30)
     assert _async_lanes() == before + 1  # it was on a lane
