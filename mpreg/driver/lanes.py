@@ -27,12 +27,12 @@ The guarantees hold on a lane as through the node:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from mpreg.config import lanes_default
 from mpreg.driver.futures import LANE, Future
 from mpreg.driver.lane_deps import LaneDeps
 from mpreg.driver.submitting import PUT_FUN
@@ -60,7 +60,6 @@ ROUTE_TTL = 2.0  # seconds a route is used before it is asked again (in the back
 # A route without lanes, sooner: its processes may be starting (a worker started on
 # first use serves a moment after the call that started it).
 EMPTY_ROUTE_TTL = 0.25
-LANES_ENV = "MPREG_LANES"  # 0: every call through the node
 QUERY_TIMEOUT = 5.0  # a node that does not answer a LaneQuery: no lanes for that route
 
 RouteKey = tuple[str, frozenset[str]]
@@ -389,10 +388,8 @@ def one_call(batch: SubmitBatch) -> bool:
 
 
 def lanes_wanted(lanes: bool | None) -> bool:
-    """``lanes`` as given, else ``$MPREG_LANES`` (``0``, ``false``, ``no``, ``off``: none); on."""
-    if lanes is not None:
-        return lanes
-    return os.environ.get(LANES_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """``lanes`` as given, else as ``$MPREG_LANES`` says, as for a node (on by default)."""
+    return lanes_default() if lanes is None else lanes
 
 
 def route_ttl(route: LaneRoute | None) -> float:
